@@ -1,0 +1,27 @@
+"""Test set-up shared by every test module.
+
+The Keras backend is chosen by KERAS_BACKEND before Keras is imported; the test
+command runs the suite once with "tensorflow" (the default here) and once with
+"jax".
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_report_header(config):
+    return f"keras {keras.__version__}, backend {keras.backend.backend()}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason="needs the TensorFlow backend")
+    for item in items:
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)
