@@ -382,3 +382,7 @@ class IRNN(keras.layers.RNN):
         )
         config["hoist_input_projection"] = self.hoist_input_projection
         return {**config, **cell_config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -8,6 +8,15 @@ from keras import ops
 __all__ = ["ReverseSequence"]
 
 
+def _positions(like, xp):
+    """0, 1, 2, ... along axis 1, shaped like the 2D tensor `like`.
+
+    A cumulative sum rather than `arange`, so that it also works on a
+    symbolic time length inside tf.data.
+    """
+    return xp.cumsum(xp.ones_like(like, dtype="int32"), axis=1) - 1
+
+
 def _reverse_valid_steps(x, valid, xp, shape):
     """Reverses, in each row of `x`, the steps where `valid` is True.
 
@@ -20,8 +29,8 @@ def _reverse_valid_steps(x, valid, xp, shape):
     `tf.experimental.numpy` inside a tf.data pipeline) and `shape` its
     shape function; the algorithm is written once for both.
     """
-    steps = shape(x)[1]
-    position = xp.expand_dims(xp.arange(steps), 0)  # (1, time)
+    position = _positions(valid, xp)
+    steps = xp.sum(xp.ones_like(valid, dtype="int32"), axis=1, keepdims=True)
     # Valid steps first, in their original order; padding after them.
     order = xp.argsort(xp.where(valid, position, position + steps), axis=1)
     ones = xp.where(valid, 1, 0)
@@ -111,7 +120,7 @@ class ReverseSequence(keras.layers.Layer):
             return self._call_tf(tf, inputs, *args, **kwargs)
         return super().__call__(inputs, *args, **kwargs)
 
-    def _valid_steps(self, inputs, mask, lengths, xp, shape):
+    def _valid_steps(self, inputs, mask, lengths, xp):
         rank = len(inputs.shape)
         if rank not in (2, 3):
             raise ValueError(
@@ -124,8 +133,8 @@ class ReverseSequence(keras.layers.Layer):
                     "lengths must have shape (batch,). "
                     f"Received: lengths.shape={lengths.shape}"
                 )
-            position = xp.expand_dims(xp.arange(shape(inputs)[1]), 0)
-            return xp.less(position, xp.expand_dims(lengths, 1))
+            steps = inputs if rank == 2 else inputs[..., 0]
+            return xp.less(_positions(steps, xp), xp.expand_dims(lengths, 1))
         if mask is not None:
             return mask if rank == 2 or len(mask.shape) == 2 else mask[..., 0]
         if self.mask_value is not None:
@@ -138,7 +147,7 @@ class ReverseSequence(keras.layers.Layer):
             lengths = ops.convert_to_tensor(lengths)
         if mask is not None:
             mask = ops.cast(mask, "bool")
-        valid = self._valid_steps(inputs, mask, lengths, ops, ops.shape)
+        valid = self._valid_steps(inputs, mask, lengths, ops)
         if valid is None:
             return ops.flip(inputs, axis=1)
         return _reverse_valid_steps(inputs, valid, ops, ops.shape)
@@ -159,7 +168,7 @@ class ReverseSequence(keras.layers.Layer):
             lengths = tf.convert_to_tensor(lengths)
         if mask is not None:
             mask = tf.cast(mask, tf.bool)
-        valid = self._valid_steps(inputs, mask, lengths, tnp, tf.shape)
+        valid = self._valid_steps(inputs, mask, lengths, tnp)
         if valid is None:
             return tf.reverse(inputs, axis=[1])
         return _reverse_valid_steps(inputs, valid, tnp, tf.shape)
