@@ -99,7 +99,7 @@ class ClippedOptimizer(keras.optimizers.Optimizer):
     ... )
     >>> w = keras.Variable(np.zeros(2, "float32"))
     >>> optimizer.apply([np.array([3.0, 4.0], "float32")], [w])
-    >>> keras.ops.convert_to_numpy(w).round(4).tolist()
+    >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(w)]
     [-0.06, -0.08]
     >>> round(float(optimizer.last_norm), 4), float(optimizer.clip_rate)
     (5.0, 1.0)
@@ -327,9 +327,7 @@ class ClippedOptimizer(keras.optimizers.Optimizer):
         """Global L2 norm (float32) of the gradients of all replicas."""
         if keras.backend.backend() == "tensorflow":
             return _tf_global_norm(grads)
-        squares = [
-            ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads
-        ]
+        squares = [ops.sum(ops.square(ops.cast(g, "float32"))) for g in grads]
         if not squares:
             return ops.zeros((), "float32")
         return ops.sqrt(ops.sum(ops.stack(squares)))
@@ -549,9 +547,7 @@ class ClippingMonitor(keras.callbacks.Callback):
         return {
             "grad_norm": float(ops.convert_to_numpy(optimizer.last_norm)),
             "clip_rate": float(ops.convert_to_numpy(optimizer.clip_rate)),
-            "clip_threshold": float(
-                ops.convert_to_numpy(optimizer.threshold)
-            ),
+            "clip_threshold": float(ops.convert_to_numpy(optimizer.threshold)),
         }
 
     def on_train_batch_end(self, batch, logs=None):
