@@ -29,12 +29,21 @@ def _positive_int(text):
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr, exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="rnnapps",
         description="Recurrent-network applications on Keras 3.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser
+    )
     commands.required = True
     demo = commands.add_parser(
         "demo",
@@ -51,8 +60,8 @@ def build_parser():
                       help="sequence length T (default: 100)")
     demo.add_argument("--units", type=_positive_int, default=64,
                       help="IRNN units (default: 64)")
-    demo.add_argument("--epochs", type=_positive_int, default=12,
-                      help="training epochs (default: 12)")
+    demo.add_argument("--epochs", type=_positive_int, default=20,
+                      help="training epochs (default: 20)")
     demo.add_argument("--train-size", type=_positive_int, default=10_000,
                       help="training sequences (default: 10000)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

@@ -1,6 +1,5 @@
 """Tests for `rnnapps.optimizers.ClippedOptimizer` and `ClippingMonitor`."""
 
-import doctest
 import json
 import os
 import pathlib
@@ -753,30 +752,6 @@ def test_jax_backend_import_does_not_import_tensorflow():
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[-2:] == ["jax", "False"]
-
-
-def test_class_docstring_example_runs():
-    finder = doctest.DocTestFinder(recurse=False)
-    (test,) = finder.find(
-        ClippedOptimizer,
-        "ClippedOptimizer",
-        globs={"keras": keras, "ClippedOptimizer": ClippedOptimizer},
-    )
-    assert test.examples
-    result = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS).run(test)
-    assert result.failed == 0
-
-
-def test_docs_examples_run(tmp_path, monkeypatch):
-    text = (ROOT / "docs" / "clipped_optimizer.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    assert len(blocks) >= 2
-    monkeypatch.chdir(tmp_path)
-    namespace = {"__name__": "docs_example"}
-    for block in blocks:
-        exec(compile(block, "docs/clipped_optimizer.md", "exec"), namespace)
-    assert isinstance(namespace["optimizer"], ClippedOptimizer)
-    assert namespace["history"].history["grad_norm"][-1] > 0.0
 
 
 def test_module_is_public_api():

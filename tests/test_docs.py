@@ -1,0 +1,44 @@
+"""Every code example a user reads runs: README, docs/ pages and docstrings."""
+
+import doctest
+import importlib
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+MODULES = [
+    "rnnapps.layers.irnn",
+    "rnnapps.layers.reverse_sequence",
+    "rnnapps.optimizers.clipped",
+    "rnnapps.datasets.adding",
+]
+
+
+def python_blocks(path):
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.DOTALL)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_page_examples_run(page, tmp_path, monkeypatch):
+    blocks = python_blocks(page)
+    if page.name != "index.md":
+        assert blocks, f"{page.name} has no runnable example"
+    monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    namespace = {"__name__": "docs_example"}
+    for block in blocks:
+        exec(compile(block, str(page.relative_to(ROOT)), "exec"), namespace)
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_docstring_examples(module_name):
+    module = importlib.import_module(module_name)
+    finder = doctest.DocTestFinder()
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = [t for t in finder.find(module) if t.examples]
+    assert tests, f"{module_name} has no docstring example"
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0
