@@ -65,10 +65,10 @@ class IRNNCell(keras.layers.SimpleRNNCell):
 
     Args:
         units: Positive integer, dimensionality of the state and output.
-        recurrent_gain: Float, the recurrent kernel starts as
-            `recurrent_gain * identity`. Le et al. use 1.0; slightly less
-            than 1 (e.g. 0.01 for "np-RNN"-like variants is too small; values
-            around 0.9-1.0 are common) damps the integrator. Ignored when
+        recurrent_gain: Positive float, the recurrent kernel starts as
+            `recurrent_gain * identity`. Le et al. use 1.0 (an exact
+            integrator); a gain a little below 1 makes the start slightly
+            forgetful, which can help on short-range tasks. Ignored when
             `recurrent_initializer` is given.
         activation: Activation function. Default: `"relu"`.
         use_bias: Boolean, whether the cell has a bias vector. Default: `True`.
