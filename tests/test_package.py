@@ -85,3 +85,18 @@ def test_cli_errors_are_one_line_and_exit_2(argv, message):
 def test_demo_rejects_a_single_step_sequence(capsys):
     assert cli.main(["demo", "--steps", "1"]) == 2
     assert "--steps must be at least 2" in capsys.readouterr().err
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    # pyproject.toml lists packages explicitly (tasks/ is mapped to
+    # rnnapps.tasks); a new subpackage missing there would be left out of
+    # the wheel.
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = set()
+    for root, prefix in ((ROOT / "rnnapps", "rnnapps"), (ROOT / "tasks", "rnnapps.tasks")):
+        for init in root.rglob("__init__.py"):
+            parts = init.parent.relative_to(root).parts
+            found.add(".".join((prefix, *parts)))
+    assert found == listed

@@ -240,3 +240,18 @@ def test_bad_arguments_raise_value_error(kwargs, message):
 def test_wrong_input_rank_raises_value_error():
     with pytest.raises(ValueError, match="ndim=3"):
         IRNN(4)(np.zeros((2, 5), "float32"))
+
+
+def test_cell_in_keras_rnn_matches_numpy_reference(data):
+    x, _ = data
+    cell = IRNNCell(5, recurrent_gain=0.7)
+    layer = keras.layers.RNN(cell, return_sequences=True)
+    layer.build(x.shape)
+    kernel, recurrent_kernel, bias = [w + 0.05 for w in layer.get_weights()]
+    layer.set_weights([kernel, recurrent_kernel, bias])
+    np.testing.assert_allclose(
+        to_list(layer(x))[0],
+        numpy_irnn(x, kernel, recurrent_kernel, bias),
+        rtol=1e-5,
+        atol=1e-5,
+    )
