@@ -125,13 +125,13 @@ class ReverseSequence(keras.layers.Layer):
         if rank not in (2, 3):
             raise ValueError(
                 "ReverseSequence expects inputs of rank 2 (batch, time) or 3 "
-                f"(batch, time, features). Received: inputs.shape={inputs.shape}"
+                f"(batch, time, features). Received: inputs.shape={tuple(inputs.shape)}"
             )
         if lengths is not None:
             if len(lengths.shape) != 1:
                 raise ValueError(
                     "lengths must have shape (batch,). "
-                    f"Received: lengths.shape={lengths.shape}"
+                    f"Received: lengths.shape={tuple(lengths.shape)}"
                 )
             steps = inputs if rank == 2 else inputs[..., 0]
             return xp.less(_positions(steps, xp), xp.expand_dims(lengths, 1))

@@ -154,7 +154,10 @@ def test_matches_keras_global_clipnorm_on_one_device_with_ema():
     def run(optimizer):
         variables = [keras.Variable(np.array(v, "float32")) for v in w0]
         for step in grads:
-            optimizer.apply([np.array(g, "float32") for g in step], variables)
+            optimizer.apply(
+                [keras.ops.convert_to_tensor(np.array(g, "float32")) for g in step],
+                variables,
+            )
         raw = [to_numpy(v) for v in variables]
         optimizer.finalize_variable_values(variables)
         return raw, [to_numpy(v) for v in variables]
@@ -532,7 +535,7 @@ def test_save_and_load_model(tmp_path):
         80.0,
         8,
     )
-    assert type(opt.inner_optimizer) is keras.optimizers.Adam
+    assert isinstance(opt.inner_optimizer, keras.optimizers.Adam)
     assert float(to_numpy(opt.learning_rate)) == pytest.approx(0.02)
     assert len(opt.variables) == len(saved_opt.variables) == 4 + 5 + 2 * 5
     for a, b in zip(saved_opt.variables, opt.variables):
