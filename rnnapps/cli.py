@@ -1,21 +1,35 @@
 """The `rnnapps` command line.
 
+    rnnapps train TASK [--preset NAME] [--data NAME_OR_PATH] [--epochs N] ...
+    rnnapps evaluate TASK --model EXPORT_PATH [--data ...]
+    rnnapps export TASK --checkpoint RUN_DIR_OR_KERAS_FILE [--export-dir DIR]
+    rnnapps predict TASK --model EXPORT_PATH INPUT [INPUT ...]
     rnnapps demo [--steps T] [--epochs N] [--units H] [--seed S]
+
+The flags of `train` are the fields of the task's config dataclass
+(`rnnapps train sentiment --help` lists them). Every command prints, as its
+last line of stdout, one JSON object with its results. Errors a user can
+make print one line on stderr and exit with status 2.
 
 `demo` fits a small model made of the three rnnapps pieces (`ReverseSequence`,
 `IRNN`, `ClippedOptimizer`) on the adding problem and prints its loss falling
-below the constant predictor's. It prints, as its last line of stdout, one
-JSON object with the results.
+below the constant predictor's.
 """
 
 import argparse
+import dataclasses
 import json
 import os
+import pathlib
 import sys
 import time
 
+from rnnapps.task import TaskError
 
-class UsageError(Exception):
+TASK_COMMANDS = ("train", "evaluate", "export", "predict")
+
+
+class UsageError(TaskError):
     """An error the user can fix; printed as one line, exit status 2."""
 
 
@@ -36,7 +50,61 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser():
+def _add_config_arguments(parser, config_class, only=None):
+    """One flag per config field; unset flags keep the preset's value."""
+    group = parser.add_argument_group(f"{config_class.__name__} settings")
+    for field in dataclasses.fields(config_class):
+        if only is not None and field.name not in only:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        help_text = f"{field.metadata.get('help', '')} (default: {field.default})"
+        if field.type is bool:
+            group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
+                               default=argparse.SUPPRESS, help=help_text)
+            continue
+        kind = {int: int, float: float}.get(field.type, str)
+        group.add_argument(flag, dest=field.name, type=kind, default=argparse.SUPPRESS,
+                           choices=field.metadata.get("choices"), help=help_text,
+                           metavar=None if field.metadata.get("choices") else field.name.upper())
+
+
+_DATA_FIELDS = ("data", "text_column", "label_column", "batch_size", "seed")
+
+
+def _add_task_command(commands, name, help_text, argv):
+    from rnnapps.tasks import TASKS
+
+    command = commands.add_parser(name, help=help_text, description=help_text)
+    command.add_argument("task", choices=TASKS, help="the task")
+    # The flags depend on the task: add those of the task named on the line.
+    task_name = argv[1] if len(argv) > 1 and argv[0] == name else None
+    if task_name not in TASKS:
+        return command
+    from rnnapps.tasks import get_task
+
+    task = get_task(task_name)
+    if name == "train":
+        command.add_argument("--preset", choices=sorted(task.presets),
+                             default=next(iter(task.presets)),
+                             help="settings to start from (default: %(default)s)")
+        _add_config_arguments(command, task.config_class)
+    elif name == "evaluate":
+        command.add_argument("--model", required=True, help="an exported version folder")
+        _add_config_arguments(command, task.config_class, only=_DATA_FIELDS)
+    elif name == "export":
+        command.add_argument("--checkpoint", required=True,
+                             help="a run's checkpoint folder (or its model.keras)")
+        command.add_argument("--export-dir", default="saved_models",
+                             help="exports go to EXPORT_DIR/TASK/<version>/ (default: %(default)s)")
+    elif name == "predict":
+        command.add_argument("--model", required=True, help="an exported version folder")
+        command.add_argument("inputs", nargs="+", metavar="INPUT",
+                             help="raw inputs (for sentiment: texts; '-' reads lines from stdin)")
+    command.set_defaults(run=globals()[f"run_{name}"], task_object=task)
+    return command
+
+
+def build_parser(argv=()):
     parser = _Parser(
         prog="rnnapps",
         description="Recurrent-network applications on Keras 3.",
@@ -45,6 +113,10 @@ def build_parser():
         dest="command", metavar="COMMAND", parser_class=_Parser
     )
     commands.required = True
+    _add_task_command(commands, "train", "train a task, evaluate it and export it", argv)
+    _add_task_command(commands, "evaluate", "evaluate an exported model on a test split", argv)
+    _add_task_command(commands, "export", "export a training checkpoint for serving", argv)
+    _add_task_command(commands, "predict", "predict with an exported model", argv)
     demo = commands.add_parser(
         "demo",
         help="fit ReverseSequence + IRNN + ClippedOptimizer on the adding problem",
@@ -134,12 +206,99 @@ def run_demo(args):
     return 0
 
 
+def _config(task, args, preset=None):
+    base = task.presets[preset] if preset else task.config_class()
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(base) if hasattr(args, f.name)}
+    return dataclasses.replace(base, **overrides)
+
+
+def _load_export(path):
+    path = pathlib.Path(path)
+    if not (path / "saved_model.pb").is_file():
+        raise UsageError(f"{path} is not an exported model (no saved_model.pb in it)")
+    import tensorflow as tf
+
+    return tf.saved_model.load(str(path))
+
+
+def run_train(args):
+    from rnnapps.task import train
+
+    task = args.task_object
+    config = _config(task, args, args.preset)
+    result = train(task, config, verbose=2 if os.environ.get("CI") else "auto")
+    print(json.dumps(result))
+    return 0
+
+
+def run_evaluate(args):
+    task = args.task_object
+    config = _config(task, args)
+    loaded = _load_export(args.model)
+    data = task.load_data(config)
+    metrics = task.evaluate_export(loaded, data)
+    print(json.dumps({
+        "task": task.name, "model": str(args.model), "metrics": metrics,
+        "data": {"name": data.info["name"], "sizes": data.info["sizes"]},
+    }))
+    return 0
+
+
+def run_export(args):
+    import keras
+
+    from rnnapps.export import export_serving_model
+
+    task = args.task_object
+    path = pathlib.Path(args.checkpoint)
+    run_dir, model_file = (path, path / "model.keras") if path.is_dir() else (path.parent, path)
+    if not model_file.is_file() or not (run_dir / "task.json").is_file():
+        raise UsageError(f"{path} is not a training checkpoint (needs model.keras and task.json)")
+    saved = json.loads((run_dir / "task.json").read_text())
+    if saved.get("task") != task.name:
+        raise UsageError(f"{path} is a checkpoint of task {saved.get('task')!r}, not {task.name!r}")
+    import rnnapps.layers  # noqa: F401  (registers the custom layers
+    import rnnapps.optimizers  # noqa: F401   and optimizers for loading)
+
+    try:
+        model = keras.saving.load_model(model_file)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot load {model_file}: {str(error).splitlines()[0]}")
+    serve_fn, signature = task.serving_signature(model, saved["data"])
+    export_path = export_serving_model(model, serve_fn, signature, args.export_dir, task.name)
+    print(f"Exported {model_file} to {export_path}")
+    print(json.dumps({"task": task.name, "export_path": str(export_path), "checkpoint": str(model_file)}))
+    return 0
+
+
+def run_predict(args):
+    task = args.task_object
+    inputs = args.inputs
+    if inputs == ["-"]:
+        inputs = [line.rstrip("\n") for line in sys.stdin]
+    loaded = _load_export(args.model)
+    predictions = task.predict_export(loaded, inputs)
+    for p in predictions:
+        print(f"{p['label']}\t{p['probability']:.4f}\t{p['text'][:100]}")
+    print(json.dumps({"task": task.name, "model": str(args.model), "predictions": predictions}))
+    return 0
+
+
 def main(argv=None):
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Keep TensorFlow's C++ start-up chatter out of the output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
+    if args.command in TASK_COMMANDS:
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        if backend != "tensorflow":
+            print(f"rnnapps: error: the tasks need the TensorFlow backend (strings and "
+                  f"SavedModels); unset KERAS_BACKEND (it is {backend!r})", file=sys.stderr)
+            return 2
     try:
         return args.run(args)
-    except UsageError as error:
+    except (UsageError, TaskError) as error:
         print(f"rnnapps: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

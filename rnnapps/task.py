@@ -1,0 +1,177 @@
+"""The small interface every package in `rnnapps.tasks` implements.
+
+A task turns a config (a dataclass; presets are instances, CLI flags
+override fields) into data, a model and a servable export:
+
+    task = rnnapps.tasks.get_task("sentiment")
+    config = task.config_class(epochs=3)
+    data = task.load_data(config)             # TaskData: tf.data train/validation/test
+    model = task.build_model(config, data)    # compiled keras.Model
+    model.fit(data.train, validation_data=data.validation, epochs=config.epochs)
+
+`train(task, config)` runs that flow with the callbacks a Keras user expects
+(progress bar, early stopping, checkpoints that resume after an interruption,
+TensorBoard when asked), evaluates on the test split and exports a SavedModel;
+the `rnnapps` command line is a thin layer over it. A task never imports
+another task: what they share lives here and in `rnnapps.export`.
+"""
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+import typing
+
+__all__ = ["Task", "TaskData", "TaskError", "train", "config_from_dict"]
+
+
+class TaskError(ValueError):
+    """A problem with the user's input (data, flags); shown as one line."""
+
+
+@dataclasses.dataclass
+class TaskData:
+    """The splits of a task's data and what is known about them.
+
+    Attributes:
+        train, validation, test: batched `tf.data.Dataset`s of `(x, y)`.
+        info: JSON-serializable facts: at least `name` and `sizes`
+            (examples per split); tasks add e.g. `label_names`.
+        raw: optional unbatched examples per split, for tasks that need them
+            (e.g. to fit a vocabulary or show example predictions).
+    """
+
+    train: typing.Any
+    validation: typing.Any
+    test: typing.Any
+    info: dict
+    raw: dict = dataclasses.field(default_factory=dict)
+
+
+class Task:
+    """Base class of the task packages.
+
+    Subclasses set `name`, `config_class` (a dataclass whose fields become
+    CLI flags; `dataclasses.field(metadata={"help": ..., "choices": ...})`)
+    and `presets` (name -> config), and implement the methods below.
+    """
+
+    name = None
+    config_class = None
+    presets = {}
+
+    def load_data(self, config):
+        """Returns `TaskData` for `config`; raises `TaskError` on bad input."""
+        raise NotImplementedError
+
+    def build_model(self, config, data):
+        """Returns a compiled `keras.Model` that takes raw inputs."""
+        raise NotImplementedError
+
+    def serving_signature(self, model, info):
+        """Returns `(serve_fn, input_signature)` for the SavedModel export."""
+        raise NotImplementedError
+
+    def example_predictions(self, model, data, count=5):
+        """Returns a few lines showing the model's predictions."""
+        return []
+
+    def evaluate_export(self, loaded, data):
+        """Metrics (dict) of a loaded SavedModel on `data.test`."""
+        raise NotImplementedError
+
+    def predict_export(self, loaded, inputs):
+        """Predictions (list of dicts) of a loaded SavedModel for raw inputs."""
+        raise NotImplementedError
+
+
+def config_from_dict(config_class, values):
+    """Builds a config from a dict, ignoring keys the dataclass lacks."""
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return config_class(**{k: v for k, v in values.items() if k in names})
+
+
+# Fields that do not change what is trained, so a run that differs only in
+# them resumes the same checkpoint.
+_NOT_PART_OF_THE_RUN = ("export_dir", "checkpoint_dir", "tensorboard_dir")
+
+
+def run_id(task, config):
+    """A short stable id of (task, config), naming the run's checkpoints."""
+    values = {
+        k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_PART_OF_THE_RUN
+    }
+    text = json.dumps({"task": task.name, **values}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def checkpoint_dir(task, config):
+    if getattr(config, "checkpoint_dir", None):
+        return pathlib.Path(config.checkpoint_dir)
+    return pathlib.Path(config.export_dir) / ".checkpoints" / task.name / run_id(task, config)
+
+
+def train(task, config, verbose="auto", log=print):
+    """Loads data, fits, evaluates on the test split and exports.
+
+    Callbacks: Keras's progress bar, `EarlyStopping` on the validation loss
+    (restoring the best weights), `ModelCheckpoint` keeping the best model
+    as `model.keras` in the run's checkpoint folder (with `task.json`, the
+    config and data facts `rnnapps export` needs), `BackupAndRestore`, so
+    that the same command after an interruption resumes from the last
+    completed epoch, and `TensorBoard` when `config.tensorboard_dir` is set.
+
+    Returns:
+        A dict with `task`, `export_path`, `metrics` (test), `data` (name
+        and split sizes), `checkpoint`, `examples` and `epochs_run`.
+    """
+    # Data first: bad input is reported before Keras and TensorFlow load.
+    data = task.load_data(config)
+
+    import keras
+
+    from rnnapps.export import export_serving_model
+
+    keras.utils.set_random_seed(config.seed)
+    model = task.build_model(config, data)
+
+    run_dir = checkpoint_dir(task, config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "task.json").write_text(
+        json.dumps({"task": task.name, "config": dataclasses.asdict(config), "data": data.info}, indent=2)
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "model.keras"), monitor="val_loss", save_best_only=True
+        ),
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.patience, restore_best_weights=True
+        ),
+    ]
+    if getattr(config, "tensorboard_dir", None):
+        callbacks.append(keras.callbacks.TensorBoard(config.tensorboard_dir))
+    history = model.fit(
+        data.train,
+        validation_data=data.validation,
+        epochs=config.epochs,
+        callbacks=callbacks,
+        shuffle=False,  # the training dataset reshuffles itself every epoch
+        verbose=verbose,
+    )
+    metrics = model.evaluate(data.test, return_dict=True, verbose=0)
+    metrics = {k: round(float(v), 5) for k, v in metrics.items()}
+    serve_fn, signature = task.serving_signature(model, data.info)
+    export_path = export_serving_model(model, serve_fn, signature, config.export_dir, task.name)
+    examples = task.example_predictions(model, data)
+    for line in examples:
+        log(line)
+    return {
+        "task": task.name,
+        "export_path": str(export_path),
+        "metrics": metrics,
+        "data": {"name": data.info["name"], "sizes": data.info["sizes"]},
+        "checkpoint": str(run_dir / "model.keras"),
+        "epochs_run": len(history.history.get("loss", [])),
+        "examples": examples,
+    }

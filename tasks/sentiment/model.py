@@ -1,0 +1,67 @@
+"""The sentiment model: raw strings in, class probabilities out.
+
+    text -> TextVectorization -> Embedding (masked) -> [ReverseSequence]
+         -> LSTM | GRU | IRNN [Bidirectional] -> Dropout -> Dense(softmax)
+
+Tokenization is a layer of the model, fitted on the training texts, so the
+exported model takes raw strings. LSTM and GRU keep Keras's cuDNN-eligible
+settings (default activations, no recurrent dropout, right-padded masks).
+"""
+
+import keras
+
+from rnnapps.layers import IRNN
+from rnnapps.layers import ReverseSequence
+from rnnapps.optimizers import ClippedOptimizer
+
+__all__ = ["build_model"]
+
+_CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
+
+
+def build_model(config, train_texts, num_classes):
+    """A compiled sentiment classifier for `config` (a `SentimentConfig`).
+
+    Args:
+        config: the settings (`cell`, `bidirectional`, `reverse`, sizes...).
+        train_texts: the training texts, to fit the vocabulary on.
+        num_classes: number of labels (2 or more).
+    """
+    if config.cell not in _CELLS:
+        raise ValueError(
+            f"cell must be one of {', '.join(_CELLS)}. Received: cell={config.cell!r}"
+        )
+    # === Layers ===
+    vectorize = keras.layers.TextVectorization(
+        max_tokens=config.vocabulary_size,
+        output_sequence_length=config.sequence_length,
+        name="vectorize",
+    )
+    vectorize.adapt(list(train_texts), batch_size=1024)
+    embedding = keras.layers.Embedding(
+        vectorize.vocabulary_size(), config.embedding_dim, mask_zero=True, name="embedding"
+    )
+    encoder = _CELLS[config.cell](config.units, name=f"encoder_{config.cell}")
+    if config.bidirectional:
+        encoder = keras.layers.Bidirectional(encoder, name="encoder")
+
+    # === Functional Model ===
+    text = keras.Input(shape=(), dtype="string", name="text")
+    x = embedding(vectorize(text))
+    x = keras.layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(x)
+    if config.reverse:
+        x = ReverseSequence(name="reverse")(x)
+    x = encoder(x)
+    x = keras.layers.Dropout(config.dropout, name="encoder_dropout")(x)
+    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    model = keras.Model(text, probabilities, name=f"sentiment_{config.cell}")
+
+    # === Training setup ===
+    model.compile(
+        optimizer=ClippedOptimizer(
+            keras.optimizers.Adam(config.learning_rate), clipnorm=config.clipnorm
+        ),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
