@@ -27,6 +27,10 @@ class SentimentConfig:
     cell: str = _field("lstm", "recurrent cell of the encoder", choices=("lstm", "gru", "irnn"))
     bidirectional: bool = _field(False, "read the text in both directions")
     reverse: bool = _field(False, "feed the words backwards (ReverseSequence)")
+    pooling: str = _field(
+        "last", "summary of the text: the encoder's last state, or the max/mean over its steps",
+        choices=("last", "max", "mean"),
+    )
     embedding_dim: int = _field(64, "word embedding size")
     units: int = _field(64, "recurrent units (per direction)")
     # 4,000 reviews overfit within two epochs; strong dropout holds that off.

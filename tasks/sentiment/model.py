@@ -1,7 +1,8 @@
 """The sentiment model: raw strings in, class probabilities out.
 
     text -> TextVectorization -> Embedding (masked) -> [ReverseSequence]
-         -> LSTM | GRU | IRNN [Bidirectional] -> Dropout -> Dense(softmax)
+         -> LSTM | GRU | IRNN [Bidirectional] -> [max | mean over steps]
+         -> Dropout -> Dense(softmax)
 
 Tokenization is a layer of the model, fitted on the training texts, so the
 exported model takes raw strings. LSTM and GRU keep Keras's cuDNN-eligible
@@ -17,6 +18,7 @@ from rnnapps.optimizers import ClippedOptimizer
 __all__ = ["build_model"]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
+_POOLING = {"max": keras.layers.GlobalMaxPooling1D, "mean": keras.layers.GlobalAveragePooling1D}
 
 
 def build_model(config, train_texts, num_classes):
@@ -41,7 +43,13 @@ def build_model(config, train_texts, num_classes):
     embedding = keras.layers.Embedding(
         vectorize.vocabulary_size(), config.embedding_dim, mask_zero=True, name="embedding"
     )
-    encoder = _CELLS[config.cell](config.units, name=f"encoder_{config.cell}")
+    if config.pooling not in ("last", *_POOLING):
+        raise ValueError(
+            f"pooling must be last, max or mean. Received: pooling={config.pooling!r}"
+        )
+    encoder = _CELLS[config.cell](
+        config.units, return_sequences=config.pooling != "last", name=f"encoder_{config.cell}"
+    )
     if config.bidirectional:
         encoder = keras.layers.Bidirectional(encoder, name="encoder")
 
@@ -52,6 +60,10 @@ def build_model(config, train_texts, num_classes):
     if config.reverse:
         x = ReverseSequence(name="reverse")(x)
     x = encoder(x)
+    if config.pooling != "last":
+        # Masked steps repeat the previous output (or are averaged out by the
+        # mask), so padding does not enter the summary.
+        x = _POOLING[config.pooling](name=f"{config.pooling}_pooling")(x)
     x = keras.layers.Dropout(config.dropout, name="encoder_dropout")(x)
     probabilities = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
     model = keras.Model(text, probabilities, name=f"sentiment_{config.cell}")
