@@ -245,8 +245,6 @@ def run_evaluate(args):
 
 
 def run_export(args):
-    import keras
-
     from rnnapps.export import export_serving_model
 
     task = args.task_object
@@ -257,11 +255,8 @@ def run_export(args):
     saved = json.loads((run_dir / "task.json").read_text())
     if saved.get("task") != task.name:
         raise UsageError(f"{path} is a checkpoint of task {saved.get('task')!r}, not {task.name!r}")
-    import rnnapps.layers  # noqa: F401  (registers the custom layers
-    import rnnapps.optimizers  # noqa: F401   and optimizers for loading)
-
     try:
-        model = keras.saving.load_model(model_file)
+        model = task.load_checkpoint(model_file)
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot load {model_file}: {str(error).splitlines()[0]}")
     serve_fn, signature = task.serving_signature(model, saved["data"])

@@ -72,6 +72,15 @@ class Task:
         """Returns `(serve_fn, input_signature)` for the SavedModel export."""
         raise NotImplementedError
 
+    def load_checkpoint(self, path):
+        """Loads a `.keras` checkpoint written by `train` (for `rnnapps export`)."""
+        import keras
+
+        import rnnapps.layers  # noqa: F401  (registers the custom layers
+        import rnnapps.optimizers  # noqa: F401   and optimizers)
+
+        return keras.saving.load_model(path)
+
     def example_predictions(self, model, data, count=5):
         """Returns a few lines showing the model's predictions."""
         return []

@@ -32,6 +32,11 @@ class SentimentTask(Task):
     def build_model(self, config, data):
         return build_model(config, data.raw["train"][0], len(data.info["label_names"]))
 
+    def load_checkpoint(self, path):
+        from rnnapps.tasks.sentiment import model  # noqa: F401  (registers its layers)
+
+        return super().load_checkpoint(path)
+
     def serving_signature(self, model, info):
         import tensorflow as tf
 

@@ -18,7 +18,37 @@ from rnnapps.optimizers import ClippedOptimizer
 __all__ = ["build_model"]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
-_POOLING = {"max": keras.layers.GlobalMaxPooling1D, "mean": keras.layers.GlobalAveragePooling1D}
+
+
+@keras.saving.register_keras_serializable(package="rnnapps.sentiment")
+class MaskedMeanPooling(keras.layers.Layer):
+    """Mean over the valid steps; zeros for a text with no valid step.
+
+    `keras.layers.GlobalAveragePooling1D` divides by the number of valid
+    steps, which is 0 for an empty text (NaN); this layer divides by at
+    least 1.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return keras.ops.mean(inputs, axis=1)
+        weights = keras.ops.expand_dims(keras.ops.cast(mask, inputs.dtype), -1)
+        total = keras.ops.sum(inputs * weights, axis=1)
+        return total / keras.ops.maximum(keras.ops.sum(weights, axis=1), 1.0)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+# Max pooling needs no mask: masked steps repeat the previous output.
+_POOLING = {"max": keras.layers.GlobalMaxPooling1D, "mean": MaskedMeanPooling}
 
 
 def build_model(config, train_texts, num_classes):
@@ -61,8 +91,6 @@ def build_model(config, train_texts, num_classes):
         x = ReverseSequence(name="reverse")(x)
     x = encoder(x)
     if config.pooling != "last":
-        # Masked steps repeat the previous output (or are averaged out by the
-        # mask), so padding does not enter the summary.
         x = _POOLING[config.pooling](name=f"{config.pooling}_pooling")(x)
     x = keras.layers.Dropout(config.dropout, name="encoder_dropout")(x)
     probabilities = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)

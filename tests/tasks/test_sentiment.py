@@ -101,7 +101,12 @@ def test_unknown_task_and_data_name():
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"cell": "gru", "bidirectional": True}, {"cell": "irnn", "reverse": True}, {"cell": "lstm"}]
+    "overrides",
+    [
+        {"cell": "gru", "bidirectional": True, "pooling": "max"},
+        {"cell": "irnn", "reverse": True, "pooling": "mean"},
+        {"cell": "lstm"},
+    ],
 )
 def test_model_variants_take_raw_strings(tmp_path, reviews_csv, overrides):
     config = tiny_config(tmp_path, reviews_csv, **overrides)
@@ -197,7 +202,9 @@ def tiny_flags(reviews_csv):
 
 
 def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv):
-    trained = run_cli("train", "sentiment", *tiny_flags(reviews_csv), "--export-dir", "out", cwd=tmp_path)
+    # Mean pooling: `rnnapps export` must reload the task's own pooling layer.
+    trained = run_cli("train", "sentiment", *tiny_flags(reviews_csv), "--pooling", "mean",
+                      "--export-dir", "out", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-2000:]
     result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert {"task", "export_path", "metrics", "data"} <= set(result)
@@ -272,3 +279,12 @@ def test_config_presets_and_flags():
     assert task.presets["imdb_reviews"].data == "imdb_reviews"
     names = {f.name for f in dataclasses.fields(sentiment.SentimentConfig)}
     assert {"data", "cell", "bidirectional", "reverse", "epochs", "export_dir", "seed"} <= names
+
+
+def test_masked_mean_pooling_ignores_padding_and_survives_empty_texts():
+    from rnnapps.tasks.sentiment.model import MaskedMeanPooling
+
+    x = np.array([[[1.0, 2.0], [3.0, 4.0], [9.0, 9.0]], [[5.0, 5.0], [7.0, 7.0], [1.0, 1.0]]], "float32")
+    mask = np.array([[True, True, False], [False, False, False]])
+    out = np.asarray(MaskedMeanPooling()(x, mask=mask))
+    np.testing.assert_allclose(out, [[2.0, 3.0], [0.0, 0.0]])
