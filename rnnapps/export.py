@@ -8,6 +8,7 @@ place only when complete, so an interrupted export never leaves a partial
 version folder (TensorFlow Serving ignores names that are not integers).
 """
 
+import contextlib
 import os
 import pathlib
 import shutil
@@ -23,6 +24,33 @@ def next_version(task_dir):
         int(p.name) for p in task_dir.iterdir() if p.is_dir() and p.name.isdigit()
     ] if task_dir.is_dir() else []
     return max(versions, default=0) + 1
+
+
+def _recurrent_layers(layer):
+    """`layer` and every layer inside it (models, Bidirectional, wrappers)."""
+    yield layer
+    children = list(getattr(layer, "layers", []))
+    for name in ("forward_layer", "backward_layer", "layer"):
+        child = getattr(layer, name, None)
+        if child is not None:
+            children.append(child)
+    for child in children:
+        yield from _recurrent_layers(child)
+
+
+@contextlib.contextmanager
+def _without_cudnn(model):
+    """Keras's LSTM/GRU pick the cuDNN kernel whenever a GPU is visible, and
+    a graph holding it does not run on a CPU-only server; trace without it."""
+    layers = [l for l in _recurrent_layers(model) if hasattr(l, "use_cudnn")]
+    saved = [l.use_cudnn for l in layers]
+    for l in layers:
+        l.use_cudnn = False
+    try:
+        yield
+    finally:
+        for l, value in zip(layers, saved):
+            l.use_cudnn = value
 
 
 def export_serving_model(model, serve_fn, input_signature, export_dir, task):
@@ -57,9 +85,9 @@ def export_serving_model(model, serve_fn, input_signature, export_dir, task):
     try:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        # Trace on the CPU so that no GPU-only kernel (cuDNN RNN) is baked
-        # into the graph: the export must serve on CPU-only machines.
-        with tf.device("/cpu:0"):
+        # No GPU-only kernel (cuDNN RNN) may be baked into the graph: the
+        # export must serve on CPU-only machines too.
+        with _without_cudnn(model), tf.device("/cpu:0"):
             archive.add_endpoint("serving_default", serve_fn, input_signature)
             archive.write_out(str(staging), verbose=False)
         # Another export may have taken the number meanwhile: retry.

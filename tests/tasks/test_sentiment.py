@@ -288,3 +288,25 @@ def test_masked_mean_pooling_ignores_padding_and_survives_empty_texts():
     mask = np.array([[True, True, False], [False, False, False]])
     out = np.asarray(MaskedMeanPooling()(x, mask=mask))
     np.testing.assert_allclose(out, [[2.0, 3.0], [0.0, 0.0]])
+
+
+def test_export_bakes_in_no_cudnn_kernel_even_when_a_gpu_is_visible(tmp_path, reviews_csv, monkeypatch):
+    import tensorflow as tf
+
+    from rnnapps.export import export_serving_model
+
+    config = tiny_config(tmp_path, reviews_csv, cell="gru", bidirectional=True)
+    data = sentiment.load_data(config)
+    model = sentiment.task.build_model(config, data)
+    serve, signature = sentiment.task.serving_signature(model, data.info)
+    # Make Keras believe a GPU is there: it would then choose the cuDNN kernel.
+    real = tf.config.list_logical_devices
+    monkeypatch.setattr(
+        tf.config, "list_logical_devices",
+        lambda kind=None: [tf.config.LogicalDevice("/device:GPU:0", "GPU")] if kind == "GPU" else real(kind),
+    )
+    with_gpu = export_serving_model(model, serve, signature, tmp_path / "exports", "sentiment")
+    graph = (with_gpu / "saved_model.pb").read_bytes()
+    assert b"CudnnRNN" not in graph
+    assert b"GRU" in graph or b"gru" in graph  # the recurrent layer is there
+    assert all(l.use_cudnn == "auto" for l in (model.get_layer("encoder").forward_layer,))
