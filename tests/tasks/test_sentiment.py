@@ -122,8 +122,9 @@ def test_model_variants_take_raw_strings(tmp_path, reviews_csv, overrides):
 def test_train_exports_a_versioned_savedmodel_that_serves_without_rnnapps(tmp_path, reviews_csv):
     from rnnapps.task import train
 
-    config = tiny_config(tmp_path, reviews_csv)
+    config = tiny_config(tmp_path, reviews_csv, tensorboard_dir=str(tmp_path / "tb"))
     result = train(sentiment.task, config, verbose=0)
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))  # TensorBoard when asked
     export = pathlib.Path(result["export_path"])
     assert export == tmp_path / "exports" / "sentiment" / "1"
     assert result["data"]["sizes"]["train"] > 200 and 0.0 <= result["metrics"]["accuracy"] <= 1.0
