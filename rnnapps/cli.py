@@ -58,6 +58,10 @@ def _add_config_arguments(parser, config_class, only=None):
             continue
         flag = "--" + field.name.replace("_", "-")
         help_text = f"{field.metadata.get('help', '')} (default: {field.default})"
+        if field.metadata.get("multiple"):
+            group.add_argument(flag, dest=field.name, action="append", default=argparse.SUPPRESS,
+                               help=help_text, metavar=field.name.upper())
+            continue
         if field.type is bool:
             group.add_argument(flag, dest=field.name, action=argparse.BooleanOptionalAction,
                                default=argparse.SUPPRESS, help=help_text)
@@ -66,9 +70,6 @@ def _add_config_arguments(parser, config_class, only=None):
         group.add_argument(flag, dest=field.name, type=kind, default=argparse.SUPPRESS,
                            choices=field.metadata.get("choices"), help=help_text,
                            metavar=None if field.metadata.get("choices") else field.name.upper())
-
-
-_DATA_FIELDS = ("data", "text_column", "label_column", "batch_size", "seed")
 
 
 def _add_task_command(commands, name, help_text, argv):
@@ -90,7 +91,7 @@ def _add_task_command(commands, name, help_text, argv):
         _add_config_arguments(command, task.config_class)
     elif name == "evaluate":
         command.add_argument("--model", required=True, help="an exported version folder")
-        _add_config_arguments(command, task.config_class, only=_DATA_FIELDS)
+        _add_config_arguments(command, task.config_class, only=task.data_fields)
     elif name == "export":
         command.add_argument("--checkpoint", required=True,
                              help="a run's checkpoint folder (or its model.keras)")
@@ -98,8 +99,8 @@ def _add_task_command(commands, name, help_text, argv):
                              help="exports go to EXPORT_DIR/TASK/<version>/ (default: %(default)s)")
     elif name == "predict":
         command.add_argument("--model", required=True, help="an exported version folder")
-        command.add_argument("inputs", nargs="+", metavar="INPUT",
-                             help="raw inputs (for sentiment: texts; '-' reads lines from stdin)")
+        command.add_argument("inputs", nargs="+", metavar="INPUT", help=task.predict_help)
+    task.add_arguments(name, command)
     command.set_defaults(run=globals()[f"run_{name}"], task_object=task)
     return command
 
@@ -206,10 +207,21 @@ def run_demo(args):
     return 0
 
 
-def _config(task, args, preset=None):
-    base = task.presets[preset] if preset else task.config_class()
+def _config(task, args, preset=None, base=None):
+    if base is None:
+        base = task.presets[preset] if preset else task.config_class()
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(base) if hasattr(args, f.name)}
+    for field in dataclasses.fields(base):
+        if field.metadata.get("multiple") and field.name in overrides:
+            overrides[field.name] = ",".join(overrides[field.name])
     return dataclasses.replace(base, **overrides)
+
+
+def _task_options(task, args):
+    """The values of the task's own flags (`Task.add_arguments`)."""
+    names = {f.name for f in dataclasses.fields(task.config_class)}
+    common = {"command", "task", "run", "task_object", "model", "inputs", "preset", "checkpoint", "export_dir"}
+    return {k: v for k, v in vars(args).items() if k not in names and k not in common}
 
 
 def _load_export(path):
@@ -219,6 +231,17 @@ def _load_export(path):
     import tensorflow as tf
 
     return tf.saved_model.load(str(path))
+
+
+def _export_config(task, path):
+    """The config the export at `path` was trained with (defaults if unknown)."""
+    from rnnapps.export import read_metadata
+    from rnnapps.task import config_from_dict
+
+    metadata = read_metadata(path)
+    if metadata.get("task") not in (None, task.name):
+        raise UsageError(f"{path} is an export of task {metadata['task']!r}, not {task.name!r}")
+    return metadata, config_from_dict(task.config_class, metadata.get("config", {}))
 
 
 def run_train(args):
@@ -233,10 +256,12 @@ def run_train(args):
 
 def run_evaluate(args):
     task = args.task_object
-    config = _config(task, args)
     loaded = _load_export(args.model)
+    # Unless flags say otherwise, evaluate on the data the model was trained on.
+    _, base = _export_config(task, args.model)
+    config = _config(task, args, base=base)
     data = task.load_data(config)
-    metrics = task.evaluate_export(loaded, data)
+    metrics = task.evaluate_export(loaded, data, _task_options(task, args))
     print(json.dumps({
         "task": task.name, "model": str(args.model), "metrics": metrics,
         "data": {"name": data.info["name"], "sizes": data.info["sizes"]},
@@ -260,7 +285,9 @@ def run_export(args):
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot load {model_file}: {str(error).splitlines()[0]}")
     serve_fn, signature = task.serving_signature(model, saved["data"])
-    export_path = export_serving_model(model, serve_fn, signature, args.export_dir, task.name)
+    export_path = export_serving_model(
+        model, serve_fn, signature, args.export_dir, task.name, metadata=saved
+    )
     print(f"Exported {model_file} to {export_path}")
     print(json.dumps({"task": task.name, "export_path": str(export_path), "checkpoint": str(model_file)}))
     return 0
@@ -272,9 +299,10 @@ def run_predict(args):
     if inputs == ["-"]:
         inputs = [line.rstrip("\n") for line in sys.stdin]
     loaded = _load_export(args.model)
-    predictions = task.predict_export(loaded, inputs)
+    metadata, _ = _export_config(task, args.model)
+    predictions = task.predict_export(loaded, inputs, metadata)
     for p in predictions:
-        print(f"{p['label']}\t{p['probability']:.4f}\t{p['text'][:100]}")
+        print(task.format_prediction(p))
     print(json.dumps({"task": task.name, "model": str(args.model), "predictions": predictions}))
     return 0
 

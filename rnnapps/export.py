@@ -1,6 +1,12 @@
 """Versioned, atomic SavedModel export in TensorFlow Serving's layout.
 
-    saved_models/<task>/<version>/saved_model.pb, variables/, assets/
+    saved_models/<task>/<version>/saved_model.pb, variables/, assets/,
+        assets.extra/rnnapps.json
+
+`assets.extra/` is TensorFlow Serving's folder for files the server itself
+ignores; rnnapps keeps there what the command line needs to use the export
+again (the task, its config and facts about its data, e.g. the forecasting
+window length): `read_metadata(path)` returns it.
 
 Versions are integers; an export takes the next free number. It is written
 into a hidden temporary folder beside the version folders and renamed into
@@ -9,12 +15,21 @@ version folder (TensorFlow Serving ignores names that are not integers).
 """
 
 import contextlib
+import json
 import os
 import pathlib
 import shutil
 import tempfile
 
-__all__ = ["export_serving_model", "next_version"]
+__all__ = ["export_serving_model", "next_version", "read_metadata"]
+
+METADATA_FILE = pathlib.Path("assets.extra") / "rnnapps.json"
+
+
+def read_metadata(path):
+    """The metadata dict saved with the export at `path` (`{}` if none)."""
+    file = pathlib.Path(path) / METADATA_FILE
+    return json.loads(file.read_text()) if file.is_file() else {}
 
 
 def next_version(task_dir):
@@ -53,7 +68,7 @@ def _without_cudnn(model):
             l.use_cudnn = value
 
 
-def export_serving_model(model, serve_fn, input_signature, export_dir, task):
+def export_serving_model(model, serve_fn, input_signature, export_dir, task, metadata=None):
     """Exports `serve_fn` as the `serving_default` signature of a SavedModel.
 
     Args:
@@ -64,6 +79,8 @@ def export_serving_model(model, serve_fn, input_signature, export_dir, task):
         input_signature: A list of `tf.TensorSpec`, one per input.
         export_dir: The root folder (e.g. `saved_models`).
         task: The task name; the export goes to `export_dir/task/<version>`.
+        metadata: An optional JSON-serializable dict saved as
+            `assets.extra/rnnapps.json` (see `read_metadata`).
 
     Returns:
         The `pathlib.Path` of the new version folder.
@@ -90,6 +107,9 @@ def export_serving_model(model, serve_fn, input_signature, export_dir, task):
         with _without_cudnn(model), tf.device("/cpu:0"):
             archive.add_endpoint("serving_default", serve_fn, input_signature)
             archive.write_out(str(staging), verbose=False)
+        if metadata is not None:
+            (staging / METADATA_FILE).parent.mkdir()
+            (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))
         # Another export may have taken the number meanwhile: retry.
         while True:
             target = task_dir / str(next_version(task_dir))

