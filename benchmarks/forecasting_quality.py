@@ -42,6 +42,8 @@ import time
 
 import numpy as np
 
+from rnnapps.task import TaskError
+
 """
 ## The statistical peers, refit at each forecast origin
 """
@@ -191,7 +193,7 @@ def print_notes(rows, seeds, backtest):
     print()
     print(f"MASE (lower is better; scale: in-sample seasonal-naive MAE of the training part). "
           f"rnnapps: {len(seeds)} seed(s), trained once on the data before the first test origin; "
-          f"AutoETS and MSTL are refit on the whole history at each of the {backtest} origin(s).")
+          f"AutoETS and MSTL are refit on the whole history before each test origin ({backtest} here).")
     print("'rnnapps / AutoETS': median rnnapps MASE over AutoETS MASE (below 1: rnnapps is better).")
     long_seasons = sorted({row["series"] for row in rows if row["season"] > 24})
     if long_seasons:
@@ -218,16 +220,22 @@ def main(argv=None):
         {"epochs": args.epochs, "cell": args.cell, "decoder": args.decoder}.items()
         if value is not None
     }
-    rows, timings = [], {}
+    rows, timings, skipped = [], {}, []
     for name in args.series.split(","):
         start = time.perf_counter()
-        series_rows, seconds = evaluate_series(name, seeds, args.backtest, overrides)
+        try:
+            series_rows, seconds = evaluate_series(name, seeds, args.backtest, overrides)
+        except TaskError as error:  # e.g. too short for K test windows
+            skipped.append(f"Skipped {error}")
+            continue
         rows += series_rows
         timings[name] = (time.perf_counter() - start, seconds)
 
     print()
     print_table(rows)
     print_notes(rows, seeds, args.backtest)
+    for line in skipped:
+        print(line)
     print()
     print("Seconds per series:")
     for name, (total, seconds) in timings.items():

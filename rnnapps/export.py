@@ -26,6 +26,12 @@ __all__ = ["export_serving_model", "next_version", "read_metadata"]
 METADATA_FILE = pathlib.Path("assets.extra") / "rnnapps.json"
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def read_metadata(path):
     """The metadata dict saved with the export at `path` (`{}` if none)."""
     file = pathlib.Path(path) / METADATA_FILE
@@ -107,6 +113,10 @@ def export_serving_model(model, serve_fn, input_signature, export_dir, task, met
         with _without_cudnn(model), tf.device("/cpu:0"):
             archive.add_endpoint("serving_default", serve_fn, input_signature)
             archive.write_out(str(staging), verbose=False)
+        # mkdtemp makes the folder private (0700); a version folder must be
+        # readable like any other the user makes (a server may run as
+        # another user).
+        os.chmod(staging, 0o777 & ~_umask())
         if metadata is not None:
             (staging / METADATA_FILE).parent.mkdir()
             (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2, default=str))

@@ -15,6 +15,8 @@ MODULES = [
     "rnnapps.optimizers.clipped",
     "rnnapps.datasets.adding",
     "rnnapps.tasks",
+    "rnnapps.tasks.forecasting.model",
+    "rnnapps.tasks.forecasting.metrics",
 ]
 
 

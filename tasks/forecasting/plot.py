@@ -65,6 +65,9 @@ def plot_forecast(path, data, outputs, seasons=3):
     os.close(handle)
     try:
         figure.savefig(temporary, format="png")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)  # mkstemp's file is private
         os.replace(temporary, path)
     finally:
         plt.close(figure)

@@ -290,6 +290,10 @@ def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv):
                                   "--plot", "forecast.png", cwd=tmp_path))
     assert evaluated["metrics"]["model"] == trained["metrics"]["model"]
     assert (tmp_path / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "forecast.png").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert export.stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's private 0700
 
     predicted = run_cli("predict", "forecasting", "--model", str(export), str(passengers_csv), cwd=tmp_path)
     predictions = last_json(predicted)["predictions"]
