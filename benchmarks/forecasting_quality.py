@@ -40,9 +40,14 @@ import statistics
 import sys
 import time
 
+import keras
 import numpy as np
+from statsforecast.models import MSTL
+from statsforecast.models import AutoETS
 
 from rnnapps.task import TaskError
+from rnnapps.tasks import forecasting
+from rnnapps.tasks.forecasting import metrics as M
 
 """
 ## The statistical peers, refit at each forecast origin
@@ -60,22 +65,15 @@ def statsforecast_forecasts(make_model, data):
 
 
 def auto_ets(season):
-    from statsforecast.models import AutoETS
-
     return lambda: AutoETS(season_length=max(season, 1))
 
 
 def mstl(season):
-    from statsforecast.models import MSTL
-    from statsforecast.models import AutoETS
-
     return lambda: MSTL(season_length=season, trend_forecaster=AutoETS(model="ZZN"))
 
 
 def mase(data, forecast, windows):
     """MASE of `forecast` on the last window ("last") or on all of them ("all")."""
-    from rnnapps.tasks.forecasting import metrics as M
-
     _, actual = data.raw["test"]
     rows = slice(-1, None) if windows == "last" else slice(None)
     return M.forecast_metrics(actual[rows], forecast[rows], data.info["mase_scale"])["mase"]
@@ -88,10 +86,6 @@ def mase(data, forecast, windows):
 
 def rnnapps_scores(config):
     """`test_metrics` of the task's model trained with `config`, and epochs run."""
-    import keras
-
-    from rnnapps.tasks import forecasting
-
     data = forecasting.load_data(config)
     keras.utils.set_random_seed(config.seed)
     model = forecasting.build_model(config, data.info)
@@ -114,8 +108,6 @@ def rnnapps_scores(config):
 
 def evaluate_series(name, seeds, backtest, overrides):
     """Rows of the table for one series (the last horizon, then the backtest)."""
-    from rnnapps.tasks import forecasting
-
     data = forecasting.load_data(forecasting.ForecastingConfig(data=name, backtest=backtest))
     season = data.info["season"]
     seconds = {}

@@ -57,7 +57,9 @@ def _add_config_arguments(parser, config_class, only=None):
         if only is not None and field.name not in only:
             continue
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"{field.metadata.get('help', '')} (default: {field.default})"
+        help_text = field.metadata.get("help", "")
+        if "default:" not in help_text and "0: " not in help_text:
+            help_text += f" (default: {field.default})"
         if field.metadata.get("multiple"):
             group.add_argument(flag, dest=field.name, action="append", default=argparse.SUPPRESS,
                                help=help_text, metavar=field.name.upper())
