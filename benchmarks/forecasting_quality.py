@@ -13,7 +13,7 @@ of the training part) is the same for all of them.
 - MSTL: statsforecast's `MSTL(season_length=S, trend_forecaster=AutoETS(model="ZZN"))`,
   refit at each origin (skipped when the season is shorter than 2).
 - rnnapps: the `rnnapps train forecasting` model (default settings, or
-  `--epochs`, `--cell`, `--decoder`), trained once per seed on the windows
+  `--epochs`, `--cell`, `--decoder`, `--normalization`, `--transform`), trained once per seed on the windows
   before the first origin with early stopping on the validation windows,
   exactly as `rnnapps.task.train` fits it (without checkpoints).
 
@@ -204,12 +204,15 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
     parser.add_argument("--cell", choices=("lstm", "gru", "irnn"), default=None)
     parser.add_argument("--decoder", choices=("direct", "autoregressive"), default=None)
+    parser.add_argument("--normalization", choices=("last", "season", "standard"), default=None)
+    parser.add_argument("--transform", choices=("none", "log"), default=None)
     args = parser.parse_args(argv)
 
     seeds = [int(s) for s in args.seeds.split(",")]
     overrides = {
         key: value for key, value in
-        {"epochs": args.epochs, "cell": args.cell, "decoder": args.decoder}.items()
+        {"epochs": args.epochs, "cell": args.cell, "decoder": args.decoder,
+         "normalization": args.normalization, "transform": args.transform}.items()
         if value is not None
     }
     rows, timings, skipped = [], {}, []

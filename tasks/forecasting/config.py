@@ -53,8 +53,15 @@ class ForecastingConfig:
     # standardization (the keras-io recipe) cannot (see model.py).
     normalization: str = _field(
         "last",
-        "'last': each window relative to its last value; 'standard': global z-score",
-        choices=("last", "standard"),
+        "reference level each window is taken relative to: 'last' value, mean of the last "
+        "'season', or 'standard' (one global mean: the keras-io recipe)",
+        choices=("last", "season", "standard"),
+    )
+    transform: str = _field(
+        "none",
+        "'log' models the logarithm of every column (positive series whose seasonal swings "
+        "grow with their level)",
+        choices=("none", "log"),
     )
     quantiles: str = _field(
         None, "train quantile outputs with the pinball loss, e.g. 0.1,0.5,0.9 (intervals)"

@@ -394,9 +394,15 @@ def load_data(config):
         raise TaskError(
             f"{series.name}: {n} steps is too short for lookback {lookback} + horizon {horizon} "
             f"with {config.backtest} test window(s); it needs at least {needed} "
-            "(lower --lookback or --horizon)"
+            "(lower --lookback, --horizon or --backtest)"
         )
     train_part = series.values[:first_origin]
+    if config.transform == "log":
+        if (series.values <= 0).any():
+            column = series.columns[int(np.argwhere(series.values <= 0)[0][1])]
+            raise TaskError(f"{series.name}: --transform log needs positive values; column {column!r} has "
+                            f"{float(series.values.min()):g}")
+        train_part = np.log(train_part)
     scale = train_part.std(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
     center = train_part.mean(axis=0)
@@ -440,7 +446,7 @@ def load_data(config):
         "quantiles": quantiles,
         "scale": [float(s) for s in scale],
         "center": [float(c) for c in center],
-        "mase_scale": seasonal_mae(train_part[:, 0], season),
+        "mase_scale": seasonal_mae(series.values[:first_origin, 0], season),
         "last_time": None if series.times is None else str(series.times[-1])[:19],
     }
     raw = {"series": series, "origins": origins, "test": (test_x, test_y)}

@@ -42,21 +42,24 @@ _CELL_CELLS = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell}
 
 @keras.saving.register_keras_serializable(package="rnnapps.forecasting")
 class WindowScaling(keras.layers.Layer):
-    """Centres each window on a reference and divides by a fixed scale.
+    """Centres each window on a reference level and divides by a fixed scale.
 
     Args:
         scale: one positive float per feature (learnt on the training data).
-        center: per-feature floats; used as the reference when
-            `relative=False`.
-        relative: if True (default) the reference of each window is its own
-            last step; else the fixed `center` (global standardization).
+        center: per-feature floats, the reference when `reference_steps`
+            is None (global standardization).
+        reference_steps: the reference of each window is the mean of its
+            last `reference_steps` steps (1, the default: its last value);
+            None: the fixed `center`.
+        log: take the logarithm of the inputs first (`scale` and `center`
+            are then those of the log values).
 
     Call arguments:
         inputs: `[batch, steps, features]`.
 
     Returns:
         A tuple `(scaled, reference)`: `scaled` has the shape of `inputs`,
-        `reference` is `[batch, features]`.
+        `reference` is `[batch, features]` (in log units when `log`).
 
     Example:
 
@@ -66,20 +69,23 @@ class WindowScaling(keras.layers.Layer):
     ([-1.0, 0.0], [[3.0]])
     """
 
-    def __init__(self, scale, center=None, relative=True, **kwargs):
+    def __init__(self, scale, center=None, reference_steps=1, log=False, **kwargs):
         super().__init__(**kwargs)
         self.scale = [float(s) for s in scale]
         self.center = [0.0] * len(self.scale) if center is None else [float(c) for c in center]
-        self.relative = relative
+        self.reference_steps = None if reference_steps is None else int(reference_steps)
+        self.log = bool(log)
 
     def call(self, inputs):
         inputs = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
-        if self.relative:
-            reference = inputs[:, -1, :]
-        else:
+        if self.log:
+            inputs = ops.log(inputs)
+        if self.reference_steps is None:
             reference = ops.zeros_like(inputs[:, -1, :]) + ops.convert_to_tensor(
                 self.center, self.compute_dtype
             )
+        else:
+            reference = ops.mean(inputs[:, -self.reference_steps :, :], axis=1)
         scale = ops.convert_to_tensor(self.scale, self.compute_dtype)
         return (inputs - ops.expand_dims(reference, 1)) / scale, reference
 
@@ -91,7 +97,8 @@ class WindowScaling(keras.layers.Layer):
             **super().get_config(),
             "scale": self.scale,
             "center": self.center,
-            "relative": self.relative,
+            "reference_steps": self.reference_steps,
+            "log": self.log,
         }
 
 
@@ -101,6 +108,8 @@ class InverseScaling(keras.layers.Layer):
 
     Args:
         scale: the target's scale (a float).
+        log: exponentiate at the end (undoes `WindowScaling(log=True)`;
+            quantiles stay quantiles, the map being increasing).
 
     Call arguments:
         inputs: a tuple `(forecast, reference)`: `forecast` is `[batch,
@@ -115,22 +124,24 @@ class InverseScaling(keras.layers.Layer):
     [[11.0, 12.0]]
     """
 
-    def __init__(self, scale, **kwargs):
+    def __init__(self, scale, log=False, **kwargs):
         super().__init__(**kwargs)
         self.scale = float(scale)
+        self.log = bool(log)
 
     def call(self, inputs):
         forecast, reference = inputs
         target = reference[:, 0]
         for _ in range(len(forecast.shape) - 1):
             target = ops.expand_dims(target, -1)
-        return forecast * self.scale + target
+        outputs = forecast * self.scale + target
+        return ops.exp(outputs) if self.log else outputs
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "scale": self.scale}
+        return {**super().get_config(), "scale": self.scale, "log": self.log}
 
 
 @keras.saving.register_keras_serializable(package="rnnapps.forecasting")
@@ -272,7 +283,9 @@ def build_model(config, info):
     num_features = len(info["columns"])
 
     # === Layers ===
-    scaling = WindowScaling(scale, center, relative=config.normalization == "last", name="scaling")
+    reference_steps = {"last": 1, "season": info["season"], "standard": None}[config.normalization]
+    log = config.transform == "log"
+    scaling = WindowScaling(scale, center, reference_steps, log=log, name="scaling")
     if config.decoder == "direct":
         encoder = _CELLS[config.cell](config.units, name="encoder")
         head = keras.layers.Dense(horizon * outputs_per_step, name="head")
@@ -289,7 +302,7 @@ def build_model(config, info):
         )
         decoder = keras.layers.RNN(feedback, return_sequences=True, name="decoder")
     dropout = keras.layers.Dropout(config.dropout, name="dropout")
-    unscale = InverseScaling(scale[0], name="unscale")
+    unscale = InverseScaling(scale[0], log=log, name="unscale")
 
     # === Functional Model ===
     window = keras.Input((lookback, num_features), name="window")
@@ -301,8 +314,8 @@ def build_model(config, info):
         forecast = keras.layers.Reshape(shape, name="steps")(forecast)
     else:
         _, *states = encoder(scaled)
-        # The decoder starts from the last observed target (0 after scaling)
-        # and runs `horizon` steps fed back by itself.
+        # The decoder starts from the last observed (scaled) target and runs
+        # `horizon` steps fed back by itself.
         steps = keras.layers.RepeatVector(horizon, name="steps")(reference[:, :1] * 0.0)
         last = scaled[:, -1, :1]
         forecast = decoder(steps, initial_state=[*states, last])

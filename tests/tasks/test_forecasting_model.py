@@ -17,18 +17,25 @@ def info(quantiles=(), features=1, lookback=6, horizon=3):
     return {
         "lookback": lookback, "horizon": horizon, "quantiles": list(quantiles),
         "columns": [f"c{i}" for i in range(features)],
-        "scale": [2.0] * features, "center": [10.0] * features,
+        "scale": [2.0] * features, "center": [10.0] * features, "season": 2,
     }
 
 
-def test_window_scaling_relative_and_standard():
+def test_window_scaling_references_and_log():
     window = np.array([[[1.0, 5.0], [3.0, 9.0]]])
     scaled, reference = WindowScaling(scale=[2.0, 4.0])(window)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(scaled)[0], [[-1.0, -1.0], [0.0, 0.0]])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(reference), [[3.0, 9.0]])
-    scaled, reference = WindowScaling(scale=[2.0, 4.0], center=[1.0, 1.0], relative=False)(window)
+    scaled, reference = WindowScaling(scale=[2.0, 4.0], center=[1.0, 1.0], reference_steps=None)(window)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(scaled)[0], [[0.0, 1.0], [1.0, 2.0]])
     np.testing.assert_allclose(keras.ops.convert_to_numpy(reference), [[1.0, 1.0]])
+    scaled, reference = WindowScaling(scale=[1.0, 1.0], reference_steps=2)(window)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reference), [[2.0, 7.0]])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(scaled)[0], [[-1.0, -2.0], [1.0, 2.0]])
+    scaled, reference = WindowScaling(scale=[1.0, 1.0], log=True)(np.exp(window))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reference), [[3.0, 9.0]], rtol=1e-5)
+    restored = WindowScaling.from_config(WindowScaling([1.0], reference_steps=3, log=True).get_config())
+    assert (restored.reference_steps, restored.log) == (3, True)
 
 
 def test_inverse_scaling_broadcasts_over_quantiles():
@@ -36,6 +43,8 @@ def test_inverse_scaling_broadcasts_over_quantiles():
     out = keras.ops.convert_to_numpy(out)
     assert out.shape == (2, 4, 3)
     np.testing.assert_allclose(out[:, 0, 0], [4.0, 5.0])
+    logged = InverseScaling(scale=1.0, log=True)((np.zeros((1, 2)), np.array([[np.log(7.0)]])))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(logged), [[7.0, 7.0]], rtol=1e-5)
 
 
 def test_pinball_loss_by_hand():
@@ -51,15 +60,21 @@ def test_pinball_loss_by_hand():
 
 @pytest.mark.parametrize("decoder", ["direct", "autoregressive"])
 @pytest.mark.parametrize("quantiles", [(), (0.1, 0.5, 0.9)])
-@pytest.mark.parametrize("cell", ["lstm", "gru", "irnn"])
-def test_model_shapes_and_units(decoder, quantiles, cell):
-    config = ForecastingConfig(cell=cell, decoder=decoder, units=4)
+@pytest.mark.parametrize(
+    "cell, normalization, transform",
+    [("lstm", "last", "none"), ("gru", "season", "log"), ("irnn", "standard", "none")],
+)
+def test_model_shapes_and_units(decoder, quantiles, cell, normalization, transform):
+    config = ForecastingConfig(cell=cell, decoder=decoder, units=4, normalization=normalization,
+                               transform=transform)
     model = build_model(config, info(quantiles, features=2))
     window = np.random.default_rng(0).normal(size=(5, 6, 2)).astype("float32") + 100.0
     out = keras.ops.convert_to_numpy(model(window))
     assert out.shape == ((5, 3, 3) if quantiles else (5, 3))
-    # Outputs are in the series' units: around the last target value.
-    assert np.all(np.abs(out - window[:, -1:, :1].reshape(5, 1, *([1] if quantiles else []))) < 50)
+    # Outputs are in the series' units: around the window's level (the
+    # training mean, 10, for global standardization), untrained as it is.
+    level = window[:, -1:, :1] if normalization != "standard" else np.full((5, 1, 1), 10.0)
+    assert np.all(np.abs(out - level.reshape(5, 1, *([1] if quantiles else []))) < 50)
 
 
 def test_untrained_direct_model_with_a_zero_head_forecasts_the_last_value():
