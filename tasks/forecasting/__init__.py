@@ -140,6 +140,16 @@ class ForecastingTask(Task):
         return metrics
 
     def test_metrics(self, model, data):
+        """Scores of the model and the baselines on the test windows.
+
+        Returns:
+            `{"model": {...}, "naive": {...}, "seasonal_naive": {...}}`, each
+            with `mae`, `rmse`, `mase`, `smape` (and `coverage`,
+            `interval_width` for a quantile model, whose outer quantiles are
+            in `"interval"`) on the **held-out last horizon**; with
+            `backtest` > 1, `"backtest"` holds the same table averaged over
+            all test windows, and `"windows"`.
+        """
         outputs = model.predict(data.raw["test"][0], verbose=0)
         return self._score(np.asarray(outputs, np.float64), data)
 

@@ -49,13 +49,15 @@ class ForecastingConfig:
         "recurrent cell runs on, fed its own forecasts",
         choices=("direct", "autoregressive"),
     )
-    # Differences from the forecast origin extrapolate trends; global
-    # standardization (the keras-io recipe) cannot (see model.py).
+    # Each window is taken relative to its own recent level, not one global
+    # mean: a network fed global levels cannot extrapolate a trend (see
+    # model.py). The mean of the last season is a steadier level than the
+    # last value alone (see docs/forecasting.md for the comparison).
     normalization: str = _field(
-        "last",
-        "reference level each window is taken relative to: 'last' value, mean of the last "
-        "'season', or 'standard' (one global mean: the keras-io recipe)",
-        choices=("last", "season", "standard"),
+        "season",
+        "reference level each window is taken relative to: the mean of its last 'season', "
+        "its 'last' value, or 'standard' (one global mean: the keras-io recipe)",
+        choices=("season", "last", "standard"),
     )
     transform: str = _field(
         "none",

@@ -1,21 +1,22 @@
 """The forecasting model: a window of raw values in, forecasts in the same units out.
 
-    window [B, L, F] -> WindowScaling (minus the window's last values, divided
-        by the training part's standard deviation) -> LSTM | GRU | IRNN
+    window [B, L, F] -> WindowScaling (minus the window's recent level, the
+        mean of its last season by default, divided by the training part's
+        standard deviation) -> LSTM | GRU | IRNN
         -> direct head: Dense(H x Q)
            autoregressive decoder: the recurrent cell run H more steps, each
            fed its own previous forecast
-        -> InverseScaling (times the scale, plus the last target value)
+        -> InverseScaling (times the scale, plus the target's reference level)
         -> forecast [B, H] (or quantiles [B, H, Q])
 
 Column 0 of the window is the target; the other columns are covariates seen
 in the past only. Scaling is part of the model, so the export takes and
 returns the series' own units.
 
-Why each window is taken relative to its own last value: a network fed
+Why each window is taken relative to its own recent level: a network fed
 globally standardized levels cannot extrapolate a trend beyond the levels it
 saw in training (on the Mauna Loa CO2 series it loses even to seasonal naive),
-while the same network fed differences from the forecast origin only has to
+while the same network fed differences from the window's level only has to
 learn the shape of the next season. The scale is learnt on the training part
 only.
 """

@@ -77,12 +77,13 @@ def test_model_shapes_and_units(decoder, quantiles, cell, normalization, transfo
     assert np.all(np.abs(out - level.reshape(5, 1, *([1] if quantiles else []))) < 50)
 
 
-def test_untrained_direct_model_with_a_zero_head_forecasts_the_last_value():
-    model = build_model(ForecastingConfig(units=4), info(features=1))
+@pytest.mark.parametrize("normalization, expected", [("last", [35.0, 77.0]), ("season", [31.5, 73.5])])
+def test_untrained_direct_model_with_a_zero_head_forecasts_the_reference_level(normalization, expected):
+    model = build_model(ForecastingConfig(units=4, normalization=normalization), info(features=1))
     head = model.get_layer("head")
     head.set_weights([np.zeros_like(w) for w in head.get_weights()])
-    window = np.arange(12, dtype="float32").reshape(2, 6, 1) * 7.0
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(window)), [[35.0] * 3, [77.0] * 3])
+    window = np.arange(12, dtype="float32").reshape(2, 6, 1) * 7.0  # season 2: mean of the last 2
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(window)), np.repeat([expected], 3, 0).T)
 
 
 @pytest.mark.parametrize("decoder", ["direct", "autoregressive"])
