@@ -323,6 +323,10 @@ def build_model(config, info):
         if not quantiles:
             forecast = keras.layers.Reshape((horizon,), name="point")(forecast)
     forecast = unscale((forecast, reference))
+    if len(quantiles) > 1:
+        # Quantile outputs trained separately can cross; sorting them keeps
+        # every interval well formed (and lowers the pinball loss).
+        forecast = keras.ops.sort(forecast, axis=-1)
     model = keras.Model(window, forecast, name=f"forecaster_{config.cell}_{config.decoder}")
 
     # === Training setup ===

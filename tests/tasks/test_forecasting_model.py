@@ -71,6 +71,8 @@ def test_model_shapes_and_units(decoder, quantiles, cell, normalization, transfo
     window = np.random.default_rng(0).normal(size=(5, 6, 2)).astype("float32") + 100.0
     out = keras.ops.convert_to_numpy(model(window))
     assert out.shape == ((5, 3, 3) if quantiles else (5, 3))
+    if quantiles:
+        assert np.all(np.diff(out, axis=-1) >= 0)  # quantiles never cross
     # Outputs are in the series' units: around the window's level (the
     # training mean, 10, for global standardization), untrained as it is.
     level = window[:, -1:, :1] if normalization != "standard" else np.full((5, 1, 1), 10.0)
