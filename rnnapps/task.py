@@ -22,7 +22,7 @@ import json
 import pathlib
 import typing
 
-__all__ = ["Task", "TaskData", "TaskError", "train", "config_from_dict", "export_metadata"]
+__all__ = ["Task", "TaskData", "TaskError", "train", "config_from_dict", "config_field", "export_metadata"]
 
 
 class TaskError(ValueError):
@@ -118,6 +118,11 @@ class Task:
     def format_prediction(self, prediction):
         """One line of `rnnapps predict` output for one prediction dict."""
         return json.dumps(prediction)
+
+
+def config_field(default, help, **metadata):
+    """A config dataclass field with its CLI help (and e.g. `choices`)."""
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
 
 
 def config_from_dict(config_class, values):

@@ -22,6 +22,7 @@ from rnnapps.task import TaskError
 from rnnapps.tasks.forecasting import metrics as forecast_metrics_module
 from rnnapps.tasks.forecasting.config import PRESETS
 from rnnapps.tasks.forecasting.config import ForecastingConfig
+from rnnapps.tasks.forecasting.config import median_index
 from rnnapps.tasks.forecasting.data import NAMED_SERIES
 from rnnapps.tasks.forecasting.data import load_data
 from rnnapps.tasks.forecasting.data import load_series
@@ -30,10 +31,6 @@ __all__ = [
     "ForecastingConfig", "PRESETS", "NAMED_SERIES", "ForecastingTask", "load_data",
     "load_series", "build_model", "task",
 ]
-
-
-def _median_index(quantiles):
-    return min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
 
 
 def _future_times(last_time, step, horizon):
@@ -96,7 +93,7 @@ class ForecastingTask(Task):
             tf.debugging.assert_all_finite(window, "the window holds NaN or infinite values")
             out = model(window, training=False)
             if quantiles:
-                return {"forecast": out[..., _median_index(quantiles)], "quantiles": out}
+                return {"forecast": out[..., median_index(quantiles)], "quantiles": out}
             return {"forecast": out}
 
         spec = tf.TensorSpec([None, info["lookback"], len(info["columns"])], tf.float32, name="window")
@@ -110,7 +107,7 @@ class ForecastingTask(Task):
         _, actual = data.raw["test"]
         quantiles = info["quantiles"]
         if quantiles:
-            point = outputs[..., _median_index(quantiles)]
+            point = outputs[..., median_index(quantiles)]
             lower, upper = outputs[..., 0], outputs[..., -1]
         else:
             point, lower, upper = outputs, None, None
@@ -159,7 +156,7 @@ class ForecastingTask(Task):
         outputs = np.asarray(model.predict(x[-1:], verbose=0), np.float64)[0]
 
         quantiles = info["quantiles"]
-        point = outputs[:, _median_index(quantiles)] if quantiles else outputs
+        point = outputs[:, median_index(quantiles)] if quantiles else outputs
         series = data.raw["series"]
         last_time = None if series.times is None else series.times[data.raw["origins"][-1] - 1]
         times = _future_times(last_time, series.step, info["horizon"])

@@ -3,8 +3,7 @@
 import dataclasses
 
 
-def _field(default, help, **metadata):
-    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+from rnnapps.task import config_field as _field
 
 
 @dataclasses.dataclass
@@ -104,6 +103,11 @@ def parse_quantiles(text):
     else:
         values = [float(q) for q in str(text).split(",") if q.strip()]
     return sorted(values)
+
+
+def median_index(quantiles):
+    """Index of the quantile used as the point forecast (the one nearest 0.5)."""
+    return min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
 
 
 PRESETS = {

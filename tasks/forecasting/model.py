@@ -26,6 +26,7 @@ from keras import ops
 
 from rnnapps.layers import IRNN
 from rnnapps.optimizers import ClippedOptimizer
+from rnnapps.tasks.forecasting.config import median_index
 from rnnapps.tasks.forecasting.config import parse_quantiles
 
 __all__ = [
@@ -255,11 +256,6 @@ class QuantileMAE(keras.metrics.MeanMetricWrapper):
 
     def get_config(self):
         return {"index": self.index, "name": self.name, "dtype": self.dtype}
-
-
-def median_index(quantiles):
-    """Index of the quantile used as the point forecast (the one nearest 0.5)."""
-    return min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
 
 
 def build_model(config, info):

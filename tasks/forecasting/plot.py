@@ -29,6 +29,7 @@ def plot_forecast(path, data, outputs, seasons=3):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from rnnapps.tasks.forecasting.config import median_index
     from rnnapps.tasks.forecasting.metrics import seasonal_naive
 
     info = data.info
@@ -41,8 +42,7 @@ def plot_forecast(path, data, outputs, seasons=3):
     future = slice(origin, origin + horizon)
     quantiles = info["quantiles"]
     if quantiles:
-        median = min(range(len(quantiles)), key=lambda i: abs(quantiles[i] - 0.5))
-        point = outputs[-1, :, median]
+        point = outputs[-1, :, median_index(quantiles)]
     else:
         point = outputs[-1]
 

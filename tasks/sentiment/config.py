@@ -3,8 +3,7 @@
 import dataclasses
 
 
-def _field(default, help, **metadata):
-    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+from rnnapps.task import config_field as _field
 
 
 @dataclasses.dataclass
