@@ -27,7 +27,6 @@ from keras import ops
 from rnnapps.layers import IRNN
 from rnnapps.optimizers import ClippedOptimizer
 from rnnapps.tasks.forecasting.config import median_index
-from rnnapps.tasks.forecasting.config import parse_quantiles
 
 __all__ = [
     "WindowScaling",

@@ -10,6 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+from cli_support import assert_one_line_error
+from cli_support import last_json
+from cli_support import run_cli
 from rnnapps.task import TaskError
 from rnnapps.tasks import forecasting
 
@@ -262,18 +265,6 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "quantiles": ou
 # --- Command line ------------------------------------------------------------
 
 
-def run_cli(*args, cwd, timeout=600, stdin=None):
-    return subprocess.run(
-        [sys.executable, "-m", "rnnapps.cli", *args], capture_output=True, text=True,
-        cwd=cwd, timeout=timeout, env={**os.environ, "CI": "1"}, input=stdin,
-    )
-
-
-def last_json(proc):
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
 def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv):
     trained = last_json(run_cli(
         "train", "forecasting", "--data", str(passengers_csv), "--value-column", "passengers",
@@ -336,11 +327,7 @@ def test_cli_predict_numbers_for_a_single_column_model(tmp_path):
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args, message):
-    proc = run_cli(*args, cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    assert message in proc.stderr.strip().splitlines()[-1]
-    assert list(tmp_path.iterdir()) == []  # nothing written
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), message, tmp_path)
 
 
 def test_plot_into_a_missing_folder_fails_cleanly(tmp_path):

@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pytest
 
+from cli_support import assert_one_line_error
+from cli_support import run_cli
 from rnnapps.task import TaskError
 from rnnapps.tasks import get_task
 from rnnapps.tasks import sentiment
@@ -188,13 +190,6 @@ def test_interrupted_export_leaves_no_version_folder(tmp_path, reviews_csv, monk
     assert list((tmp_path / "exports" / "sentiment").iterdir()) == []
 
 
-def run_cli(*args, cwd, timeout=600):
-    return subprocess.run(
-        [sys.executable, "-m", "rnnapps.cli", *args], capture_output=True, text=True,
-        cwd=cwd, timeout=timeout, env={**os.environ, "CI": "1"},
-    )
-
-
 def tiny_flags(reviews_csv):
     flags = ["--data", str(reviews_csv), "--text-column", "review", "--label-column", "stars"]
     for key, value in TINY.items():
@@ -245,11 +240,7 @@ def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv):
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args, message):
-    proc = run_cli(*args, cwd=tmp_path)
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    assert message in proc.stderr.strip().splitlines()[-1]
-    assert list(tmp_path.iterdir()) == []  # nothing written
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), message, tmp_path)
 
 
 def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path, reviews_csv):

@@ -1,0 +1,31 @@
+"""Running the `rnnapps` command in a subprocess, shared by the task tests.
+
+(pytest puts this folder on `sys.path` when it collects the tests beside it.)
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+
+def run_cli(*args, cwd, timeout=600, stdin=None):
+    """`python -m rnnapps.cli ARGS` in `cwd`; the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "-m", "rnnapps.cli", *args], capture_output=True, text=True,
+        cwd=cwd, timeout=timeout, env={**os.environ, "CI": "1"}, input=stdin,
+    )
+
+
+def last_json(proc):
+    """The JSON object on the last line of a successful command's stdout."""
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def assert_one_line_error(proc, message, cwd):
+    """Exit status 2, `message` on the last stderr line, no traceback, nothing written."""
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1]
+    assert list(cwd.iterdir()) == []
