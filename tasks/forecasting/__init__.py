@@ -153,14 +153,14 @@ class ForecastingTask(Task):
     def example_predictions(self, model, data, count=None):
         info = data.info
         x, actual = data.raw["test"]
-        outputs = np.asarray(model.predict(x[-1:], verbose=0), np.float64)[0]
-
+        all_outputs = np.asarray(model.predict(x, verbose=0), np.float64)
+        outputs = all_outputs[-1]
         quantiles = info["quantiles"]
         point = outputs[:, median_index(quantiles)] if quantiles else outputs
         series = data.raw["series"]
         last_time = None if series.times is None else series.times[data.raw["origins"][-1] - 1]
         times = _future_times(last_time, series.step, info["horizon"])
-        scores = self._score(np.asarray(model.predict(x, verbose=0), np.float64), data)
+        scores = self._score(all_outputs, data)
         ours, theirs = scores["model"]["mase"], scores["seasonal_naive"]["mase"]
         verdict = "beats" if ours < theirs else "does not beat"
         lines = [
