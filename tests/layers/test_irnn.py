@@ -99,6 +99,58 @@ def test_matches_simple_rnn_relu(data, hoist, use_mask, options):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("unroll", [None, 1, 4, 8, 64])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_scan_unroll_gives_the_same_outputs(data, unroll, go_backwards, monkeypatch):
+    # The hoisted, unmasked loop is one `ops.scan` running `_scan_unroll`
+    # steps per iteration (None: Keras's own loop); 4 does not divide the 6
+    # steps and 64 exceeds them.
+    x, _ = data
+    kwargs = dict(return_sequences=True, return_state=True, go_backwards=go_backwards)
+    reference = IRNN(5, kernel_initializer="glorot_uniform", **kwargs)
+    expected = to_list(reference(x))
+    monkeypatch.setattr(IRNN, "_scan_unroll", unroll)
+    layer = IRNN(5, hoist_input_projection=True, **kwargs)
+    layer.build(x.shape)
+    layer.set_weights(reference.get_weights())
+    for a, b in zip(to_list(layer(x)), expected):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("gradient", ["autodiff", "custom"])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_hoisted_training_step_matches_the_step_by_step_loop(
+    data, return_sequences, gradient, monkeypatch
+):
+    # One SGD step through the hoisted scan (differentiated by the backend or
+    # by `_relu_scan`'s own gradient) gives the same weights as one through
+    # the per-step cell: the gradients agree.
+    monkeypatch.setattr(IRNN, "_scan_gradient", gradient)
+    x, _ = data
+    y = np.random.default_rng(3).standard_normal((3, 1)).astype("float32")
+
+    z = np.random.default_rng(4).standard_normal((3, 2)).astype("float32")
+
+    def train(hoist):
+        # The initial state comes from a Dense layer, so the gradient with
+        # respect to the initial state is checked too.
+        keras.utils.set_random_seed(0)
+        sequence, context = keras.Input(x.shape[1:]), keras.Input((2,))
+        state = keras.layers.Dense(5, activation="relu")(context)
+        hidden = IRNN(
+            5, return_sequences=return_sequences, hoist_input_projection=hoist,
+            kernel_initializer="glorot_uniform",
+        )(sequence, initial_state=state)
+        output = keras.layers.Dense(1)(keras.layers.Flatten()(hidden))
+        model = keras.Model([sequence, context], output)
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        model.train_on_batch([x, z], y)
+        return model.get_weights()
+
+    for a, b in zip(train(True), train(False)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("hoist", [False, True])
 def test_dropout(data, hoist):
     x, _ = data
@@ -124,11 +176,14 @@ def test_dropout(data, hoist):
     )
 
 
-def test_stateful_carries_state_between_batches(data):
+@pytest.mark.parametrize("hoist", [False, True])
+def test_stateful_carries_state_between_batches(data, hoist):
     x, _ = data
     whole = IRNN(5, return_sequences=True, kernel_initializer="glorot_uniform")
     expected = to_list(whole(x))[0]
-    stateful = IRNN(5, return_sequences=True, stateful=True)
+    stateful = IRNN(
+        5, return_sequences=True, stateful=True, hoist_input_projection=hoist
+    )
     stateful.build((3, 3, 4))
     stateful.set_weights(whole.get_weights())
     first = to_list(stateful(x[:, :3]))[0]
