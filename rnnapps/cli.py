@@ -286,6 +286,7 @@ def run_export(args):
         model = task.load_checkpoint(model_file)
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot load {model_file}: {str(error).splitlines()[0]}")
+    saved["data"] = task.export_info(saved["data"], _task_options(task, args))
     serve_fn, signature = task.serving_signature(model, saved["data"])
     export_path = export_serving_model(
         model, serve_fn, signature, args.export_dir, task.name, metadata=saved

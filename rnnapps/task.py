@@ -100,6 +100,15 @@ class Task:
     def add_arguments(self, command, parser):
         """Adds task-specific flags to the CLI `command` ("train", "evaluate"...)."""
 
+    def export_info(self, info, options):
+        """The data facts `serving_signature` gets when `rnnapps export` runs.
+
+        `info` is what the training run saved; `options` the values of the
+        export command's own flags (`add_arguments`), e.g. a decoding
+        setting to change. By default, `info` unchanged.
+        """
+        return info
+
     def evaluate_export(self, loaded, data, options=None):
         """Metrics (dict) of a loaded SavedModel on `data.test`.
 

@@ -1,0 +1,296 @@
+"""Translation (many-to-many): source strings in, translated strings out.
+
+An encoder-decoder LSTM (Sutskever, Vinyals & Le 2014) with the source fed
+backwards by default, SentencePiece subwords (keras-hub), beam search with a
+length penalty, BLEU and chrF with sacrebleu. From the command line:
+`rnnapps train translation`; from Python:
+
+    from rnnapps.tasks import translation
+
+    config = translation.TranslationConfig(epochs=5)
+    data = translation.load_data(config)      # tf.data: ({"source", "target_in"}, target_out)
+    model = translation.build_model(config, data)
+    model.fit(data.train, validation_data=data.validation, epochs=config.epochs)
+    translate = translation.translator(model, config)
+    translate(["Wie spät ist es?"])           # strings in, strings out
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+
+from rnnapps.task import Task
+from rnnapps.task import TaskData
+from rnnapps.task import TaskError
+from rnnapps.tasks.translation.config import PRESETS
+from rnnapps.tasks.translation.config import TranslationConfig
+from rnnapps.tasks.translation.data import load_examples
+
+__all__ = [
+    "TranslationConfig", "PRESETS", "TranslationTask", "load_data", "load_examples",
+    "build_model", "translator", "corpus_scores", "task",
+]
+
+
+def load_data(config):
+    """`TaskData` for a `TranslationConfig`.
+
+    Fits the two SentencePiece tokenizers on the training split (they are
+    in `data.raw["tokenizers"]`) and leaves out training pairs whose target
+    is longer than `max_length` tokens. `data.raw[split]` holds the
+    `(source, references)` pairs; `info` the sizes and the decoding
+    settings the export uses.
+    """
+    if config.max_length < 4:
+        raise TaskError(f"--max-length must be at least 4. Received: {config.max_length}")
+    if config.vocabulary_size < 16:
+        raise TaskError(f"--vocabulary-size must be at least 16. Received: {config.vocabulary_size}")
+    if config.beam_size < 1:
+        raise TaskError(f"--beam-size must be at least 1. Received: {config.beam_size}")
+    if config.train_size < 0:
+        raise TaskError(f"--train-size must be 0 (all) or more. Received: {config.train_size}")
+    splits = load_examples(config.data)
+    if config.train_size:
+        splits["train"] = splits["train"][: config.train_size]
+
+    from rnnapps.tasks.translation import text
+
+    train_sources = [s for s, _ in splits["train"]]
+    train_targets = [r[0] for _, r in splits["train"]]
+    source_tokenizer = text.fit_tokenizer(train_sources, config.vocabulary_size)
+    target_tokenizer = text.fit_tokenizer(train_targets, config.vocabulary_size)
+    lengths = text.token_lengths(target_tokenizer, train_targets)
+    keep = lengths <= config.max_length - 1
+    if not keep.any():
+        raise TaskError(f"no training target is {config.max_length - 1} tokens or shorter")
+    train_sources = [s for s, k in zip(train_sources, keep) if k]
+    train_targets = [t for t, k in zip(train_targets, keep) if k]
+    datasets = {
+        "train": text.make_dataset(
+            train_sources, train_targets, source_tokenizer, target_tokenizer,
+            config.max_length, config.batch_size, shuffle_seed=config.seed,
+        )
+    }
+    for split in ("validation", "test"):
+        pairs = splits[split]
+        datasets[split] = text.make_dataset(
+            [s for s, _ in pairs], [r[0] for _, r in pairs], source_tokenizer,
+            target_tokenizer, config.max_length, config.batch_size,
+        )
+    sizes = {split: len(pairs) for split, pairs in splits.items()}
+    sizes["train_used"] = len(train_sources)
+    name = config.data if "/" in config.data or config.data == "ding" else config.data.rsplit("/", 1)[-1]
+    info = {
+        "name": name,
+        "sizes": sizes,
+        "vocabulary_sizes": {
+            "source": int(source_tokenizer.vocabulary_size()),
+            "target": int(target_tokenizer.vocabulary_size()),
+        },
+        "decoding": _decoding(config),
+    }
+    return TaskData(
+        train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
+        info=info,
+        raw={**splits, "tokenizers": (source_tokenizer, target_tokenizer)},
+    )
+
+
+def _decoding(config):
+    return {
+        "beam_size": config.beam_size,
+        "length_penalty": config.length_penalty,
+        "max_length": config.max_length,
+    }
+
+
+def build_model(config, data):
+    """A compiled `Seq2Seq` for `config`, holding `data`'s tokenizers."""
+    import keras
+
+    from rnnapps.optimizers import ClippedOptimizer
+    from rnnapps.tasks.translation.model import PAD_ID
+    from rnnapps.tasks.translation.model import Seq2Seq
+
+    source_tokenizer, target_tokenizer = data.raw["tokenizers"]
+    model = Seq2Seq(
+        source_vocabulary_size=data.info["vocabulary_sizes"]["source"],
+        target_vocabulary_size=data.info["vocabulary_sizes"]["target"],
+        embedding_dim=config.embedding_dim,
+        units=config.units,
+        layers=config.layers,
+        cell=config.cell,
+        attention=None if config.attention == "none" else config.attention,
+        reverse=config.reversed_source,
+        dropout=config.dropout,
+        source_tokenizer=source_tokenizer,
+        target_tokenizer=target_tokenizer,
+        name=f"translation_{config.cell}",
+    )
+    model.compile(
+        optimizer=ClippedOptimizer(
+            keras.optimizers.Adam(config.learning_rate), clipnorm=config.clipnorm
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+        # Variable-length batches: XLA would compile once per shape.
+        jit_compile=False,
+    )
+    return model
+
+
+def translator(model, decoding):
+    """A function `strings -> (translations, scores)`: the export's graph.
+
+    Tokenizes, encodes, beam-searches and detokenizes in one `tf.function`
+    (TensorFlow backend). `decoding` holds `beam_size`, `length_penalty`,
+    `max_length` (a `TranslationConfig` or `info["decoding"]`).
+    """
+    import tensorflow as tf
+
+    from rnnapps.tasks.translation import text
+
+    if not isinstance(decoding, dict):
+        decoding = _decoding(decoding)
+
+    def translate(texts):
+        texts = tf.convert_to_tensor(texts, tf.string)
+        source = text.encode_source(model.source_tokenizer, texts, decoding["max_length"])
+        tokens, scores = model.translate(
+            source,
+            beam_size=decoding["beam_size"],
+            max_length=decoding["max_length"],
+            length_penalty=decoding["length_penalty"],
+        )
+        return text.decode_tokens(model.target_tokenizer, tokens), scores
+
+    return translate
+
+
+def corpus_scores(hypotheses, references):
+    """Detokenized corpus BLEU and chrF (sacrebleu) against all references.
+
+    `references` is one list of reference strings per hypothesis (any
+    number each).
+    """
+    import sacrebleu
+
+    most = max(len(r) for r in references)
+    streams = [[r[i] if i < len(r) else None for r in references] for i in range(most)]
+    bleu = sacrebleu.corpus_bleu(hypotheses, streams)
+    chrf = sacrebleu.corpus_chrf(hypotheses, streams)
+    return {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2)}
+
+
+def _translate_all(translate, sources, batch_size=128):
+    outputs, scores = [], []
+    for start in range(0, len(sources), batch_size):
+        strings, batch_scores = translate(list(sources[start:start + batch_size]))
+        outputs.extend(s.decode("utf-8") for s in np.asarray(strings).tolist())
+        scores.extend(np.asarray(batch_scores).tolist())
+    return outputs, scores
+
+
+class TranslationTask(Task):
+    name = "translation"
+    config_class = TranslationConfig
+    presets = PRESETS
+    data_fields = ("data", "batch_size", "seed")
+    predict_help = "sentences to translate ('-' reads one per line from stdin)"
+
+    def load_data(self, config):
+        return load_data(config)
+
+    def build_model(self, config, data):
+        return build_model(config, data)
+
+    def load_checkpoint(self, path):
+        from rnnapps.tasks.translation import model  # noqa: F401  (registers Seq2Seq)
+
+        return super().load_checkpoint(path)
+
+    def serving_signature(self, model, info):
+        import tensorflow as tf
+
+        translate = translator(model, info["decoding"])
+
+        def serve(text):
+            translations, scores = translate(text)
+            return {"translations": translations, "scores": scores}
+
+        return serve, [tf.TensorSpec([None], tf.string, name="text")]
+
+    def _test_scores(self, translate, data, limit=None):
+        pairs = data.raw["test"][:limit] if limit else data.raw["test"]
+        hypotheses, _ = _translate_all(translate, [s for s, _ in pairs])
+        return corpus_scores(hypotheses, [r for _, r in pairs]), hypotheses
+
+    def test_metrics(self, model, data):
+        import tensorflow as tf
+
+        loss = model.evaluate(data.test, verbose=0)
+        translate = tf.function(translator(model, data.info["decoding"]))
+        scores, hypotheses = self._test_scores(translate, data)
+        self._hypotheses = hypotheses
+        return {
+            **scores,
+            "loss": round(float(loss), 4),
+            "perplexity": round(float(np.exp(loss)), 3),
+            "sentences": len(hypotheses),
+            **{k: v for k, v in data.info["decoding"].items() if k != "max_length"},
+        }
+
+    def example_predictions(self, model, data, count=5):
+        hypotheses = getattr(self, "_hypotheses", None)
+        if not hypotheses:
+            return []
+        lines = ["Example translations from the test split:"]
+        for (source, references), hypothesis in zip(data.raw["test"][:count], hypotheses):
+            lines += [f"  source:    {source}", f"  output:    {hypothesis}",
+                      f"  reference: {references[0]}"]
+        return lines
+
+    def add_arguments(self, command, parser):
+        if command == "export":
+            parser.add_argument("--beam-size", type=int, default=None,
+                                help="beams kept while decoding (default: the training run's)")
+            parser.add_argument("--length-penalty", type=float, default=None,
+                                help="alpha of the length normalisation (default: the run's)")
+
+    def export_info(self, info, options):
+        decoding = dict(info["decoding"])
+        if options.get("beam_size") is not None:
+            if options["beam_size"] < 1:
+                raise TaskError(f"--beam-size must be at least 1. Received: {options['beam_size']}")
+            decoding["beam_size"] = options["beam_size"]
+        if options.get("length_penalty") is not None:
+            decoding["length_penalty"] = options["length_penalty"]
+        return {**info, "decoding": decoding}
+
+    def evaluate_export(self, loaded, data, options=None):
+        serve = loaded.signatures["serving_default"]
+
+        def translate(texts):
+            import tensorflow as tf
+
+            out = serve(text=tf.constant(texts, tf.string))
+            return out["translations"].numpy(), out["scores"].numpy()
+
+        scores, _ = self._test_scores(translate, data)
+        return {**scores, "sentences": len(data.raw["test"])}
+
+    def predict_export(self, loaded, inputs, metadata=None):
+        import tensorflow as tf
+
+        out = loaded.signatures["serving_default"](text=tf.constant(list(inputs), tf.string))
+        translations = [t.decode("utf-8") for t in out["translations"].numpy()]
+        return [
+            {"text": text, "translation": translation, "score": round(float(score), 4)}
+            for text, translation, score in zip(inputs, translations, out["scores"].numpy())
+        ]
+
+    def format_prediction(self, prediction):
+        return f"{prediction['translation']}\t{prediction['score']:.4f}\t{prediction['text'][:100]}"
+
+
+task = TranslationTask()

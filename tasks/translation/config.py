@@ -1,0 +1,75 @@
+"""Settings of the translation task: a dataclass, presets, CLI flags override."""
+
+import dataclasses
+
+from rnnapps.task import config_field as _field
+
+
+@dataclasses.dataclass
+class TranslationConfig:
+    # === Data ===
+    data: str = _field(
+        "ding",
+        "ding (German->English sentences of the Ding dictionary, Debian trans-de-en), "
+        "a tensorflow-datasets name (wmt14_translate/de-en, ted_hrlr_translate/pt_to_en) "
+        "or the path of a TSV file of source<TAB>target lines",
+    )
+    train_size: int = _field(
+        0, "use only the first N training pairs (0 = all; for quick runs and learning curves)"
+    )
+    # === Tokenization (SentencePiece, fitted on the training split, inside the export) ===
+    # ~15,000 short training sentences per side: 4,000 pieces keep frequent
+    # words whole and spell rare ones from pieces.
+    vocabulary_size: int = _field(4_000, "SentencePiece pieces per language (ids 0-3 reserved)")
+    max_length: int = _field(
+        48, "most tokens per sentence: longer sources are cut, longer training targets "
+        "are left out, translations stop there"
+    )
+    # === Model ===
+    cell: str = _field("lstm", "recurrent cell", choices=("lstm", "gru", "irnn"))
+    layers: int = _field(1, "stacked recurrent layers in the encoder and in the decoder")
+    units: int = _field(256, "recurrent units per layer")
+    embedding_dim: int = _field(128, "token embedding size")
+    attention: str = _field(
+        "none", "attention of the decoder over the encoder outputs",
+        choices=("none", "luong", "bahdanau"),
+    )
+    reverse: bool = _field(
+        None, "feed the source backwards (Sutskever et al.); default: on without "
+        "attention, off with it"
+    )
+    dropout: float = _field(0.2, "dropout on the embeddings and between layers")
+    # === Training ===
+    epochs: int = _field(30, "most epochs; early stopping may end sooner")
+    batch_size: int = _field(64, "sentence pairs per training step")
+    learning_rate: float = _field(1e-3, "Adam learning rate")
+    # Sutskever et al. clipped the global norm at 5.
+    clipnorm: float = _field(5.0, "ClippedOptimizer threshold on the global gradient norm")
+    patience: int = _field(3, "epochs without validation improvement before stopping")
+    seed: int = _field(0, "random seed (weights, shuffling)")
+    # === Decoding (a setting of the export too) ===
+    beam_size: int = _field(4, "beams kept while decoding; 1 = greedy")
+    length_penalty: float = _field(
+        0.6, "alpha of the GNMT length normalisation of beam scores (0 = none)"
+    )
+    # === Outputs ===
+    export_dir: str = _field("saved_models", "exports go to EXPORT_DIR/translation/<version>/")
+    checkpoint_dir: str = _field(
+        None, "checkpoints (default: EXPORT_DIR/.checkpoints/translation/<run id>)"
+    )
+    tensorboard_dir: str = _field(None, "write TensorBoard logs here")
+
+    @property
+    def reversed_source(self):
+        """Whether the source is reversed (the default depends on attention)."""
+        return self.attention == "none" if self.reverse is None else bool(self.reverse)
+
+
+PRESETS = {
+    "ding": TranslationConfig(),
+    "ding_attention": TranslationConfig(attention="luong"),
+    "wmt14_translate/de-en": TranslationConfig(
+        data="wmt14_translate/de-en", vocabulary_size=16_000, layers=2, units=512,
+        embedding_dim=256, max_length=64, epochs=10,
+    ),
+}

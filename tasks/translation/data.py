@@ -1,0 +1,251 @@
+"""Translation data: pairs of source and target sentences.
+
+Sources:
+
+- `ding` (default, offline): German -> English example sentences from the
+  Ding dictionary (Debian package `trans-de-en`, file
+  `/usr/share/trans/de-en`). Each line is `de1 | de2 ... :: en1 | en2 ...`
+  with the `|`-separated parts aligned; a part whose German and English
+  sides are both full sentences (English of 5 words or more, both ending in
+  `.`, `?` or `!`) is one example. `{...}` and `[...]` annotations are
+  stripped; the alternatives a part lists (`; `) give the example one
+  source (the first German alternative) and one or more references (every
+  English alternative; the first is the training target). About 21,000
+  pairs.
+- `wmt14_translate/de-en`, `ted_hrlr_translate/pt_to_en` (or any of their
+  configs) through tensorflow-datasets (downloads on first use).
+- a TSV file of `source<TAB>target` lines (UTF-8; a first line
+  `source<TAB>target` is taken as a header; further columns are ignored).
+
+Splits are deterministic and never share a source sentence: sources are
+grouped by their lower-cased, space-normalised text, and each group goes to
+train, validation or test (90/5/5) by the MD5 hash of that text. tfds
+sources keep their own splits.
+"""
+
+import hashlib
+import os
+import pathlib
+import re
+
+from rnnapps.task import TaskError
+
+__all__ = ["DING_PACKAGE", "ding_path", "load_examples", "parse_ding", "read_tsv", "split_pairs"]
+
+DING_PACKAGE = "trans-de-en"
+DING_FILE = pathlib.PurePosixPath("usr/share/trans/de-en")
+
+_ANNOTATION = re.compile(r"\s*(\{[^{}]*\}|\[[^\[\]]*\])")
+_SENTENCE_END = (".", "?", "!")
+# Dictionary phrases that end in an abbreviation, not sentences
+# ("to clamp sth. together / to sth.").
+_PLACEHOLDER_END = re.compile(r"\b(sth|sb|etw|jdn|jdm|jds|etc)\.$")
+
+
+def ding_path():
+    """Where the Ding dictionary is: `RNNAPPS_DING`, the system, or the cache.
+
+    Raises:
+        TaskError: naming the Debian package when none is installed.
+    """
+    candidates = []
+    if os.environ.get("RNNAPPS_DING"):
+        candidates.append(pathlib.Path(os.environ["RNNAPPS_DING"]))
+    candidates.append(pathlib.Path("/") / DING_FILE)
+    from rnnapps.datasets import debian
+
+    candidates.append(debian.package_root(DING_PACKAGE) / DING_FILE)
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise TaskError(
+        f"the default translation data is the Ding dictionary from the Debian package "
+        f"{DING_PACKAGE}, which is not installed: run `sudo apt-get install {DING_PACKAGE}`, "
+        f"or without root `python -m rnnapps.datasets.debian {DING_PACKAGE}` (unpacks it "
+        f"into {debian.cache_dir()}), or set RNNAPPS_DING to the file's path"
+    )
+
+
+def _alternatives(part):
+    part = _ANNOTATION.sub("", part)
+    return [a.strip() for a in part.split(";") if a.strip()]
+
+
+def _is_sentence(text, min_words=1):
+    return (
+        text.endswith(_SENTENCE_END)
+        and not _PLACEHOLDER_END.search(text)
+        and len(text.split()) >= min_words
+    )
+
+
+def parse_ding(lines):
+    """Example sentence pairs from Ding dictionary lines.
+
+    Args:
+        lines: an iterable of the file's lines (str).
+
+    Returns:
+        A list of `(source, references)`: a German sentence and the list of
+        its English translations (the first is the training target).
+
+    Example:
+
+    >>> parse_ding(["Das Abendessen hat mir geschmeckt. :: I enjoyed my supper."])
+    [('Das Abendessen hat mir geschmeckt.', ['I enjoyed my supper.'])]
+    >>> parse_ding(["Aal {m} | Aale {pl} :: eel | eels"])
+    []
+    """
+    pairs = []
+    for line in lines:
+        if line.startswith("#") or "::" not in line:
+            continue
+        german, english = line.split("::", 1)
+        german_parts, english_parts = german.split("|"), english.split("|")
+        if len(german_parts) != len(english_parts):
+            continue
+        for german_part, english_part in zip(german_parts, english_parts):
+            sources = _alternatives(german_part)
+            references = [e for e in _alternatives(english_part) if _is_sentence(e)]
+            if not sources or not references or not _is_sentence(sources[0]):
+                continue
+            if len(references[0].split()) < 5:
+                continue
+            pairs.append((sources[0], references))
+    return pairs
+
+
+def _ding():
+    path = ding_path()
+    try:
+        with open(path, encoding="utf-8") as file:
+            pairs = parse_ding(file)
+    except (OSError, UnicodeDecodeError) as error:
+        raise TaskError(f"cannot read the Ding dictionary {path}: {error}")
+    if not pairs:
+        raise TaskError(f"{path} holds no example sentences; is it the Ding de-en dictionary?")
+    return pairs
+
+
+def read_tsv(path):
+    """`(source, [target])` pairs from a TSV file of `source<TAB>target` lines."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise TaskError(f"no such data file: {path}")
+    pairs = []
+    try:
+        with open(path, encoding="utf-8") as file:
+            for number, line in enumerate(file, start=1):
+                line = line.rstrip("\n").rstrip("\r")
+                if not line.strip():
+                    continue
+                columns = line.split("\t")
+                if len(columns) < 2:
+                    raise TaskError(
+                        f"{path}, line {number}: expected source<TAB>target, found no tab"
+                    )
+                source, target = columns[0].strip(), columns[1].strip()
+                if number == 1 and (source.lower(), target.lower()) == ("source", "target"):
+                    continue
+                if not source or not target:
+                    raise TaskError(f"{path}, line {number}: empty source or target")
+                pairs.append((source, [target]))
+    except UnicodeDecodeError as error:
+        raise TaskError(f"{path} is not UTF-8 text: {error}")
+    if not pairs:
+        raise TaskError(f"{path} holds no sentence pairs")
+    return pairs
+
+
+def _group_key(source):
+    return " ".join(source.lower().split())
+
+
+def _bucket(source, buckets=20):
+    return int(hashlib.md5(_group_key(source).encode("utf-8")).hexdigest(), 16) % buckets
+
+
+def split_pairs(pairs):
+    """Train/validation/test (90/5/5) with no source sentence in two splits.
+
+    Pairs with the same source (up to case and spacing) are merged first:
+    their references are pooled, so the test split scores a sentence
+    against every translation the data gives for it.
+
+    >>> pairs = [(f"Satz {i}.", [f"Sentence {i}."]) for i in range(200)]
+    >>> splits = split_pairs(pairs + [("satz  1.", ["Phrase 1."])])
+    >>> sum(len(s) for s in splits.values())
+    200
+    """
+    merged = {}
+    for source, references in pairs:
+        key = _group_key(source)
+        if key in merged:
+            known = merged[key][1]
+            known.extend(r for r in references if r not in known)
+        else:
+            merged[key] = (source, list(references))
+    splits = {"train": [], "validation": [], "test": []}
+    for source, references in merged.values():
+        bucket = _bucket(source)
+        split = "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+        splits[split].append((source, references))
+    return splits
+
+
+def _tfds(name):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name)
+    except Exception as error:  # tfds raises several types for unknown names
+        raise TaskError(f"tensorflow-datasets has no dataset {name!r}: {error}".splitlines()[0])
+    builder.download_and_prepare()
+    source_key, target_key = builder.info.supervised_keys
+    splits = {}
+    available = builder.info.splits
+    for split in ("train", "validation", "test"):
+        if split not in available:
+            continue
+        pairs = []
+        for source, target in tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True)):
+            pairs.append((source.decode("utf-8"), [target.decode("utf-8")]))
+        splits[split] = pairs
+    if "train" not in splits:
+        raise TaskError(f"{name} has no train split")
+    if "validation" not in splits or "test" not in splits:
+        # Cut what is missing out of train, by source, as for files.
+        cut = split_pairs(splits["train"])
+        splits["train"] = cut["train"]
+        splits.setdefault("validation", cut["validation"])
+        splits.setdefault("test", cut["test"])
+    return splits
+
+
+TFDS_PREFIXES = ("wmt14_translate", "wmt15_translate", "wmt16_translate", "ted_hrlr_translate")
+
+
+def load_examples(data):
+    """Raw splits `{"train": [(source, references)], "validation": ..., "test": ...}`.
+
+    `data` is `ding`, a tensorflow-datasets translation dataset name (e.g.
+    `wmt14_translate/de-en`, `ted_hrlr_translate/pt_to_en`) or the path of a
+    TSV file of `source<TAB>target` lines.
+    """
+    if data == "ding":
+        splits = split_pairs(_ding())
+    elif data.split("/")[0] in TFDS_PREFIXES:
+        splits = _tfds(data)
+    elif pathlib.Path(data).suffix.lower() in (".tsv", ".tab", ".txt"):
+        splits = split_pairs(read_tsv(data))
+    elif pathlib.Path(data).exists():
+        raise TaskError(f"{data}: expected a .tsv file of source<TAB>target lines")
+    else:
+        raise TaskError(
+            f"unknown data {data!r}: give ding, a tensorflow-datasets name such as "
+            f"wmt14_translate/de-en, or the path of a TSV file"
+        )
+    for split, pairs in splits.items():
+        if not pairs:
+            raise TaskError(f"the {split} split of {data} is empty (too few sentence pairs?)")
+    return splits

@@ -1,0 +1,173 @@
+"""Subword tokenization and the tf.data pipeline of the translation task.
+
+Tokenizers are keras-hub's `SentencePieceTokenizer`s trained (unigram model,
+`keras_hub.tokenizers.compute_sentence_piece_proto`) on the training split,
+one per language. SentencePiece detokenization is lossless, so translations
+come out as ordinary text (spacing and punctuation restored), which is what
+detokenized BLEU (sacrebleu) expects. Ids 0-3 are padding, unknown, start and
+end (`rnnapps.tasks.translation.model.PAD_ID` ...).
+"""
+
+import contextlib
+import os
+import re
+import sys
+
+import numpy as np
+
+from rnnapps.task import TaskError
+
+__all__ = ["fit_tokenizer", "encode_source", "encode_target", "decode_tokens", "make_dataset"]
+
+# Sequences are padded to a multiple of this, so the training step sees a
+# handful of shapes instead of one per batch length.
+PAD_MULTIPLE = 8
+
+
+def fit_tokenizer(texts, vocabulary_size):
+    """A SentencePiece tokenizer fitted on `texts` (a list of str).
+
+    A vocabulary too large for a small corpus is lowered to the largest
+    size SentencePiece accepts (it names it in its error).
+    """
+    import keras_hub
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices(tf.constant(list(texts), tf.string))
+    try:
+        with _quiet_stderr():
+            proto = keras_hub.tokenizers.compute_sentence_piece_proto(data, vocabulary_size)
+    except RuntimeError as error:
+        match = re.search(r"<= (\d+)", str(error))
+        if not match or int(match.group(1)) < 16:
+            raise TaskError(f"cannot fit a SentencePiece vocabulary: {error}".splitlines()[0])
+        with _quiet_stderr():
+            proto = keras_hub.tokenizers.compute_sentence_piece_proto(data, int(match.group(1)))
+    return keras_hub.tokenizers.SentencePieceTokenizer(proto=proto, dtype="int32")
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """SentencePiece's trainer logs every step to the process's stderr (C++);
+    hide that log (errors still raise, with their message)."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # e.g. a captured stderr
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _pad(ragged):
+    import tensorflow as tf
+
+    lengths = tf.cast(ragged.row_lengths(), tf.int32)
+    length = tf.reduce_max(tf.concat([lengths, [1]], 0))
+    length = (length + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE
+    dense = ragged.to_tensor(default_value=0)
+    return tf.pad(dense, [[0, 0], [0, length - tf.shape(dense, out_type=length.dtype)[1]]])
+
+
+def encode_source(tokenizer, texts, max_length):
+    """`(batch, steps)` int32 ids of `texts` (a string tensor), end token appended.
+
+    Sources longer than `max_length - 1` tokens are cut; an empty text is
+    the end token alone. Padded with 0 to a multiple of 8.
+    """
+    import tensorflow as tf
+
+    from rnnapps.tasks.translation.model import END_ID
+
+    tokens = tokenizer(texts)[:, : max_length - 1]
+    end = tf.fill([tokens.nrows(), 1], tf.constant(END_ID, tokens.dtype))
+    return _pad(tf.concat([tokens, end], axis=1))
+
+
+def encode_target(tokenizer, texts, max_length):
+    """`(target_in, target_out)` for teacher forcing: `<s> y` and `y </s>`."""
+    import tensorflow as tf
+
+    from rnnapps.tasks.translation.model import END_ID
+    from rnnapps.tasks.translation.model import START_ID
+
+    tokens = tokenizer(texts)[:, : max_length - 1]
+    rows = tokens.nrows()
+    start = tf.fill([rows, 1], tf.constant(START_ID, tokens.dtype))
+    end = tf.fill([rows, 1], tf.constant(END_ID, tokens.dtype))
+    return _pad(tf.concat([start, tokens], axis=1)), _pad(tf.concat([tokens, end], axis=1))
+
+
+def decode_tokens(tokenizer, tokens):
+    """Strings from `(batch, steps)` ids; stops at the end token, drops padding."""
+    import tensorflow as tf
+
+    from rnnapps.tasks.translation.model import END_ID
+
+    tokens = tf.convert_to_tensor(tokens)
+    after_end = tf.cumsum(tf.cast(tokens == END_ID, tf.int32), axis=1) > 0
+    tokens = tf.where(after_end, tf.zeros_like(tokens), tokens)
+    ragged = tf.RaggedTensor.from_tensor(tokens, padding=0)
+    strings = tokenizer.detokenize(ragged)
+    return tf.reshape(strings, [-1])
+
+
+def token_lengths(tokenizer, texts):
+    """Token count of each text (numpy int array)."""
+    import tensorflow as tf
+
+    count = tf.function(lambda batch: tokenizer(batch).row_lengths())
+    lengths = []
+    for start in range(0, len(texts), 4096):
+        batch = tf.constant(list(texts[start:start + 4096]), tf.string)
+        lengths.append(count(batch).numpy())
+    return np.concatenate(lengths) if lengths else np.zeros(0, int)
+
+
+def make_dataset(sources, targets, source_tokenizer, target_tokenizer, max_length,
+                 batch_size, shuffle_seed=None):
+    """Batched `({"source", "target_in"}, target_out)` for teacher forcing.
+
+    Examples are grouped into batches of similar length (each batch is
+    padded to its longest sentence, rounded up to a multiple of 8); the
+    training set is shuffled, batches too, every epoch when seeded.
+    """
+    import tensorflow as tf
+
+    sources, targets = list(sources), list(targets)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(sources, tf.string), tf.constant(targets, tf.string))
+    )
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(sources), seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def encode(source, target):
+        target_in, target_out = encode_target(target_tokenizer, target, max_length)
+        return (
+            {"source": encode_source(source_tokenizer, source, max_length), "target_in": target_in},
+            target_out,
+        )
+
+    if shuffle_seed is not None:
+        # Sort each window of 20 batches by length (characters, a cheap
+        # proxy for tokens), then shuffle the batches: less padding.
+        def by_length(source, target):
+            keys = tf.strings.length(source, "UTF8_CHAR") + tf.strings.length(target, "UTF8_CHAR")
+            order = tf.argsort(keys)
+            return tf.gather(source, order), tf.gather(target, order)
+
+        dataset = (
+            dataset.batch(batch_size * 20).map(by_length).unbatch()
+            .batch(batch_size).shuffle(20, seed=shuffle_seed, reshuffle_each_iteration=True)
+        )
+    else:
+        dataset = dataset.batch(batch_size)
+    return dataset.map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+

@@ -1,0 +1,155 @@
+"""The translation model and beam search, on every backend."""
+
+import numpy as np
+import pytest
+
+import keras
+from keras import ops
+
+from rnnapps.tasks.translation.decoding import beam_search
+from rnnapps.tasks.translation.model import END_ID
+from rnnapps.tasks.translation.model import Seq2Seq
+
+
+def table_step(table):
+    """A decoder whose next-token log-probabilities depend on the last token only."""
+    logits = ops.convert_to_tensor(np.log(np.asarray(table, "float32") + 1e-9))
+
+    def step(tokens, states):
+        return ops.take(logits, tokens, axis=0), states
+
+    return step
+
+
+# Tokens: 0 pad, 1 "a", 2 start, 3 end, 4 "b". Greedy takes "a" (0.6) and then
+# ends at 0.55 (total 0.33); beam search finds "b" (0.4) then end at 1.0.
+TABLE = [
+    [1, 0, 0, 0, 0],
+    [0, 0, 0, 0.55, 0.45],
+    [0, 0.6, 0, 0, 0.4],
+    [0, 0, 0, 1, 0],
+    [0, 0, 0, 1.0, 0],
+]
+
+
+def test_beam_search_finds_what_greedy_misses():
+    state = [ops.zeros((1, 1))]
+    greedy, greedy_score = beam_search(table_step(TABLE), state, 1, beam_size=1, max_length=4, length_penalty=0.0)
+    beam, beam_score = beam_search(table_step(TABLE), state, 1, beam_size=2, max_length=4, length_penalty=0.0)
+    assert ops.convert_to_numpy(greedy)[0].tolist()[:2] == [1, 3]
+    assert ops.convert_to_numpy(beam)[0].tolist() == [4, 3, 0, 0]
+    np.testing.assert_allclose(ops.convert_to_numpy(beam_score), np.log([0.4]), rtol=1e-4)
+    np.testing.assert_allclose(ops.convert_to_numpy(greedy_score), np.log([0.33]), rtol=1e-4)
+
+
+def test_length_penalty_prefers_longer_outputs():
+    # End now with 0.3, or continue "a a a end" with 0.7 * 0.7 * 0.7 * 1.
+    table = [
+        [1, 0, 0, 0, 0],
+        [0, 0.7, 0, 0.3, 0],
+        [0, 0.7, 0, 0.3, 0],
+        [0, 0, 0, 1, 0],
+        [0, 0, 0, 1, 0],
+    ]
+    step = table_step(table)
+    state = [ops.zeros((1, 1))]
+    short, _ = beam_search(step, state, 1, beam_size=4, max_length=5, length_penalty=0.0)
+    long, _ = beam_search(step, state, 1, beam_size=4, max_length=5, length_penalty=2.0)
+    short, long = ops.convert_to_numpy(short)[0], ops.convert_to_numpy(long)[0]
+    assert (short != 0).sum() < (long != 0).sum()
+    assert END_ID in short.tolist() and END_ID in long.tolist()
+
+
+def test_max_length_stops_an_endless_decoder():
+    table = np.full((5, 5), 1e-6)
+    table[:, 1] = 1.0  # always "a", never the end token
+    tokens, scores = beam_search(table_step(table), [ops.zeros((3, 2))], 3, beam_size=2, max_length=7)
+    tokens = ops.convert_to_numpy(tokens)
+    assert tokens.shape == (3, 7) and (tokens == 1).all()
+    assert np.isfinite(ops.convert_to_numpy(scores)).all()
+
+
+@pytest.mark.parametrize("kwargs", [{"beam_size": 0}, {"max_length": 0}])
+def test_beam_search_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        beam_search(table_step(TABLE), [ops.zeros((1, 1))], 1, **kwargs)
+
+
+SOURCE = np.array([[5, 6, 7, 3, 0, 0], [8, 3, 0, 0, 0, 0]], "int32")
+TARGET_IN = np.array([[2, 9, 10, 11], [2, 12, 0, 0]], "int32")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "irnn"])
+@pytest.mark.parametrize("attention", [None, "luong", "bahdanau"])
+def test_shapes_and_translate(cell, attention):
+    model = Seq2Seq(20, 30, embedding_dim=8, units=12, layers=2, cell=cell, attention=attention)
+    logits = model({"source": SOURCE, "target_in": TARGET_IN})
+    assert tuple(logits.shape) == (2, 4, 30)
+    tokens, scores = model.translate(SOURCE, beam_size=3, max_length=5)
+    assert tuple(tokens.shape) == (2, 5) and tuple(scores.shape) == (2,)
+    assert np.all(ops.convert_to_numpy(scores) <= 0)
+
+
+def test_padding_does_not_change_the_translation():
+    model = Seq2Seq(20, 30, embedding_dim=8, units=12, attention="luong", reverse=True)
+    short = model.translate(SOURCE[:, :4], beam_size=2, max_length=6)
+    padded = model.translate(np.pad(SOURCE, [[0, 0], [0, 5]]), beam_size=2, max_length=6)
+    np.testing.assert_array_equal(ops.convert_to_numpy(short[0]), ops.convert_to_numpy(padded[0]))
+    np.testing.assert_allclose(ops.convert_to_numpy(short[1]), ops.convert_to_numpy(padded[1]), rtol=1e-5)
+
+
+def test_reverse_feeds_the_valid_tokens_backwards():
+    forward = Seq2Seq(20, 30, embedding_dim=8, units=12, reverse=False)
+    forward({"source": SOURCE, "target_in": TARGET_IN})
+    backward = Seq2Seq(20, 30, embedding_dim=8, units=12, reverse=True)
+    backward({"source": SOURCE, "target_in": TARGET_IN})
+    backward.set_weights(forward.get_weights())
+    # Reversing the valid tokens by hand (padding stays at the end) and
+    # encoding forwards gives what the reversing model computes.
+    by_hand = np.array([[3, 7, 6, 5, 0, 0], [3, 8, 0, 0, 0, 0]], "int32")
+    expected = forward({"source": by_hand, "target_in": TARGET_IN})
+    actual = backward({"source": SOURCE, "target_in": TARGET_IN})
+    np.testing.assert_allclose(ops.convert_to_numpy(actual), ops.convert_to_numpy(expected), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(
+        ops.convert_to_numpy(actual),
+        ops.convert_to_numpy(forward({"source": SOURCE, "target_in": TARGET_IN})),
+    )
+
+
+def test_fit_lowers_the_loss_and_config_round_trips(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = Seq2Seq(20, 30, embedding_dim=8, units=16, attention="bahdanau")
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+    )
+    x = {"source": np.tile(SOURCE, (8, 1)), "target_in": np.tile(TARGET_IN, (8, 1))}
+    y = np.tile(np.array([[9, 10, 11, 3], [12, 3, 0, 0]], "int32"), (8, 1))
+    history = model.fit(x, y, epochs=40, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * history.history["loss"][0]
+    # It learnt the two sentences: greedy decoding gives them back.
+    tokens, _ = model.translate(SOURCE, beam_size=1, max_length=5)
+    assert ops.convert_to_numpy(tokens).tolist() == [[9, 10, 11, 3, 0], [12, 3, 0, 0, 0]]
+
+    clone = Seq2Seq.from_config(model.get_config())
+    assert clone.get_config() == model.get_config()
+    path = tmp_path / "seq2seq.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(reloaded(x)), ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cell": "rnn"}, "cell='rnn'"),
+        ({"attention": "dot"}, "attention='dot'"),
+        ({"units": 0}, "units=0"),
+        ({"layers": 0}, "layers=0"),
+    ],
+)
+def test_bad_arguments_name_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Seq2Seq(20, 30, **kwargs)
