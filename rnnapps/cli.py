@@ -232,6 +232,10 @@ def _load_export(path):
         raise UsageError(f"{path} is not an exported model (no saved_model.pb in it)")
     import tensorflow as tf
 
+    try:  # registers TensorFlow Text's ops (SentencePiece) that text exports use
+        import tensorflow_text  # noqa: F401
+    except ImportError:  # pragma: no cover - installed with keras-hub
+        pass
     return tf.saved_model.load(str(path))
 
 

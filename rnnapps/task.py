@@ -179,14 +179,15 @@ def train(task, config, verbose="auto", log=print):
         A dict with `task`, `export_path`, `metrics` (test), `data` (name
         and split sizes), `checkpoint`, `examples` and `epochs_run`.
     """
-    # Data first: bad input is reported before Keras and TensorFlow load.
-    data = task.load_data(config)
-
     import keras
 
     from rnnapps.export import export_serving_model
 
+    # Seed before loading the data: in TensorFlow, setting the seed clears
+    # the eager context's kernel caches, which deletes resources that data
+    # pipelines hold (e.g. a SentencePiece tokenizer's model).
     keras.utils.set_random_seed(config.seed)
+    data = task.load_data(config)
     model = task.build_model(config, data)
 
     run_dir = checkpoint_dir(task, config)

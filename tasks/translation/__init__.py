@@ -36,8 +36,8 @@ __all__ = [
 def load_data(config):
     """`TaskData` for a `TranslationConfig`.
 
-    Fits the two SentencePiece tokenizers on the training split (they are
-    in `data.raw["tokenizers"]`) and leaves out training pairs whose target
+    Fits the SentencePiece tokenizer (one vocabulary for both languages)
+    on the training split (it is `data.raw["tokenizer"]`) and leaves out training pairs whose target
     is longer than `max_length` tokens. `data.raw[split]` holds the
     `(source, references)` pairs; `info` the sizes and the decoding
     settings the export uses.
@@ -58,9 +58,8 @@ def load_data(config):
 
     train_sources = [s for s, _ in splits["train"]]
     train_targets = [r[0] for _, r in splits["train"]]
-    source_tokenizer = text.fit_tokenizer(train_sources, config.vocabulary_size)
-    target_tokenizer = text.fit_tokenizer(train_targets, config.vocabulary_size)
-    lengths = text.token_lengths(target_tokenizer, train_targets)
+    tokenizer = text.fit_tokenizer(train_sources + train_targets, config.vocabulary_size)
+    lengths = text.token_lengths(tokenizer, train_targets)
     keep = lengths <= config.max_length - 1
     if not keep.any():
         raise TaskError(f"no training target is {config.max_length - 1} tokens or shorter")
@@ -68,15 +67,14 @@ def load_data(config):
     train_targets = [t for t, k in zip(train_targets, keep) if k]
     datasets = {
         "train": text.make_dataset(
-            train_sources, train_targets, source_tokenizer, target_tokenizer,
-            config.max_length, config.batch_size, shuffle_seed=config.seed,
+            train_sources, train_targets, tokenizer, config.max_length, config.batch_size, shuffle_seed=config.seed,
         )
     }
     for split in ("validation", "test"):
         pairs = splits[split]
         datasets[split] = text.make_dataset(
-            [s for s, _ in pairs], [r[0] for _, r in pairs], source_tokenizer,
-            target_tokenizer, config.max_length, config.batch_size,
+            [s for s, _ in pairs], [r[0] for _, r in pairs], tokenizer,
+            config.max_length, config.batch_size,
         )
     sizes = {split: len(pairs) for split, pairs in splits.items()}
     sizes["train_used"] = len(train_sources)
@@ -84,16 +82,13 @@ def load_data(config):
     info = {
         "name": name,
         "sizes": sizes,
-        "vocabulary_sizes": {
-            "source": int(source_tokenizer.vocabulary_size()),
-            "target": int(target_tokenizer.vocabulary_size()),
-        },
+        "vocabulary_size": int(tokenizer.vocabulary_size()),
         "decoding": _decoding(config),
     }
     return TaskData(
         train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
         info=info,
-        raw={**splits, "tokenizers": (source_tokenizer, target_tokenizer)},
+        raw={**splits, "tokenizer": tokenizer},
     )
 
 
@@ -106,17 +101,16 @@ def _decoding(config):
 
 
 def build_model(config, data):
-    """A compiled `Seq2Seq` for `config`, holding `data`'s tokenizers."""
+    """A compiled `Seq2Seq` for `config`, holding `data`'s tokenizer."""
     import keras
 
     from rnnapps.optimizers import ClippedOptimizer
     from rnnapps.tasks.translation.model import PAD_ID
     from rnnapps.tasks.translation.model import Seq2Seq
 
-    source_tokenizer, target_tokenizer = data.raw["tokenizers"]
     model = Seq2Seq(
-        source_vocabulary_size=data.info["vocabulary_sizes"]["source"],
-        target_vocabulary_size=data.info["vocabulary_sizes"]["target"],
+        source_vocabulary_size=data.info["vocabulary_size"],
+        target_vocabulary_size=data.info["vocabulary_size"],
         embedding_dim=config.embedding_dim,
         units=config.units,
         layers=config.layers,
@@ -124,10 +118,10 @@ def build_model(config, data):
         attention=None if config.attention == "none" else config.attention,
         reverse=config.reversed_source,
         dropout=config.dropout,
-        source_tokenizer=source_tokenizer,
-        target_tokenizer=target_tokenizer,
+        tokenizer=data.raw["tokenizer"],
         name=f"translation_{config.cell}",
     )
+    model.build()  # BackupAndRestore and the optimizer need the weights now
     model.compile(
         optimizer=ClippedOptimizer(
             keras.optimizers.Adam(config.learning_rate), clipnorm=config.clipnorm
@@ -155,14 +149,14 @@ def translator(model, decoding):
 
     def translate(texts):
         texts = tf.convert_to_tensor(texts, tf.string)
-        source = text.encode_source(model.source_tokenizer, texts, decoding["max_length"])
+        source = text.encode_source(model.tokenizer, texts, decoding["max_length"])
         tokens, scores = model.translate(
             source,
             beam_size=decoding["beam_size"],
             max_length=decoding["max_length"],
             length_penalty=decoding["length_penalty"],
         )
-        return text.decode_tokens(model.target_tokenizer, tokens), scores
+        return text.decode_tokens(model.tokenizer, tokens), scores
 
     return translate
 

@@ -18,9 +18,11 @@ class TranslationConfig:
         0, "use only the first N training pairs (0 = all; for quick runs and learning curves)"
     )
     # === Tokenization (SentencePiece, fitted on the training split, inside the export) ===
-    # ~15,000 short training sentences per side: 4,000 pieces keep frequent
-    # words whole and spell rare ones from pieces.
-    vocabulary_size: int = _field(4_000, "SentencePiece pieces per language (ids 0-3 reserved)")
+    # ~15,000 short training sentences per side: 6,000 pieces for both
+    # languages keep frequent words whole and spell rare ones from pieces.
+    vocabulary_size: int = _field(
+        6_000, "SentencePiece pieces, one vocabulary for both languages (ids 0-3 reserved)"
+    )
     max_length: int = _field(
         48, "most tokens per sentence: longer sources are cut, longer training targets "
         "are left out, translations stop there"
@@ -69,7 +71,7 @@ PRESETS = {
     "ding": TranslationConfig(),
     "ding_attention": TranslationConfig(attention="luong"),
     "wmt14_translate/de-en": TranslationConfig(
-        data="wmt14_translate/de-en", vocabulary_size=16_000, layers=2, units=512,
+        data="wmt14_translate/de-en", vocabulary_size=32_000, layers=2, units=512,
         embedding_dim=256, max_length=64, epochs=10,
     ),
 }

@@ -12,8 +12,12 @@ once and `rnnapps`'s beam search over single decoder steps, all in
 `keras.ops`. Reversal reverses only the valid source tokens
 (`ReverseSequence` is mask-aware), so the padding stays at the end.
 
-The SentencePiece tokenizers (keras-hub) are fitted on the training split
-and kept outside this model; the task puts both into the export's graph.
+The SentencePiece tokenizer (keras-hub, one joint vocabulary for both
+languages) is fitted on the training split; the model keeps it (so a
+`.keras` checkpoint is complete) and the task puts it into the export's
+graph. (A joint vocabulary is also what works in a SavedModel: two
+TensorFlow Text SentencePiece ops in one graph share one resource name
+when loaded, and the second model silently uses the first's pieces.)
 """
 
 import keras
@@ -49,10 +53,10 @@ class Seq2Seq(keras.Model):
         attention: `None`, `"luong"` or `"bahdanau"`.
         reverse: feed the source tokens backwards (padding stays at the end).
         dropout: dropout on the embeddings and between layers.
-        source_tokenizer, target_tokenizer: optional tokenizers (e.g.
-            keras-hub's `SentencePieceTokenizer`) kept with the model, so that
-            a saved `.keras` file holds everything a translation needs; the
-            model itself takes ids.
+        tokenizer: optional tokenizer of both languages (keras-hub's
+            `SentencePieceTokenizer` with a joint vocabulary) kept with the
+            model, so that a saved `.keras` file holds everything a
+            translation needs; the model itself takes ids.
 
     Call arguments:
         inputs: dict with `source` `(batch, source_steps)` and `target_in`
@@ -86,8 +90,7 @@ class Seq2Seq(keras.Model):
         attention=None,
         reverse=True,
         dropout=0.0,
-        source_tokenizer=None,
-        target_tokenizer=None,
+        tokenizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -112,8 +115,7 @@ class Seq2Seq(keras.Model):
         self.attention = attention
         self.reverse = reverse
         self.dropout = dropout
-        self.source_tokenizer = source_tokenizer
-        self.target_tokenizer = target_tokenizer
+        self.tokenizer = tokenizer
 
         # === Layers ===
         self.source_embedding = keras.layers.Embedding(
@@ -250,15 +252,13 @@ class Seq2Seq(keras.Model):
             attention=self.attention,
             reverse=self.reverse,
             dropout=self.dropout,
-            source_tokenizer=keras.saving.serialize_keras_object(self.source_tokenizer),
-            target_tokenizer=keras.saving.serialize_keras_object(self.target_tokenizer),
+            tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
         )
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("source_tokenizer", "target_tokenizer"):
-            if config.get(key) is not None:
-                config[key] = keras.saving.deserialize_keras_object(config[key])
+        if config.get("tokenizer") is not None:
+            config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
         return cls(**config)

@@ -1,8 +1,8 @@
 """Subword tokenization and the tf.data pipeline of the translation task.
 
-Tokenizers are keras-hub's `SentencePieceTokenizer`s trained (unigram model,
-`keras_hub.tokenizers.compute_sentence_piece_proto`) on the training split,
-one per language. SentencePiece detokenization is lossless, so translations
+The tokenizer is keras-hub's `SentencePieceTokenizer`, trained (unigram
+model, `keras_hub.tokenizers.compute_sentence_piece_proto`) on both sides of
+the training split: one joint vocabulary, as in most subword NMT systems. SentencePiece detokenization is lossless, so translations
 come out as ordinary text (spacing and punctuation restored), which is what
 detokenized BLEU (sacrebleu) expects. Ids 0-3 are padding, unknown, start and
 end (`rnnapps.tasks.translation.model.PAD_ID` ...).
@@ -131,8 +131,7 @@ def token_lengths(tokenizer, texts):
     return np.concatenate(lengths) if lengths else np.zeros(0, int)
 
 
-def make_dataset(sources, targets, source_tokenizer, target_tokenizer, max_length,
-                 batch_size, shuffle_seed=None):
+def make_dataset(sources, targets, tokenizer, max_length, batch_size, shuffle_seed=None):
     """Batched `({"source", "target_in"}, target_out)` for teacher forcing.
 
     Examples are grouped into batches of similar length (each batch is
@@ -149,9 +148,9 @@ def make_dataset(sources, targets, source_tokenizer, target_tokenizer, max_lengt
         dataset = dataset.shuffle(len(sources), seed=shuffle_seed, reshuffle_each_iteration=True)
 
     def encode(source, target):
-        target_in, target_out = encode_target(target_tokenizer, target, max_length)
+        target_in, target_out = encode_target(tokenizer, target, max_length)
         return (
-            {"source": encode_source(source_tokenizer, source, max_length), "target_in": target_in},
+            {"source": encode_source(tokenizer, source, max_length), "target_in": target_in},
             target_out,
         )
 
