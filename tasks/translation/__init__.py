@@ -41,6 +41,10 @@ def load_data(config):
     is longer than `max_length` tokens. `data.raw[split]` holds the
     `(source, references)` pairs; `info` the sizes and the decoding
     settings the export uses.
+
+    Seed (`keras.utils.set_random_seed`) before calling this, not after: in
+    TensorFlow, setting the seed clears the kernel caches, which deletes
+    the SentencePiece model the datasets hold.
     """
     if config.max_length < 4:
         raise TaskError(f"--max-length must be at least 4. Received: {config.max_length}")
