@@ -17,6 +17,9 @@ MODULES = [
     "rnnapps.tasks",
     "rnnapps.tasks.forecasting.model",
     "rnnapps.tasks.forecasting.metrics",
+    "rnnapps.tasks.translation.data",
+    "rnnapps.tasks.translation.decoding",
+    "rnnapps.tasks.translation.model",
 ]
 
 

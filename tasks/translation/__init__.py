@@ -250,19 +250,22 @@ class TranslationTask(Task):
 
     def add_arguments(self, command, parser):
         if command == "export":
-            parser.add_argument("--beam-size", type=int, default=None,
+            # Own dests: option names that are config fields are not passed on.
+            parser.add_argument("--beam-size", dest="export_beam_size", type=int, default=None,
                                 help="beams kept while decoding (default: the training run's)")
-            parser.add_argument("--length-penalty", type=float, default=None,
-                                help="alpha of the length normalisation (default: the run's)")
+            parser.add_argument("--length-penalty", dest="export_length_penalty", type=float,
+                                default=None, help="alpha of the length normalisation "
+                                "(default: the run's)")
 
     def export_info(self, info, options):
         decoding = dict(info["decoding"])
-        if options.get("beam_size") is not None:
-            if options["beam_size"] < 1:
-                raise TaskError(f"--beam-size must be at least 1. Received: {options['beam_size']}")
-            decoding["beam_size"] = options["beam_size"]
-        if options.get("length_penalty") is not None:
-            decoding["length_penalty"] = options["length_penalty"]
+        beam_size = options.get("export_beam_size")
+        if beam_size is not None:
+            if beam_size < 1:
+                raise TaskError(f"--beam-size must be at least 1. Received: {beam_size}")
+            decoding["beam_size"] = beam_size
+        if options.get("export_length_penalty") is not None:
+            decoding["length_penalty"] = options["export_length_penalty"]
         return {**info, "decoding": decoding}
 
     def evaluate_export(self, loaded, data, options=None):

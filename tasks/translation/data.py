@@ -91,8 +91,8 @@ def parse_ding(lines):
 
     Example:
 
-    >>> parse_ding(["Das Abendessen hat mir geschmeckt. :: I enjoyed my supper."])
-    [('Das Abendessen hat mir geschmeckt.', ['I enjoyed my supper.'])]
+    >>> parse_ding(["Das Abendessen hat mir gut geschmeckt. :: I really enjoyed my supper."])
+    [('Das Abendessen hat mir gut geschmeckt.', ['I really enjoyed my supper.'])]
     >>> parse_ding(["Aal {m} | Aale {pl} :: eel | eels"])
     []
     """
@@ -201,16 +201,16 @@ def _tfds(name):
     except Exception as error:  # tfds raises several types for unknown names
         raise TaskError(f"tensorflow-datasets has no dataset {name!r}: {error}".splitlines()[0])
     builder.download_and_prepare()
-    source_key, target_key = builder.info.supervised_keys
     splits = {}
-    available = builder.info.splits
     for split in ("train", "validation", "test"):
-        if split not in available:
+        try:
+            dataset = builder.as_dataset(split=split, as_supervised=True)
+        except (KeyError, ValueError):  # the dataset has no such split
             continue
-        pairs = []
-        for source, target in tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True)):
-            pairs.append((source.decode("utf-8"), [target.decode("utf-8")]))
-        splits[split] = pairs
+        splits[split] = [
+            (source.decode("utf-8"), [target.decode("utf-8")])
+            for source, target in tfds.as_numpy(dataset)
+        ]
     if "train" not in splits:
         raise TaskError(f"{name} has no train split")
     if "validation" not in splits or "test" not in splits:

@@ -1,0 +1,208 @@
+"""The translation task from raw data to a served SavedModel (TensorFlow backend)."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from cli_support import assert_one_line_error
+from cli_support import last_json
+from cli_support import run_cli
+from rnnapps.task import TaskError
+from rnnapps.tasks import translation
+from rnnapps.tasks.translation import data as translation_data
+
+pytestmark = pytest.mark.tensorflow_only
+
+TINY = dict(
+    train_size=400, vocabulary_size=300, units=16, embedding_dim=8, epochs=1,
+    batch_size=32, beam_size=2, max_length=24,
+)
+
+
+@pytest.fixture(scope="session")
+def ding():
+    """The Ding dictionary (Debian trans-de-en), installed without root if missing."""
+    try:
+        return translation_data.ding_path()
+    except TaskError:
+        from rnnapps.datasets import debian
+
+        debian.install(translation_data.DING_PACKAGE)
+        return translation_data.ding_path()
+
+
+DING_LINES = [
+    "# Version :: devel",
+    "Aal {m} [zool.] | Aale {pl} :: eel | eels",
+    "Das Abendessen hat mir gut geschmeckt. :: I really enjoyed my supper.",
+    "Wie spät ist es? {adv}; Wieviel Uhr ist es? :: What time is it now?; What's the time, please?",
+    "etw. zusammenklammern | Er hat die Blätter zusammengeklammert. :: to clamp sth. together | "
+    "He clamped the sheets together firmly.",
+    "Zu kurz. :: Too short.",
+    "Ungleich | Teile. :: one part | two | three",
+]
+
+
+def test_parse_ding_keeps_aligned_sentences_only():
+    pairs = translation_data.parse_ding(DING_LINES)
+    assert pairs == [
+        ("Das Abendessen hat mir gut geschmeckt.", ["I really enjoyed my supper."]),
+        ("Wie spät ist es?", ["What time is it now?", "What's the time, please?"]),
+        ("Er hat die Blätter zusammengeklammert.", ["He clamped the sheets together firmly."]),
+    ]
+
+
+def test_default_data_is_the_ding_dictionary_with_disjoint_sources(ding):
+    splits = translation.load_examples("ding")
+    sizes = {k: len(v) for k, v in splits.items()}
+    assert 14_000 < sizes["train"] < 17_000 and 600 < sizes["test"] < 1100
+    keys = {
+        split: {" ".join(s.lower().split()) for s, _ in pairs} for split, pairs in splits.items()
+    }
+    assert not keys["train"] & keys["test"] and not keys["train"] & keys["validation"]
+    assert not keys["validation"] & keys["test"]
+    assert all(r and all(t.endswith((".", "?", "!")) for t in r) for _, r in splits["test"])
+    assert translation.load_examples("ding")["test"] == splits["test"]  # deterministic
+
+
+def test_missing_ding_names_the_debian_package(monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNAPPS_CACHE", str(tmp_path))
+    monkeypatch.delenv("RNNAPPS_DING", raising=False)
+    monkeypatch.setattr(translation_data, "DING_FILE", pathlib.PurePosixPath("nowhere/de-en"))
+    with pytest.raises(TaskError, match="trans-de-en") as error:
+        translation.load_examples("ding")
+    assert "apt-get install trans-de-en" in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["wmt14_translate/de-en", "ted_hrlr_translate/pt_to_en"])
+def test_tfds_loaders_with_mock_data(name):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=30):
+        splits = translation.load_examples(name)
+    assert set(splits) == {"train", "validation", "test"}
+    assert all(len(pairs) > 0 for pairs in splits.values())
+    source, references = splits["test"][0]
+    assert isinstance(source, str) and isinstance(references[0], str)
+
+
+def test_tsv_file_with_header_and_repeated_sources(tmp_path):
+    lines = ["source\ttarget"] + [f"Satz Nummer {i}.\tSentence number {i}.\textra" for i in range(300)]
+    lines.append("satz  nummer 7.\tSentence no. 7.")
+    path = tmp_path / "pairs.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    splits = translation.load_examples(str(path))
+    assert sum(len(p) for p in splits.values()) == 300
+    merged = [r for split in splits.values() for s, r in split if s == "Satz Nummer 7."]
+    assert merged == [["Sentence number 7.", "Sentence no. 7."]]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such data file"),
+        ("Hallo Welt.\n", "line 1: expected source<TAB>target"),
+        ("Hallo.\tHello.\nWelt.\t\n", "line 2: empty source or target"),
+        (b"\xff\xfe\x00bad", "not UTF-8"),
+        ("", "holds no sentence pairs"),
+    ],
+)
+def test_bad_tsv_gives_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "pairs.tsv"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(TaskError, match=message):
+        translation.load_examples(str(path))
+
+
+def test_train_evaluate_predict_export_from_the_command_line(tmp_path, ding):
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    result = last_json(run_cli("train", "translation", *flags, cwd=tmp_path))
+    export = tmp_path / result["export_path"]
+    assert export == tmp_path / "saved_models" / "translation" / "1"
+    metrics = result["metrics"]
+    assert 0 <= metrics["bleu"] <= 100 and 0 <= metrics["chrf"] <= 100
+    assert metrics["sentences"] == result["data"]["sizes"]["test"] > 500
+    assert metrics["beam_size"] == 2 and metrics["perplexity"] > 1
+    metadata = json.loads((export / "assets.extra" / "rnnapps.json").read_text())
+    assert metadata["data"]["decoding"]["beam_size"] == 2
+
+    # The export decodes the test split exactly as the trained model did.
+    evaluated = last_json(run_cli("evaluate", "translation", "--model", str(export), cwd=tmp_path))
+    assert evaluated["metrics"]["bleu"] == metrics["bleu"]
+    assert evaluated["metrics"]["chrf"] == metrics["chrf"]
+
+    long_text = "Das ist ein sehr langer Satz. " * 200
+    predicted = last_json(run_cli(
+        "predict", "translation", "--model", str(export), "Wie spät ist es?", "", long_text,
+        cwd=tmp_path,
+    ))["predictions"]
+    assert [p["text"] for p in predicted] == ["Wie spät ist es?", "", long_text]
+    assert all(isinstance(p["translation"], str) and p["score"] <= 0 for p in predicted)
+
+    # Re-export the checkpoint with greedy decoding: a new version, the setting saved.
+    checkpoint = tmp_path / pathlib.Path(result["checkpoint"]).parent
+    exported = last_json(run_cli(
+        "export", "translation", "--checkpoint", str(checkpoint), "--beam-size", "1",
+        "--export-dir", str(tmp_path / "saved_models"), cwd=tmp_path,
+    ))
+    greedy = pathlib.Path(exported["export_path"])
+    assert greedy.name == "2"
+    saved = json.loads((greedy / "assets.extra" / "rnnapps.json").read_text())
+    assert saved["data"]["decoding"]["beam_size"] == 1
+
+    # Strings in, strings out, in a fresh process without rnnapps and without a GPU.
+    script = f"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # registers the SentencePiece ops the graph uses
+loaded = tf.saved_model.load({str(export)!r})
+texts = ["Das Abendessen hat mir geschmeckt.", "", "x" * 100000, "Très bon café ☕"]
+out = loaded.signatures["serving_default"](text=tf.constant(texts))
+print(json.dumps({{"t": [t.decode() for t in out["translations"].numpy()],
+                  "s": out["scores"].numpy().tolist(),
+                  "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert served["rnnapps"] is False
+    assert len(served["t"]) == 4 and all(isinstance(t, str) for t in served["t"])
+    assert all(s <= 0 for s in served["s"])
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "translation", "--data", "missing.tsv"], "no such data file: missing.tsv"),
+        (["train", "translation", "--data", "wmt99"], "unknown data 'wmt99'"),
+        (["train", "translation", "--beam-size", "0"], "--beam-size must be at least 1"),
+        (["train", "translation", "--max-length", "2"], "--max-length must be at least 4"),
+        (["predict", "translation", "--model", "nowhere", "Hallo"], "not an exported model"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), message, tmp_path)
+
+
+def test_small_vocabulary_request_is_lowered_for_a_small_corpus(tmp_path):
+    from rnnapps.tasks.translation import text
+
+    tokenizer = text.fit_tokenizer(["ein kleiner Satz.", "noch ein Satz."] * 20, 5000)
+    assert 16 <= tokenizer.vocabulary_size() < 5000
+
+
+def test_presets_and_reverse_default():
+    config = translation.TranslationConfig()
+    assert config.reversed_source and config.attention == "none"
+    assert not translation.PRESETS["ding_attention"].reversed_source
+    assert translation.TranslationConfig(attention="luong", reverse=True).reversed_source
