@@ -21,6 +21,13 @@ Usage:
 
     python benchmarks/translation_reversal.py                # Ding de->en, task defaults
     python benchmarks/translation_reversal.py --epochs 3 --train-size 2000   # quick look
+
+On a machine without TensorFlow (a GPU box with JAX only), tokenize here and
+train there: `--save-ids DIR` writes the tokenized splits (fixed length
+`--max-length`), the SentencePiece model and the test references;
+`KERAS_BACKEND=jax python benchmarks/translation_reversal.py --from-ids DIR`
+trains the same three variants on them with `model.fit`, decodes with the
+model's own beam search and detokenizes with the `sentencepiece` package.
 """
 
 import argparse
@@ -40,7 +47,16 @@ def main(argv=None):
     parser.add_argument("--units", type=int, default=None)
     parser.add_argument("--cell", default=None, choices=("lstm", "gru", "irnn"))
     parser.add_argument("--variants", default="reversed,forward,attention")
+    parser.add_argument("--save-ids", metavar="DIR", help="tokenize and save, then stop")
+    parser.add_argument("--from-ids", metavar="DIR", help="train on ids saved by --save-ids")
+    parser.add_argument("--vocabulary-size", type=int, default=None)
+    parser.add_argument("--layers", type=int, default=None)
+    parser.add_argument("--embedding-dim", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--max-length", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.from_ids:
+        return from_ids(args)
 
     import keras
     import numpy as np
@@ -49,20 +65,18 @@ def main(argv=None):
     from rnnapps.tasks import translation
 
     base = translation.TranslationConfig(data=args.data, train_size=args.train_size)
-    for name in ("epochs", "units", "cell"):
+    for name in ("epochs", "units", "cell", "vocabulary_size", "layers", "embedding_dim",
+                 "batch_size", "max_length"):
         if getattr(args, name) is not None:
             base = dataclasses.replace(base, **{name: getattr(args, name)})
-    variants = {
-        "reversed": dict(attention="none", reverse=True),
-        "forward": dict(attention="none", reverse=False),
-        "attention": dict(attention="luong", reverse=False),
-    }
+    if args.save_ids:
+        return save_ids(base, args.save_ids)
     chosen = args.variants.split(",")
     results = {name: [] for name in chosen}
     for seed in [int(s) for s in args.seeds.split(",")]:
         config = dataclasses.replace(base, seed=seed)
         for name in chosen:
-            variant = dataclasses.replace(config, **variants[name])
+            variant = dataclasses.replace(config, **VARIANTS[name])
             # Seed, then load: every variant gets the same tokenizer, batch
             # order and (same shapes) initial weights. (Seeding after loading
             # would delete the tokenizer's TensorFlow resource.)
@@ -86,7 +100,7 @@ def main(argv=None):
             references = [r for _, r in pairs]
             for beam in (variant.beam_size, 1):
                 decoding = dict(data.info["decoding"], beam_size=beam)
-                translate = tf.function(translation.translator(model, decoding))
+                translate = translation.translator(model, decoding)
                 hypotheses = []
                 for i in range(0, len(pairs), 128):
                     strings, _ = translate([s for s, _ in pairs[i:i + 128]])
@@ -101,6 +115,18 @@ def main(argv=None):
 
     print(f"\n{args.data}: {data.info['sizes']}, beam {base.beam_size}, units {base.units}, "
           f"cell {base.cell}, seeds {args.seeds}")
+    summarize(results)
+    return 0
+
+
+VARIANTS = {
+    "reversed": dict(attention="none", reverse=True),
+    "forward": dict(attention="none", reverse=False),
+    "attention": dict(attention="luong", reverse=False),
+}
+
+
+def summarize(results):
     print(f"{'variant':<10} {'BLEU beam':>9} {'BLEU greedy':>11} {'chrF beam':>9} {'perplexity':>10} {'epochs':>6}")
     for name, rows in results.items():
         def med(key):
@@ -112,7 +138,147 @@ def main(argv=None):
         ppl = [r["test_perplexity"] / f["test_perplexity"] for r, f in zip(results["reversed"], results["forward"])]
         print(f"reversal: BLEU {statistics.median(gain):+.2f} points (beam), perplexity "
               f"x{statistics.median(ppl):.3f} (median over seeds; the paper: +4.7 BLEU, 5.8 -> 4.7)")
+
+
+def save_ids(config, folder):
+    """Tokenized splits at a fixed length, the SentencePiece model, references."""
+    import pathlib
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from rnnapps.tasks import translation
+    from rnnapps.tasks.translation import text
+
+    keras.utils.set_random_seed(config.seed)
+    data = translation.load_data(config)
+    tokenizer = data.raw["tokenizer"]
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    length = config.max_length
+
+    def fixed(ids):
+        ids = ids.numpy()[:, :length]
+        return np.pad(ids, [[0, 0], [0, length - ids.shape[1]]])
+
+    arrays = {}
+    for split, dataset in (("train", data.train), ("validation", data.validation), ("test", data.test)):
+        parts = {"source": [], "target_in": [], "target_out": []}
+        for x, y in dataset:
+            parts["source"].append(fixed(x["source"]))
+            parts["target_in"].append(fixed(x["target_in"]))
+            parts["target_out"].append(fixed(y))
+        for key, values in parts.items():
+            arrays[f"{split}_{key}"] = np.concatenate(values).astype("int32")
+    test_sources = [s for s, _ in data.raw["test"]]
+    encode = tf.function(lambda texts: text.encode_source(tokenizer, texts, length))
+    arrays["test_source"] = fixed(encode(tf.constant(test_sources)))
+    np.savez_compressed(folder / "ids.npz", **arrays)
+    (folder / "spm.model").write_bytes(tokenizer.proto)
+    (folder / "info.json").write_text(json.dumps({
+        "config": dataclasses.asdict(config), "info": data.info,
+        "test": [[s, r] for s, r in data.raw["test"]],
+    }))
+    print(json.dumps({k: list(v.shape) for k, v in arrays.items()}))
     return 0
+
+
+def from_ids(args):
+    """Trains and scores the variants on saved ids, without TensorFlow."""
+    import pathlib
+
+    import keras
+    import numpy as np
+    import sentencepiece
+
+    from rnnapps.optimizers import ClippedOptimizer
+    from rnnapps.tasks import translation
+    from rnnapps.tasks.translation.model import Seq2Seq
+
+    folder = pathlib.Path(args.from_ids)
+    arrays = np.load(folder / "ids.npz")
+    saved = json.loads((folder / "info.json").read_text())
+    config = translation.TranslationConfig(**saved["config"])
+    for name in ("epochs", "units", "cell", "layers", "embedding_dim", "batch_size"):
+        if getattr(args, name) is not None:
+            config = dataclasses.replace(config, **{name: getattr(args, name)})
+    processor = sentencepiece.SentencePieceProcessor(model_proto=(folder / "spm.model").read_bytes())
+    vocabulary = saved["info"]["vocabulary_size"]
+    references = [r for _, r in saved["test"]]
+    results = {name: [] for name in args.variants.split(",")}
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for name in results:
+            variant = dataclasses.replace(config, seed=seed, **VARIANTS[name])
+            keras.utils.set_random_seed(seed)
+            model = Seq2Seq(
+                vocabulary, vocabulary, embedding_dim=variant.embedding_dim, units=variant.units,
+                layers=variant.layers, cell=variant.cell,
+                attention=None if variant.attention == "none" else variant.attention,
+                reverse=variant.reversed_source, dropout=variant.dropout,
+            )
+            model.build()
+            model.compile(
+                ClippedOptimizer(keras.optimizers.Adam(variant.learning_rate), clipnorm=variant.clipnorm),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+            )
+
+            def split(name_):
+                return ({"source": arrays[f"{name_}_source"], "target_in": arrays[f"{name_}_target_in"]},
+                        arrays[f"{name_}_target_out"])
+
+            start = time.perf_counter()
+            history = model.fit(
+                *split("train"), validation_data=split("validation"), epochs=variant.epochs,
+                batch_size=variant.batch_size, shuffle=True,
+                callbacks=[keras.callbacks.EarlyStopping(patience=variant.patience, restore_best_weights=True)],
+                verbose=2,
+            )
+            seconds = time.perf_counter() - start
+            loss = float(model.evaluate(*split("test"), batch_size=256, verbose=0))
+            row = {"variant": name, "seed": seed, "epochs_run": len(history.history["loss"]),
+                   "train_seconds": round(seconds, 1), "test_perplexity": round(float(np.exp(loss)), 3),
+                   "backend": keras.backend.backend()}
+            sources = arrays["test_source"]
+            for beam in (variant.beam_size, 1):
+                translate = _compiled_translate(model, beam, variant)
+                hypotheses = []
+                for i in range(0, len(sources), 256):
+                    batch = sources[i:i + 256]
+                    padded = np.pad(batch, [[0, 256 - len(batch)], [0, 0]])
+                    tokens, _ = translate(padded)
+                    for ids in keras.ops.convert_to_numpy(tokens)[: len(batch)].tolist():
+                        ids = ids[: ids.index(3)] if 3 in ids else ids
+                        hypotheses.append(processor.decode([t for t in ids if t > 3]))
+                scores = translation.corpus_scores(hypotheses, references)
+                label = "beam" if beam > 1 else "greedy"
+                row[f"bleu_{label}"], row[f"chrf_{label}"] = scores["bleu"], scores["chrf"]
+            row["example"] = {"source": saved["test"][0][0], "output": hypotheses[0],
+                              "reference": references[0][0]}
+            print(json.dumps(row), flush=True)
+            results[name].append(row)
+    print(f"\n{config.data}: {saved['info']['sizes']}, beam {config.beam_size}, units {config.units}, "
+          f"layers {config.layers}, cell {config.cell}, vocabulary {vocabulary}, seeds {args.seeds}, "
+          f"{keras.backend.backend()}")
+    summarize(results)
+    return 0
+
+
+def _compiled_translate(model, beam, config):
+    """`model.translate` compiled once per beam size where the backend can."""
+    import keras
+
+    def translate(source):
+        return model.translate(
+            source, beam_size=beam, max_length=config.max_length,
+            length_penalty=config.length_penalty,
+        )
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(translate)
+    return translate
 
 
 if __name__ == "__main__":

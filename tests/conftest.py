@@ -25,3 +25,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "tensorflow_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def ding():
+    """The Ding dictionary (Debian package trans-de-en), the translation task's
+    default data. Installed for the tests when missing: unpacked without root
+    into rnnapps's cache (`python -m rnnapps.datasets.debian trans-de-en`)."""
+    from rnnapps.task import TaskError
+    from rnnapps.tasks.translation import data
+
+    try:
+        return data.ding_path()
+    except TaskError:
+        from rnnapps.datasets import debian
+
+        debian.install(data.DING_PACKAGE)
+        return data.ding_path()

@@ -28,11 +28,13 @@ def python_blocks(path):
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_page_examples_run(page, tmp_path, monkeypatch):
+def test_page_examples_run(page, tmp_path, monkeypatch, request):
     import keras
 
     if "<!-- tensorflow_only" in page.read_text() and keras.backend.backend() != "tensorflow":
         pytest.skip("the page's examples need the TensorFlow backend")
+    if page.name == "translation.md":
+        request.getfixturevalue("ding")  # its examples train on the Ding dictionary
     blocks = python_blocks(page)
     if page.name != "index.md":
         assert blocks, f"{page.name} has no runnable example"

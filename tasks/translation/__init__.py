@@ -138,9 +138,9 @@ def build_model(config, data):
 
 
 def translator(model, decoding):
-    """A function `strings -> (translations, scores)`: the export's graph.
+    """A `tf.function` `strings -> (translations, scores)`: the export's graph.
 
-    Tokenizes, encodes, beam-searches and detokenizes in one `tf.function`
+    Tokenizes, encodes, beam-searches and detokenizes in one graph
     (TensorFlow backend). `decoding` holds `beam_size`, `length_penalty`,
     `max_length` (a `TranslationConfig` or `info["decoding"]`).
     """
@@ -162,7 +162,7 @@ def translator(model, decoding):
         )
         return text.decode_tokens(model.tokenizer, tokens), scores
 
-    return translate
+    return tf.function(translate)
 
 
 def corpus_scores(hypotheses, references):
@@ -227,7 +227,7 @@ class TranslationTask(Task):
         import tensorflow as tf
 
         loss = model.evaluate(data.test, verbose=0)
-        translate = tf.function(translator(model, data.info["decoding"]))
+        translate = translator(model, data.info["decoding"])
         scores, hypotheses = self._test_scores(translate, data)
         self._hypotheses = hypotheses
         return {

@@ -23,18 +23,6 @@ TINY = dict(
 )
 
 
-@pytest.fixture(scope="session")
-def ding():
-    """The Ding dictionary (Debian trans-de-en), installed without root if missing."""
-    try:
-        return translation_data.ding_path()
-    except TaskError:
-        from rnnapps.datasets import debian
-
-        debian.install(translation_data.DING_PACKAGE)
-        return translation_data.ding_path()
-
-
 DING_LINES = [
     "# Version :: devel",
     "Aal {m} [zool.] | Aale {pl} :: eel | eels",
