@@ -46,6 +46,7 @@ def load_data(config):
     TensorFlow, setting the seed clears the kernel caches, which deletes
     the SentencePiece model the datasets hold.
     """
+    _check_backend()
     if config.max_length < 4:
         raise TaskError(f"--max-length must be at least 4. Received: {config.max_length}")
     if config.vocabulary_size < 16:
@@ -94,6 +95,17 @@ def load_data(config):
         info=info,
         raw={**splits, "tokenizer": tokenizer},
     )
+
+
+def _check_backend():
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise TaskError(
+            "the translation task needs the TensorFlow backend (its tokenizer and decoder run "
+            f"in TensorFlow graphs); KERAS_BACKEND is {keras.backend.backend()!r}. The Seq2Seq "
+            "model and its beam search alone run on any backend"
+        )
 
 
 def _decoding(config):
