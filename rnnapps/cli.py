@@ -266,7 +266,7 @@ def run_evaluate(args):
     # Unless flags say otherwise, evaluate on the data the model was trained on.
     _, base = _export_config(task, args.model)
     config = _config(task, args, base=base)
-    data = task.load_data(config)
+    data = task.load_evaluation_data(config)
     metrics = task.evaluate_export(loaded, data, _task_options(task, args))
     print(json.dumps({
         "task": task.name, "model": str(args.model), "metrics": metrics,

@@ -68,6 +68,14 @@ class Task:
         """Returns `TaskData` for `config`; raises `TaskError` on bad input."""
         raise NotImplementedError
 
+    def load_evaluation_data(self, config):
+        """The data `rnnapps evaluate` scores an export on (`evaluate_export`).
+
+        By default `load_data(config)`; a task whose `load_data` also fits
+        preprocessing the export already holds can return less.
+        """
+        return self.load_data(config)
+
     def build_model(self, config, data):
         """Returns a compiled `keras.Model` that takes raw inputs."""
         raise NotImplementedError

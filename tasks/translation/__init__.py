@@ -15,8 +15,7 @@ length penalty, BLEU and chrF with sacrebleu. From the command line:
     translate(["Wie spät ist es?"])           # strings in, strings out
 """
 
-import dataclasses
-import json
+import pathlib
 
 import numpy as np
 
@@ -83,7 +82,7 @@ def load_data(config):
         )
     sizes = {split: len(pairs) for split, pairs in splits.items()}
     sizes["train_used"] = len(train_sources)
-    name = config.data if "/" in config.data or config.data == "ding" else config.data.rsplit("/", 1)[-1]
+    name = _data_name(config.data)
     info = {
         "name": name,
         "sizes": sizes,
@@ -95,6 +94,15 @@ def load_data(config):
         info=info,
         raw={**splits, "tokenizer": tokenizer},
     )
+
+
+def _data_name(data):
+    """`ding`, a tfds name, or a file's name (not its path)."""
+    from rnnapps.tasks.translation.data import TFDS_PREFIXES
+
+    if data == "ding" or data.split("/")[0] in TFDS_PREFIXES:
+        return data
+    return pathlib.Path(data).name
 
 
 def _check_backend():
@@ -214,6 +222,19 @@ class TranslationTask(Task):
     def build_model(self, config, data):
         return build_model(config, data)
 
+    def load_evaluation_data(self, config):
+        # The export holds its tokenizer: only the sentence pairs are needed,
+        # not a refit tokenizer and tf.data pipelines.
+        splits = load_examples(config.data)
+        if config.train_size:
+            splits["train"] = splits["train"][: config.train_size]
+        name = _data_name(config.data)
+        return TaskData(
+            train=None, validation=None, test=None,
+            info={"name": name, "sizes": {split: len(pairs) for split, pairs in splits.items()}},
+            raw=splits,
+        )
+
     def load_checkpoint(self, path):
         from rnnapps.tasks.translation import model  # noqa: F401  (registers Seq2Seq)
 
@@ -236,8 +257,6 @@ class TranslationTask(Task):
         return corpus_scores(hypotheses, [r for _, r in pairs]), hypotheses
 
     def test_metrics(self, model, data):
-        import tensorflow as tf
-
         loss = model.evaluate(data.test, verbose=0)
         translate = translator(model, data.info["decoding"])
         scores, hypotheses = self._test_scores(translate, data)
