@@ -29,3 +29,14 @@ def assert_one_line_error(proc, message, cwd):
     assert "Traceback" not in proc.stderr
     assert message in proc.stderr.strip().splitlines()[-1]
     assert list(cwd.iterdir()) == []
+
+
+def serve_in_fresh_process(script, cwd):
+    """Runs `script` in a new Python without a visible GPU; the JSON object on
+    its last stdout line. The script reports whether rnnapps got imported."""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        cwd=cwd, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

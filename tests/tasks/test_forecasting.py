@@ -4,8 +4,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from cli_support import assert_one_line_error
 from cli_support import last_json
 from cli_support import run_cli
+from cli_support import serve_in_fresh_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import forecasting
 
@@ -242,12 +241,7 @@ except tf.errors.InvalidArgumentError as error:
 print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "quantiles": out["quantiles"].numpy().tolist(),
                   "nan_error": nan_error, "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-        cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(script, tmp_path)
     assert served["rnnapps"] is False
     forecast, quantiles = np.array(served["forecast"]), np.array(served["quantiles"])
     assert forecast.shape == (2, 8) and quantiles.shape == (2, 8, 3)

@@ -14,6 +14,7 @@ import pytest
 
 from cli_support import assert_one_line_error
 from cli_support import run_cli
+from cli_support import serve_in_fresh_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import get_task
 from rnnapps.tasks import sentiment
@@ -147,12 +148,7 @@ print(json.dumps({{"p": out["probabilities"].numpy().tolist(),
                   "dtype": out["probabilities"].dtype.name,
                   "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-        cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(script, tmp_path)
     assert served["rnnapps"] is False and served["dtype"] == "float32"
     probabilities = np.array(served["p"])
     assert probabilities.shape == (4, 2) and np.all(np.isfinite(probabilities))

@@ -1,16 +1,14 @@
 """The translation task from raw data to a served SavedModel (TensorFlow backend)."""
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from cli_support import assert_one_line_error
 from cli_support import last_json
 from cli_support import run_cli
+from cli_support import serve_in_fresh_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import translation
 from rnnapps.tasks.translation import data as translation_data
@@ -157,12 +155,7 @@ print(json.dumps({{"t": [t.decode() for t in out["translations"].numpy()],
                   "s": out["scores"].numpy().tolist(),
                   "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
 """
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-        cwd=tmp_path, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    served = serve_in_fresh_process(script, tmp_path)
     assert served["rnnapps"] is False
     assert len(served["t"]) == 4 and all(isinstance(t, str) for t in served["t"])
     assert all(s <= 0 for s in served["s"])
