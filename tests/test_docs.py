@@ -14,11 +14,12 @@ MODULES = [
     "rnnapps.layers.reverse_sequence",
     "rnnapps.optimizers.clipped",
     "rnnapps.datasets.adding",
+    "rnnapps.decoding",
+    "rnnapps.text",
     "rnnapps.tasks",
     "rnnapps.tasks.forecasting.model",
     "rnnapps.tasks.forecasting.metrics",
     "rnnapps.tasks.translation.data",
-    "rnnapps.tasks.translation.decoding",
     "rnnapps.tasks.translation.model",
 ]
 

@@ -23,14 +23,16 @@ when loaded, and the second model silently uses the first's pieces.)
 import keras
 from keras import ops
 
+from rnnapps.decoding import beam_search
 from rnnapps.layers import IRNN
 from rnnapps.layers import ReverseSequence
-from rnnapps.tasks.translation.decoding import beam_search
+from rnnapps.text import END_ID
+from rnnapps.text import PAD_ID
+from rnnapps.text import START_ID
+from rnnapps.text import UNK_ID
 
 __all__ = ["Seq2Seq", "PAD_ID", "UNK_ID", "START_ID", "END_ID"]
 
-# SentencePiece ids as keras-hub's `compute_sentence_piece_proto` reserves them.
-PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 _ATTENTION = {

@@ -1,17 +1,11 @@
 """Subword tokenization and the tf.data pipeline of the translation task.
 
-The tokenizer is keras-hub's `SentencePieceTokenizer`, trained (unigram
-model, `keras_hub.tokenizers.compute_sentence_piece_proto`) on both sides of
-the training split: one joint vocabulary, as in most subword NMT systems. SentencePiece detokenization is lossless, so translations
+The tokenizer is keras-hub's `SentencePieceTokenizer` (`rnnapps.text`),
+trained on both sides of the training split: one joint vocabulary, as in most subword NMT systems. SentencePiece detokenization is lossless, so translations
 come out as ordinary text (spacing and punctuation restored), which is what
 detokenized BLEU (sacrebleu) expects. Ids 0-3 are padding, unknown, start and
 end (`rnnapps.tasks.translation.model.PAD_ID` ...).
 """
-
-import contextlib
-import os
-import re
-import sys
 
 import numpy as np
 
@@ -25,45 +19,13 @@ PAD_MULTIPLE = 8
 
 
 def fit_tokenizer(texts, vocabulary_size):
-    """A SentencePiece tokenizer fitted on `texts` (a list of str).
+    """A SentencePiece tokenizer fitted on `texts` (`rnnapps.text.fit_sentencepiece`)."""
+    from rnnapps.text import fit_sentencepiece
 
-    A vocabulary too large for a small corpus is lowered to the largest
-    size SentencePiece accepts (it names it in its error).
-    """
-    import keras_hub
-    import tensorflow as tf
-
-    data = tf.data.Dataset.from_tensor_slices(tf.constant(list(texts), tf.string))
     try:
-        with _quiet_stderr():
-            proto = keras_hub.tokenizers.compute_sentence_piece_proto(data, vocabulary_size)
-    except RuntimeError as error:
-        match = re.search(r"<= (\d+)", str(error))
-        if not match or int(match.group(1)) < 16:
-            raise TaskError(f"cannot fit a SentencePiece vocabulary: {error}".splitlines()[0])
-        with _quiet_stderr():
-            proto = keras_hub.tokenizers.compute_sentence_piece_proto(data, int(match.group(1)))
-    return keras_hub.tokenizers.SentencePieceTokenizer(proto=proto, dtype="int32")
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """SentencePiece's trainer logs every step to the process's stderr (C++);
-    hide that log (errors still raise, with their message)."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):  # e.g. a captured stderr
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), fd)
-            yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+        return fit_sentencepiece(texts, vocabulary_size)
+    except ValueError as error:
+        raise TaskError(str(error))
 
 
 def _pad(ragged):
@@ -107,16 +69,9 @@ def encode_target(tokenizer, texts, max_length):
 
 def decode_tokens(tokenizer, tokens):
     """Strings from `(batch, steps)` ids; stops at the end token, drops padding."""
-    import tensorflow as tf
+    from rnnapps.text import detokenize
 
-    from rnnapps.tasks.translation.model import END_ID
-
-    tokens = tf.convert_to_tensor(tokens)
-    after_end = tf.cumsum(tf.cast(tokens == END_ID, tf.int32), axis=1) > 0
-    tokens = tf.where(after_end, tf.zeros_like(tokens), tokens)
-    ragged = tf.RaggedTensor.from_tensor(tokens, padding=0)
-    strings = tokenizer.detokenize(ragged)
-    return tf.reshape(strings, [-1])
+    return detokenize(tokenizer, tokens)
 
 
 def token_lengths(tokenizer, texts):

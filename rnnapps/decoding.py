@@ -1,5 +1,8 @@
 """Beam search over a recurrent decoder, in `keras.ops` (any backend, in-graph).
 
+Shared by the tasks that generate text (translation, captioning) and usable
+with any decoder written as a step function.
+
 keras-hub's samplers (`keras_hub.samplers.BeamSampler`) drive a decoder that
 re-reads a fixed-length prompt buffer through a key/value cache and rank
 beams by raw log-probability; a recurrent decoder carries its state instead,

@@ -1,0 +1,74 @@
+"""`rnnapps.decoding.beam_search`, on every backend."""
+
+import numpy as np
+import pytest
+
+from keras import ops
+
+from rnnapps.decoding import beam_search
+
+END_ID = 3
+
+
+def table_step(table):
+    """A decoder whose next-token log-probabilities depend on the last token only."""
+    logits = ops.convert_to_tensor(np.log(np.asarray(table, "float32") + 1e-9))
+
+    def step(tokens, states):
+        return ops.take(logits, tokens, axis=0), states
+
+    return step
+
+
+# Tokens: 0 pad, 1 "a", 2 start, 3 end, 4 "b". Greedy takes "a" (0.6) and then
+# ends at 0.55 (total 0.33); beam search finds "b" (0.4) then end at 1.0.
+TABLE = [
+    [1, 0, 0, 0, 0],
+    [0, 0, 0, 0.55, 0.45],
+    [0, 0.6, 0, 0, 0.4],
+    [0, 0, 0, 1, 0],
+    [0, 0, 0, 1.0, 0],
+]
+
+
+def test_beam_search_finds_what_greedy_misses():
+    state = [ops.zeros((1, 1))]
+    greedy, greedy_score = beam_search(table_step(TABLE), state, 1, beam_size=1, max_length=4, length_penalty=0.0)
+    beam, beam_score = beam_search(table_step(TABLE), state, 1, beam_size=2, max_length=4, length_penalty=0.0)
+    assert ops.convert_to_numpy(greedy)[0].tolist()[:2] == [1, 3]
+    assert ops.convert_to_numpy(beam)[0].tolist() == [4, 3, 0, 0]
+    np.testing.assert_allclose(ops.convert_to_numpy(beam_score), np.log([0.4]), rtol=1e-4)
+    np.testing.assert_allclose(ops.convert_to_numpy(greedy_score), np.log([0.33]), rtol=1e-4)
+
+
+def test_length_penalty_prefers_longer_outputs():
+    # End now with 0.3, or continue "a a a end" with 0.7 * 0.7 * 0.7 * 1.
+    table = [
+        [1, 0, 0, 0, 0],
+        [0, 0.7, 0, 0.3, 0],
+        [0, 0.7, 0, 0.3, 0],
+        [0, 0, 0, 1, 0],
+        [0, 0, 0, 1, 0],
+    ]
+    step = table_step(table)
+    state = [ops.zeros((1, 1))]
+    short, _ = beam_search(step, state, 1, beam_size=4, max_length=5, length_penalty=0.0)
+    long, _ = beam_search(step, state, 1, beam_size=4, max_length=5, length_penalty=2.0)
+    short, long = ops.convert_to_numpy(short)[0], ops.convert_to_numpy(long)[0]
+    assert (short != 0).sum() < (long != 0).sum()
+    assert END_ID in short.tolist() and END_ID in long.tolist()
+
+
+def test_max_length_stops_an_endless_decoder():
+    table = np.full((5, 5), 1e-6)
+    table[:, 1] = 1.0  # always "a", never the end token
+    tokens, scores = beam_search(table_step(table), [ops.zeros((3, 2))], 3, beam_size=2, max_length=7)
+    tokens = ops.convert_to_numpy(tokens)
+    assert tokens.shape == (3, 7) and (tokens == 1).all()
+    assert np.isfinite(ops.convert_to_numpy(scores)).all()
+
+
+@pytest.mark.parametrize("kwargs", [{"beam_size": 0}, {"max_length": 0}])
+def test_beam_search_rejects_bad_settings(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        beam_search(table_step(TABLE), [ops.zeros((1, 1))], 1, **kwargs)
