@@ -20,7 +20,8 @@ import os
 import re
 import sys
 
-__all__ = ["PAD_ID", "UNK_ID", "START_ID", "END_ID", "fit_sentencepiece", "detokenize", "quiet_stderr"]
+__all__ = ["PAD_ID", "UNK_ID", "START_ID", "END_ID", "fit_sentencepiece", "detokenize", "pad_ragged",
+           "teacher_forcing", "quiet_stderr"]
 
 # The ids `compute_sentence_piece_proto` reserves.
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
@@ -61,6 +62,31 @@ def detokenize(tokenizer, tokens, end_id=END_ID):
     ragged = tf.RaggedTensor.from_tensor(tokens, padding=0)
     strings = tokenizer.detokenize(ragged)
     return tf.reshape(strings, [-1])
+
+
+def pad_ragged(ragged, multiple=8):
+    """A ragged `(batch, None)` id tensor, padded with 0 to its longest row
+    rounded up to a multiple of `multiple` (so a model sees a handful of
+    sequence lengths, not one per batch)."""
+    import tensorflow as tf
+
+    length = tf.reduce_max(tf.concat([tf.cast(ragged.row_lengths(), tf.int32), [1]], 0))
+    length = (length + multiple - 1) // multiple * multiple
+    dense = ragged.to_tensor(default_value=0)
+    return tf.pad(dense, [[0, 0], [0, length - tf.shape(dense, out_type=tf.int32)[1]]])
+
+
+def teacher_forcing(tokenizer, texts, max_length):
+    """`(inputs, targets)` ids of `texts` for a decoder trained with teacher
+    forcing: `<s> y` and `y </s>`, `y` cut to `max_length - 1` tokens, both
+    padded with 0 (`pad_ragged`)."""
+    import tensorflow as tf
+
+    tokens = tokenizer(texts)[:, : max_length - 1]
+    rows = tokens.nrows()
+    start = tf.fill([rows, 1], tf.constant(START_ID, tokens.dtype))
+    end = tf.fill([rows, 1], tf.constant(END_ID, tokens.dtype))
+    return pad_ragged(tf.concat([start, tokens], axis=1)), pad_ragged(tf.concat([tokens, end], axis=1))
 
 
 @contextlib.contextmanager

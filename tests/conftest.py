@@ -42,3 +42,20 @@ def ding():
 
         debian.install(data.DING_PACKAGE)
         return data.ding_path()
+
+
+@pytest.fixture(scope="session")
+def emoji_font():
+    """The Noto Color Emoji font (Debian package fonts-noto-color-emoji), from
+    which the captioning task draws its default data. Installed for the
+    tests when missing, like `ding`."""
+    from rnnapps.task import TaskError
+    from rnnapps.tasks.captioning import data
+
+    try:
+        return data.font_path()
+    except TaskError:
+        from rnnapps.datasets import debian
+
+        debian.install(data.FONT_PACKAGE)
+        return data.font_path()

@@ -10,13 +10,9 @@ end (`rnnapps.tasks.translation.model.PAD_ID` ...).
 import numpy as np
 
 from rnnapps.task import TaskError
+from rnnapps.text import pad_ragged
 
 __all__ = ["fit_tokenizer", "encode_source", "encode_target", "decode_tokens", "make_dataset"]
-
-# Sequences are padded to a multiple of this, so the training step sees a
-# handful of shapes instead of one per batch length.
-PAD_MULTIPLE = 8
-
 
 def fit_tokenizer(texts, vocabulary_size):
     """A SentencePiece tokenizer fitted on `texts` (`rnnapps.text.fit_sentencepiece`)."""
@@ -26,16 +22,6 @@ def fit_tokenizer(texts, vocabulary_size):
         return fit_sentencepiece(texts, vocabulary_size)
     except ValueError as error:
         raise TaskError(str(error))
-
-
-def _pad(ragged):
-    import tensorflow as tf
-
-    lengths = tf.cast(ragged.row_lengths(), tf.int32)
-    length = tf.reduce_max(tf.concat([lengths, [1]], 0))
-    length = (length + PAD_MULTIPLE - 1) // PAD_MULTIPLE * PAD_MULTIPLE
-    dense = ragged.to_tensor(default_value=0)
-    return tf.pad(dense, [[0, 0], [0, length - tf.shape(dense, out_type=length.dtype)[1]]])
 
 
 def encode_source(tokenizer, texts, max_length):
@@ -50,21 +36,14 @@ def encode_source(tokenizer, texts, max_length):
 
     tokens = tokenizer(texts)[:, : max_length - 1]
     end = tf.fill([tokens.nrows(), 1], tf.constant(END_ID, tokens.dtype))
-    return _pad(tf.concat([tokens, end], axis=1))
+    return pad_ragged(tf.concat([tokens, end], axis=1))
 
 
 def encode_target(tokenizer, texts, max_length):
     """`(target_in, target_out)` for teacher forcing: `<s> y` and `y </s>`."""
-    import tensorflow as tf
+    from rnnapps.text import teacher_forcing
 
-    from rnnapps.tasks.translation.model import END_ID
-    from rnnapps.tasks.translation.model import START_ID
-
-    tokens = tokenizer(texts)[:, : max_length - 1]
-    rows = tokens.nrows()
-    start = tf.fill([rows, 1], tf.constant(START_ID, tokens.dtype))
-    end = tf.fill([rows, 1], tf.constant(END_ID, tokens.dtype))
-    return _pad(tf.concat([start, tokens], axis=1)), _pad(tf.concat([tokens, end], axis=1))
+    return teacher_forcing(tokenizer, texts, max_length)
 
 
 def decode_tokens(tokenizer, tokens):

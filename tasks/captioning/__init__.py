@@ -1,0 +1,465 @@
+"""Captioning (one-to-many): image bytes in, caption strings out.
+
+Show and Tell (Vinyals et al. 2015): an image encoder whose embedding sets
+the initial state of an LSTM that writes the caption piece by piece;
+SentencePiece subwords (keras-hub), beam search with a length penalty,
+corpus BLEU-1..4 with sacrebleu next to two baselines (the caption of the
+nearest training image in the encoder's embedding space, and the most
+frequent training caption). From the command line: `rnnapps train
+captioning`; from Python:
+
+    from rnnapps.tasks import captioning
+
+    config = captioning.CaptioningConfig(epochs=5)
+    data = captioning.load_data(config)     # tf.data: ({"image", "caption_in"}, caption_out)
+    model = captioning.build_model(config, data)
+    model.fit(data.train, validation_data=data.validation, epochs=config.epochs)
+    caption = captioning.captioner(model, config)
+    caption([open("cat.png", "rb").read()])  # encoded images in, strings out
+"""
+
+import collections
+import pathlib
+
+import numpy as np
+
+from rnnapps.task import Task
+from rnnapps.task import TaskData
+from rnnapps.task import TaskError
+from rnnapps.tasks.captioning.config import PRESETS
+from rnnapps.tasks.captioning.config import CaptioningConfig
+from rnnapps.tasks.captioning.data import load_examples
+
+__all__ = [
+    "CaptioningConfig", "PRESETS", "CaptioningTask", "load_data", "load_examples",
+    "build_model", "captioner", "bleu_scores", "nearest_neighbour_captions",
+    "most_frequent_caption", "task",
+]
+
+NOT_DECODABLE = "could not decode the image: it is not a PNG, JPEG, GIF or BMP file"
+
+
+def _check_config(config):
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise TaskError(
+            "the captioning task needs the TensorFlow backend (its image and caption "
+            f"pipelines and the export run in TensorFlow graphs); KERAS_BACKEND is "
+            f"{keras.backend.backend()!r}. The ShowAndTell model and its beam search alone "
+            "run on any backend"
+        )
+    checks = [
+        ("--image-size", config.image_size, 32 if config.backbone != "none" else 16),
+        ("--max-length", config.max_length, 4),
+        ("--vocabulary-size", config.vocabulary_size, 16),
+        ("--beam-size", config.beam_size, 1),
+        ("--batch-size", config.batch_size, 1),
+        ("--units", config.units, 1),
+        ("--embedding-dim", config.embedding_dim, 1),
+        ("--train-size", config.train_size, 0),
+    ]
+    for flag, value, least in checks:
+        if value < least:
+            raise TaskError(f"{flag} must be at least {least}. Received: {value}")
+    if config.backbone_weights and config.backbone == "none":
+        raise TaskError("--backbone-weights needs a --backbone (e.g. --backbone mobilenet_v2)")
+    if config.backbone_weights and not pathlib.Path(config.backbone_weights).is_file():
+        raise TaskError(f"no such file: {config.backbone_weights} (--backbone-weights)")
+
+
+def _data_name(data):
+    from rnnapps.tasks.captioning.data import TFDS_NAMES
+
+    if data == "emoji" or data.split("/")[0].split(":")[0] in TFDS_NAMES:
+        return data
+    return pathlib.Path(data).name
+
+
+def _decoding(config):
+    return {
+        "beam_size": config.beam_size,
+        "length_penalty": config.length_penalty,
+        "max_length": config.max_length,
+        "image_size": config.image_size,
+    }
+
+
+def _splits(config):
+    splits = load_examples(config.data)
+    if config.train_size:
+        train = splits["train"]
+        n = config.train_size
+        train.captions, train.names = train.captions[:n], train.names[:n]
+        if train.images is not None:
+            train.images = train.images[:n]
+        if train.dataset is not None:
+            train.dataset = train.dataset.take(n)
+    sizes = {split: len(s) for split, s in splits.items()}
+    if min(sizes.values()) == 0:
+        raise TaskError(
+            "too few images for a train/validation/test split (80/10/10 by file name): "
+            f"{sizes['train']}/{sizes['validation']}/{sizes['test']}; each split needs one"
+        )
+    return splits
+
+
+def _sizes(splits):
+    sizes = {split: len(s) for split, s in splits.items()}
+    sizes["train_captions"] = sum(len(c) for c in splits["train"].captions)
+    sizes["skipped_images"] = sum(len(s.skipped) for s in splits.values())
+    return sizes
+
+
+def load_data(config):
+    """`TaskData` for a `CaptioningConfig`.
+
+    Fits the SentencePiece tokenizer on the training captions (it is
+    `data.raw["tokenizer"]`). `data.raw[split]` holds the `Split`s (images
+    and all reference captions); `info` the sizes (images per split,
+    training captions, images skipped because they could not be decoded)
+    and the decoding settings the export uses.
+    """
+    _check_config(config)
+    from rnnapps.tasks.captioning import pipeline
+    from rnnapps.text import fit_sentencepiece
+
+    splits = _splits(config)
+    try:
+        tokenizer = fit_sentencepiece(
+            [c for captions in splits["train"].captions for c in captions], config.vocabulary_size
+        )
+    except ValueError as error:
+        raise TaskError(str(error))
+    cache = splits["train"].dataset is None  # in-memory sources: keep the decoded images
+    datasets = {
+        split: pipeline.make_dataset(
+            splits[split], tokenizer, config.image_size, config.max_length, config.batch_size,
+            shuffle_seed=config.seed if split == "train" else None, cache=cache,
+        )
+        for split in splits
+    }
+    info = {
+        "name": _data_name(config.data),
+        "sizes": _sizes(splits),
+        "skipped": [name for s in splits.values() for name in s.skipped][:20],
+        "vocabulary_size": int(tokenizer.vocabulary_size()),
+        "decoding": _decoding(config),
+    }
+    return TaskData(
+        train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
+        info=info, raw={**splits, "tokenizer": tokenizer},
+    )
+
+
+def build_model(config, data):
+    """A compiled `ShowAndTell` for `config`, holding `data`'s tokenizer."""
+    import keras
+
+    from rnnapps.optimizers import ClippedOptimizer
+    from rnnapps.tasks.captioning.model import ShowAndTell
+    from rnnapps.text import PAD_ID
+
+    try:
+        model = ShowAndTell(
+            vocabulary_size=data.info["vocabulary_size"],
+            image_size=config.image_size,
+            backbone=None if config.backbone == "none" else config.backbone,
+            backbone_weights=config.backbone_weights,
+            fine_tune=config.fine_tune,
+            embedding_dim=config.embedding_dim,
+            units=config.units,
+            cell=config.cell,
+            dropout=config.dropout,
+            tokenizer=data.raw["tokenizer"],
+            name=f"captioning_{config.cell}",
+        )
+    except ValueError as error:  # e.g. a weights file of another network
+        raise TaskError(f"cannot build the model: {str(error).splitlines()[0]}")
+    model.build()  # BackupAndRestore and the optimizer need the weights now
+    model.compile(
+        optimizer=ClippedOptimizer(
+            keras.optimizers.Adam(config.learning_rate), clipnorm=config.clipnorm
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+        jit_compile=False,  # caption batches vary in length
+    )
+    return model
+
+
+def _generator(model, decoding):
+    """A `tf.function`: decoded images `(batch, size, size, 3)` -> (captions, scores)."""
+    import tensorflow as tf
+
+    from rnnapps.text import detokenize
+
+    def generate(images):
+        tokens, scores = model.generate(
+            images, beam_size=decoding["beam_size"], max_length=decoding["max_length"],
+            length_penalty=decoding["length_penalty"],
+        )
+        return detokenize(model.tokenizer, tokens), scores
+
+    return tf.function(generate)
+
+
+def _decode_checked(data, image_size):
+    """`pipeline.decode_image`, failing with `NOT_DECODABLE` for a non-image."""
+    import tensorflow as tf
+
+    from rnnapps.tasks.captioning import pipeline
+
+    known = tf.reduce_any([
+        tf.io.is_jpeg(data),
+        tf.equal(tf.strings.substr(data, 0, 8), b"\x89PNG\r\n\x1a\n"),
+        tf.equal(tf.strings.substr(data, 0, 3), b"GIF"),
+        tf.equal(tf.strings.substr(data, 0, 2), b"BM"),
+    ])
+    check = tf.debugging.Assert(known, [NOT_DECODABLE])
+    with tf.control_dependencies([check]):
+        return pipeline.decode_image(tf.identity(data), image_size)
+
+
+def captioner(model, decoding):
+    """A `tf.function` `encoded images -> (captions, scores)`: the export's graph.
+
+    Decodes (PNG, JPEG, GIF, BMP, any size), resizes, encodes, beam-searches
+    and detokenizes in one graph (TensorFlow backend). `decoding` holds
+    `beam_size`, `length_penalty`, `max_length` and `image_size` (a
+    `CaptioningConfig` or `info["decoding"]`). Data that is not an image
+    fails with `InvalidArgumentError` ("could not decode the image ...").
+    """
+    import tensorflow as tf
+
+    if not isinstance(decoding, dict):
+        decoding = _decoding(decoding)
+    size = decoding["image_size"]
+    generate = _generator(model, decoding)
+
+    def caption(images):
+        images = tf.convert_to_tensor(images, tf.string)
+        pixels = tf.map_fn(
+            lambda data: _decode_checked(data, size), images,
+            fn_output_signature=tf.TensorSpec([size, size, 3], tf.float32),
+        )
+        return generate(pixels)
+
+    return tf.function(caption)
+
+
+# === Scores and baselines ===
+
+
+def bleu_scores(hypotheses, references):
+    """Corpus BLEU-1..4 (sacrebleu, detokenized, case-sensitive) against all
+    references (`references`: one list of reference captions per image)."""
+    import sacrebleu
+
+    most = max(len(r) for r in references)
+    streams = [[r[i] if i < len(r) else None for r in references] for i in range(most)]
+    return {
+        f"bleu{n}": round(sacrebleu.BLEU(max_ngram_order=n).corpus_score(hypotheses, streams).score, 2)
+        for n in (1, 2, 3, 4)
+    }
+
+
+def most_frequent_caption(captions, candidates=50, sample=500, seed=0):
+    """The baseline that gives every image one caption: the most frequent
+    training caption. Where several are equally frequent (on emoji every
+    caption is unique), of the `candidates` among them whose words are most
+    common, the one with the highest BLEU-4 against the captions of a
+    sample of `sample` training images.
+
+    >>> most_frequent_caption([["a dog"], ["a cat", "a dog"], ["two birds"]])
+    'a dog'
+    """
+    import sacrebleu
+
+    counts = collections.Counter(c for image in captions for c in image)
+    words = collections.Counter(w for image in captions for c in image for w in c.lower().split())
+    top = max(counts.values())
+    tied = [c for c, n in counts.items() if n == top]
+    if len(tied) == 1:
+        return tied[0]
+
+    def commonness(caption):
+        tokens = caption.lower().split()
+        return sum(words[w] for w in tokens) / max(len(tokens), 1)
+
+    tied = sorted(tied, key=lambda c: (-commonness(c), c))[:candidates]
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(captions), min(sample, len(captions)), replace=False)
+    references = [captions[i] for i in chosen]
+    most = max(len(r) for r in references)
+    streams = [[r[i] if i < len(r) else None for r in references] for i in range(most)]
+    bleu = sacrebleu.BLEU()
+    return max(tied, key=lambda c: bleu.corpus_score([c] * len(references), streams).score)
+
+
+def _embeddings(model, split, image_size, batch_size=128):
+    import tensorflow as tf
+
+    from rnnapps.tasks.captioning import pipeline
+
+    encode = tf.function(lambda images: model.encode(images))
+    chunks = [
+        encode(batch).numpy()
+        for batch in pipeline.image_dataset(split, image_size).batch(batch_size)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.feature_dim), "float32")
+
+
+def nearest_neighbour_captions(model, train, test, image_size):
+    """The baseline that retrieves: for each test image, the first caption of
+    the training image nearest to it (cosine) in `model`'s image embedding."""
+    def normalised(x):
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    train_x = normalised(_embeddings(model, train, image_size))
+    test_x = normalised(_embeddings(model, test, image_size))
+    nearest = np.concatenate([
+        np.argmax(test_x[i:i + 1024] @ train_x.T, axis=1) for i in range(0, len(test_x), 1024)
+    ]) if len(test_x) else np.zeros(0, int)
+    return [train.captions[j][0] for j in nearest]
+
+
+def _caption_all(generate, images, batch_size=64):
+    """Captions of a tf.data dataset of decoded images (or a list of encoded ones)."""
+    captions = []
+    for batch in images.batch(batch_size):
+        strings, _ = generate(batch)
+        captions.extend(s.decode("utf-8") for s in strings.numpy().tolist())
+    return captions
+
+
+class CaptioningTask(Task):
+    name = "captioning"
+    config_class = CaptioningConfig
+    presets = PRESETS
+    data_fields = ("data", "batch_size", "seed")
+    predict_help = "image files to caption (PNG, JPEG, GIF or BMP; '-' reads paths from stdin)"
+
+    def load_data(self, config):
+        return load_data(config)
+
+    def build_model(self, config, data):
+        return build_model(config, data)
+
+    def load_evaluation_data(self, config):
+        # The export holds its tokenizer and image size: only the images and
+        # their captions are needed.
+        splits = _splits(config)
+        return TaskData(
+            train=None, validation=None, test=None,
+            info={"name": _data_name(config.data), "sizes": _sizes(splits)}, raw=splits,
+        )
+
+    def load_checkpoint(self, path):
+        from rnnapps.tasks.captioning import model  # noqa: F401  (registers ShowAndTell)
+
+        return super().load_checkpoint(path)
+
+    def serving_signature(self, model, info):
+        import tensorflow as tf
+
+        caption = captioner(model, info["decoding"])
+
+        def serve(images):
+            captions, scores = caption(images)
+            return {"captions": captions, "scores": scores}
+
+        return serve, [tf.TensorSpec([None], tf.string, name="images")]
+
+    def test_metrics(self, model, data):
+        from rnnapps.tasks.captioning import pipeline
+
+        loss = float(model.evaluate(data.test, verbose=0))
+        decoding = data.info["decoding"]
+        test, train = data.raw["test"], data.raw["train"]
+        references = test.captions
+        hypotheses = _caption_all(
+            _generator(model, decoding), pipeline.image_dataset(test, decoding["image_size"])
+        )
+        self._hypotheses = hypotheses
+        nearest = nearest_neighbour_captions(model, train, test, decoding["image_size"])
+        constant = most_frequent_caption(train.captions)
+        return {
+            **bleu_scores(hypotheses, references),
+            "loss": round(loss, 4),
+            "perplexity": round(float(np.exp(loss)), 3),
+            "images": len(hypotheses),
+            "nearest_neighbour": bleu_scores(nearest, references),
+            "most_frequent": {**bleu_scores([constant] * len(references), references),
+                              "caption": constant},
+            **{k: decoding[k] for k in ("beam_size", "length_penalty")},
+        }
+
+    def example_predictions(self, model, data, count=6):
+        hypotheses = getattr(self, "_hypotheses", None)
+        if not hypotheses:
+            return []
+        test = data.raw["test"]
+        lines = ["Example captions from the test split:"]
+        for name, references, hypothesis in list(zip(test.names, test.captions, hypotheses))[:count]:
+            lines.append(f"  {name}: {hypothesis!r} (reference: {references[0]!r})")
+        return lines
+
+    def add_arguments(self, command, parser):
+        if command == "export":
+            parser.add_argument("--beam-size", dest="export_beam_size", type=int, default=None,
+                                help="beams kept while decoding (default: the training run's)")
+
+    def export_info(self, info, options):
+        decoding = dict(info["decoding"])
+        beam_size = options.get("export_beam_size")
+        if beam_size is not None:
+            if beam_size < 1:
+                raise TaskError(f"--beam-size must be at least 1. Received: {beam_size}")
+            decoding["beam_size"] = beam_size
+        return {**info, "decoding": decoding}
+
+    def _serve_all(self, loaded, encoded, batch_size=64):
+        import tensorflow as tf
+
+        serve = loaded.signatures["serving_default"]
+        captions, scores = [], []
+        encoded = list(encoded)
+        for start in range(0, len(encoded), batch_size):
+            out = serve(images=tf.constant(encoded[start:start + batch_size], tf.string))
+            captions.extend(c.decode("utf-8") for c in out["captions"].numpy().tolist())
+            scores.extend(float(s) for s in out["scores"].numpy())
+        return captions, scores
+
+    def evaluate_export(self, loaded, data, options=None):
+        from rnnapps.tasks.captioning import pipeline
+
+        test = data.raw["test"]
+        captions, _ = self._serve_all(loaded, pipeline.encoded_images(test))
+        return {**bleu_scores(captions, test.captions), "images": len(captions)}
+
+    def predict_export(self, loaded, inputs, metadata=None):
+        import tensorflow as tf
+
+        encoded = []
+        for path in inputs:
+            try:
+                encoded.append(pathlib.Path(path).read_bytes())
+            except OSError as error:
+                raise TaskError(f"cannot read {path}: {error.strerror or error}")
+        predictions = []
+        for path, data in zip(inputs, encoded):
+            try:
+                (caption,), (score,) = self._serve_all(loaded, [data])
+            except tf.errors.InvalidArgumentError as error:
+                reason = NOT_DECODABLE if NOT_DECODABLE in error.message else (
+                    "could not decode the image: " + error.message.splitlines()[0][:200]
+                )
+                raise TaskError(f"{path}: {reason}")
+            predictions.append({"image": str(path), "caption": caption, "score": round(score, 4)})
+        return predictions
+
+    def format_prediction(self, prediction):
+        return f"{prediction['caption']}\t{prediction['score']:.4f}\t{prediction['image']}"
+
+
+task = CaptioningTask()

@@ -1,0 +1,70 @@
+"""Settings of the captioning task: a dataclass, presets, CLI flags override."""
+
+import dataclasses
+
+from rnnapps.task import config_field as _field
+
+BACKBONE_CHOICES = ("none", "mobilenet_v2", "resnet50", "efficientnet_b0", "densenet121")
+
+
+@dataclasses.dataclass
+class CaptioningConfig:
+    # === Data ===
+    data: str = _field(
+        "emoji",
+        "emoji (emoji drawn from the Noto Color Emoji font, Debian fonts-noto-color-emoji, "
+        "captioned with their CLDR names), coco_captions (tensorflow-datasets) or the path "
+        "of a CSV file of image,caption rows (paths relative to the CSV)",
+    )
+    train_size: int = _field(0, "use only the first N training images (0 = all)")
+    image_size: int = _field(64, "images are resized to SIZE x SIZE pixels")
+    # === Captions (SentencePiece, fitted on the training captions, inside the export) ===
+    vocabulary_size: int = _field(
+        1_000, "SentencePiece pieces fitted on the training captions (ids 0-3 reserved)"
+    )
+    max_length: int = _field(
+        24, "most tokens per caption: longer training captions are cut, captions stop there"
+    )
+    # === Model ===
+    backbone: str = _field(
+        "none", "image encoder: none (a small CNN trained from scratch) or a "
+        "keras.applications network", choices=BACKBONE_CHOICES,
+    )
+    backbone_weights: str = _field(
+        None, "weights file for the backbone (e.g. keras.applications' *_notop.h5); "
+        "default: random initial weights"
+    )
+    fine_tune: bool = _field(False, "train the backbone's weights too (default: frozen)")
+    cell: str = _field("lstm", "recurrent cell of the decoder", choices=("lstm", "gru", "irnn"))
+    units: int = _field(256, "recurrent units of the decoder")
+    embedding_dim: int = _field(128, "word embedding size")
+    dropout: float = _field(0.3, "dropout on the image embedding, word embeddings and outputs")
+    # === Training ===
+    epochs: int = _field(40, "most epochs; early stopping may end sooner")
+    batch_size: int = _field(32, "image-caption pairs per training step")
+    learning_rate: float = _field(1e-3, "Adam learning rate")
+    clipnorm: float = _field(5.0, "ClippedOptimizer threshold on the global gradient norm")
+    patience: int = _field(5, "epochs without validation improvement before stopping")
+    seed: int = _field(0, "random seed (weights, shuffling)")
+    # === Decoding (a setting of the export too) ===
+    beam_size: int = _field(3, "beams kept while decoding; 1 = greedy")
+    length_penalty: float = _field(
+        0.6, "alpha of the GNMT length normalisation of beam scores (0 = none)"
+    )
+    # === Outputs ===
+    export_dir: str = _field("saved_models", "exports go to EXPORT_DIR/captioning/<version>/")
+    checkpoint_dir: str = _field(
+        None, "checkpoints (default: EXPORT_DIR/.checkpoints/captioning/<run id>)"
+    )
+    tensorboard_dir: str = _field(None, "write TensorBoard logs here")
+
+
+PRESETS = {
+    "emoji": CaptioningConfig(),
+    # Show and Tell's setting on COCO, with a pretrained backbone from a
+    # local weights file (--backbone-weights PATH).
+    "coco_captions": CaptioningConfig(
+        data="coco_captions", image_size=224, backbone="mobilenet_v2", vocabulary_size=8_000,
+        units=512, embedding_dim=512, max_length=24, epochs=10, batch_size=64, patience=2,
+    ),
+}

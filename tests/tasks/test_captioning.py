@@ -1,0 +1,275 @@
+"""The captioning task from raw data to a served SavedModel (TensorFlow backend)."""
+
+import io
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from cli_support import assert_one_line_error
+from cli_support import last_json
+from cli_support import run_cli
+from cli_support import serve_in_fresh_process
+from rnnapps.task import TaskError
+from rnnapps.tasks import captioning
+from rnnapps.tasks.captioning import data as captioning_data
+
+pytestmark = pytest.mark.tensorflow_only
+
+TINY = dict(
+    train_size=300, image_size=24, vocabulary_size=200, units=16, embedding_dim=8, epochs=1,
+    batch_size=32, beam_size=2, max_length=12,
+)
+
+
+def encoded(color, size=(20, 30), kind="PNG"):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, kind)
+    return buffer.getvalue()
+
+
+def test_default_data_is_the_rendered_emoji_split_by_base_name(emoji_font):
+    splits = captioning.load_examples("emoji")
+    sizes = {name: len(split) for name, split in splits.items()}
+    # 3,963 fully-qualified emoji, of which the Debian font draws all but a few dozen.
+    assert 3_850 <= sum(sizes.values()) <= 3_963
+    assert 0.75 < sizes["train"] / sum(sizes.values()) < 0.85
+    bases = {
+        name: {captioning_data.base_name(c[0]) for c in split.captions}
+        for name, split in splits.items()
+    }
+    assert not bases["train"] & bases["test"] and not bases["train"] & bases["validation"]
+    assert not bases["validation"] & bases["test"]
+    captions = {name: {c[0] for c in split.captions} for name, split in splits.items()}
+    assert not captions["train"] & captions["test"]
+    assert "Christmas tree" in set().union(*captions.values())
+    # Real drawings: PNGs of 136x128 colour pixels, no blank one.
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(splits["test"].images[0]))
+    assert image.size == (136, 128) and image.mode == "RGB"
+    pixels = np.asarray(image)
+    assert pixels.std() > 10 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20
+    assert captioning.load_examples("emoji")["test"].captions == splits["test"].captions
+
+
+def test_skin_tone_variants_share_a_base_name():
+    names = ["waving hand", "waving hand medium-dark skin tone", "waving hand light skin tone"]
+    assert {captioning_data.base_name(n) for n in names} == {"waving hand"}
+    assert captioning_data.base_name("man juggling") == captioning_data.base_name("woman juggling")
+
+
+def test_missing_font_names_the_debian_package(monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNAPPS_CACHE", str(tmp_path))
+    monkeypatch.delenv("RNNAPPS_EMOJI_FONT", raising=False)
+    monkeypatch.setattr(captioning_data, "FONT_FILE", pathlib.PurePosixPath("nowhere/font.ttf"))
+    with pytest.raises(TaskError, match="fonts-noto-color-emoji") as error:
+        captioning.load_examples("emoji")
+    assert "apt-get install fonts-noto-color-emoji" in str(error.value)
+
+
+def test_coco_captions_loader_with_mock_data():
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
+    # tfds's automatic mock cannot build coco_captions' `objects` sequence
+    # (its fields get different random lengths), so the examples are
+    # given, in the dataset's own feature layout.
+    def as_dataset(self, split, *args, **kwargs):
+        count = {"train": 5, "restval": 3, "val": 2, "test": 2}
+        size = sum(count[part] for part in str(split).replace("+", " ").split() if part in count)
+        rng = np.random.default_rng(size)
+
+        def examples():
+            for i in range(size):
+                yield {
+                    "image": rng.integers(0, 255, (40 + i, 50, 3), dtype=np.uint8),
+                    "image/id": i,
+                    "captions": {"text": [f"a photo number {i}", "two cats on a mat"],
+                                 "id": [2 * i, 2 * i + 1]},
+                }
+
+        return tf.data.Dataset.from_generator(examples, output_signature={
+            "image": tf.TensorSpec([None, None, 3], tf.uint8),
+            "image/id": tf.TensorSpec([], tf.int64),
+            "captions": {"text": tf.TensorSpec([None], tf.string),
+                         "id": tf.TensorSpec([None], tf.int64)},
+        })
+
+    with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+        splits = captioning.load_examples("coco_captions")
+        assert {name: len(s) for name, s in splits.items()} == {
+            "train": 8, "validation": 2, "test": 2,
+        }
+        assert splits["test"].captions[1] == ["a photo number 1", "two cats on a mat"]
+        from rnnapps.tasks.captioning import pipeline
+
+        pixels = list(pipeline.image_dataset(splits["test"], 24).as_numpy_iterator())
+        assert [p.shape for p in pixels] == [(24, 24, 3)] * 2
+        png = next(pipeline.encoded_images(splits["test"]))
+        assert png.startswith(b"\x89PNG")
+
+
+def write_folder(tmp_path, count=40, corrupt=("broken.png", "empty.jpg")):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rows = ["image,caption"]
+    for i in range(count):
+        name = f"img{i}.{'png' if i % 2 else 'jpg'}"
+        color = (200, 30, 30) if i % 2 else (30, 30, 200)
+        (folder / name).write_bytes(encoded(color, size=(30 + i, 20), kind="PNG" if i % 2 else "JPEG"))
+        rows.append(f"{name},{'a red square' if i % 2 else 'a blue square'}")
+        if i % 5 == 0:
+            rows.append(f'{name},"a square, seen from above"')
+    (folder / "broken.png").write_bytes(encoded((0, 0, 0))[:40])
+    (folder / "empty.jpg").write_bytes(b"")
+    rows += [f"{name},not an image" for name in corrupt]
+    (folder / "captions.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return folder / "captions.csv"
+
+
+def test_folder_and_csv_with_corrupt_images_skipped_and_counted(tmp_path, capsys):
+    csv_file = write_folder(tmp_path)
+    splits = captioning.load_examples(str(csv_file))
+    assert sum(len(s) for s in splits.values()) == 40
+    assert sorted(splits["train"].skipped) == ["broken.png", "empty.jpg"]
+    warnings = capsys.readouterr().err
+    assert "skipping broken.png" in warnings and "skipping empty.jpg" in warnings
+    by_name = {n: c for s in splits.values() for n, c in zip(s.names, s.captions)}
+    assert by_name["img0.jpg"] == ["a blue square", "a square, seen from above"]
+    assert by_name["img1.png"] == ["a red square"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "no such data file"),
+        ("picture,text\na.png,x\n", "needs a header line naming the columns `image` and `caption`"),
+        ("image,caption\na.png,\n", "line 2: empty caption"),
+        ("image,caption\n", "has no image,caption rows"),
+        ("image,caption\nmissing.png,a caption\n", "none of the 1 images in captions.csv could be read"),
+    ],
+)
+def test_bad_csv_gives_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "captions.csv"
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(TaskError, match=message):
+        captioning.load_examples(str(path))
+
+
+def test_scores_and_baselines():
+    references = [["a big red apple on a table", "an apple"], ["a green car in the street"]]
+    perfect = captioning.bleu_scores(["a big red apple on a table", "a green car in the street"], references)
+    assert perfect == {"bleu1": 100.0, "bleu2": 100.0, "bleu3": 100.0, "bleu4": 100.0}
+    partial = captioning.bleu_scores(["a red car on a table", "a green apple in the tree"], references)
+    assert partial["bleu1"] > partial["bleu2"] > 0 and partial["bleu4"] < 50
+    assert captioning.most_frequent_caption([["x y"], ["a dog"], ["a dog", "b"]]) == "a dog"
+    # All unique: one made of common words, chosen by BLEU, never the odd one out.
+    unique = [["a red dog"], ["a red cat"], ["zebra"], ["a big red dog"]]
+    assert captioning.most_frequent_caption(unique) in {"a red dog", "a red cat", "a big red dog"}
+    assert captioning.most_frequent_caption(unique, candidates=3) != "zebra"
+
+
+def test_train_evaluate_predict_export_from_the_command_line(tmp_path, emoji_font):
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
+    result = last_json(run_cli("train", "captioning", *flags, cwd=tmp_path))
+    export = tmp_path / result["export_path"]
+    assert export == tmp_path / "saved_models" / "captioning" / "1"
+    metrics = result["metrics"]
+    assert metrics["images"] == result["data"]["sizes"]["test"] > 300
+    for scores in (metrics, metrics["nearest_neighbour"], metrics["most_frequent"]):
+        assert all(0 <= scores[f"bleu{n}"] <= 100 for n in (1, 2, 3, 4))
+    assert metrics["most_frequent"]["bleu1"] > 0 and metrics["beam_size"] == 2
+    assert result["data"]["sizes"]["skipped_images"] == 0
+
+    # The export captions the test split exactly as the trained model did.
+    evaluated = last_json(run_cli("evaluate", "captioning", "--model", str(export), cwd=tmp_path))
+    assert {k: evaluated["metrics"][k] for k in ("bleu1", "bleu4")} == {
+        k: metrics[k] for k in ("bleu1", "bleu4")
+    }
+
+    (tmp_path / "a.png").write_bytes(encoded((250, 200, 0)))
+    (tmp_path / "b.jpg").write_bytes(encoded((0, 90, 200), size=(300, 80), kind="JPEG"))
+    predicted = last_json(run_cli(
+        "predict", "captioning", "--model", str(export), "a.png", "b.jpg", cwd=tmp_path,
+    ))["predictions"]
+    assert [p["image"] for p in predicted] == ["a.png", "b.jpg"]
+    assert all(isinstance(p["caption"], str) and p["score"] <= 0 for p in predicted)
+
+    (tmp_path / "bad.png").write_bytes(b"this is not an image")
+    proc = run_cli("predict", "captioning", "--model", str(export), "a.png", "bad.png", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "bad.png: could not decode the image" in proc.stderr.strip().splitlines()[-1]
+
+    # Re-export the checkpoint with greedy decoding: a new version, the setting saved.
+    checkpoint = tmp_path / pathlib.Path(result["checkpoint"]).parent
+    exported = last_json(run_cli(
+        "export", "captioning", "--checkpoint", str(checkpoint), "--beam-size", "1",
+        "--export-dir", str(tmp_path / "saved_models"), cwd=tmp_path,
+    ))
+    greedy = pathlib.Path(exported["export_path"])
+    assert greedy.name == "2"
+    assert json.loads((greedy / "assets.extra" / "rnnapps.json").read_text())["data"][
+        "decoding"]["beam_size"] == 1
+
+    # Image bytes in, strings out, in a fresh process without rnnapps and
+    # without a GPU; a corrupt image fails the call with a clear error.
+    script = f"""
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # registers the SentencePiece ops the graph uses
+serve = tf.saved_model.load({str(export)!r}).signatures["serving_default"]
+images = [open(name, "rb").read() for name in ("a.png", "b.jpg")]
+out = serve(images=tf.constant(images))
+empty = serve(images=tf.constant([], tf.string))
+errors = []
+for bad in (b"not an image", b"", images[0][:60]):
+    try:
+        serve(images=tf.constant([images[0], bad]))
+    except tf.errors.InvalidArgumentError as error:
+        errors.append(error.message)
+print(json.dumps({{"c": [c.decode() for c in out["captions"].numpy()],
+                  "s": out["scores"].numpy().tolist(), "empty": empty["captions"].shape[0],
+                  "errors": errors, "alive": serve(images=tf.constant(images[:1]))["captions"].shape[0],
+                  "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
+"""
+    served = serve_in_fresh_process(script, tmp_path)
+    assert served["rnnapps"] is False
+    assert served["c"] == [p["caption"] for p in predicted]
+    assert served["empty"] == 0 and served["alive"] == 1
+    assert len(served["errors"]) == 3
+    assert all("could not decode the image" in e or "Invalid PNG data" in e for e in served["errors"])
+    assert sum("could not decode the image" in e for e in served["errors"]) >= 2
+
+
+def test_training_on_a_folder_reports_the_skipped_images(tmp_path):
+    csv_file = write_folder(tmp_path, count=60)
+    proc = run_cli(
+        "train", "captioning", "--data", str(csv_file), "--image-size", "16", "--units", "8",
+        "--embedding-dim", "4", "--epochs", "1", "--vocabulary-size", "20", "--beam-size", "1",
+        cwd=tmp_path,
+    )
+    result = last_json(proc)
+    assert result["data"]["sizes"]["skipped_images"] == 2
+    assert result["data"]["name"] == "captions.csv"
+    assert "skipping broken.png" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "captioning", "--data", "missing.csv"], "no such data file: missing.csv"),
+        (["train", "captioning", "--data", "imagenet"], "unknown data 'imagenet'"),
+        (["train", "captioning", "--beam-size", "0"], "--beam-size must be at least 1"),
+        (["train", "captioning", "--backbone-weights", "w.h5"], "--backbone-weights needs a --backbone"),
+        (["train", "captioning", "--backbone", "mobilenet_v2", "--backbone-weights", "w.h5"],
+         "no such file: w.h5"),
+        (["predict", "captioning", "--model", "nowhere", "a.png"], "not an exported model"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path, args, message):
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), message, tmp_path)

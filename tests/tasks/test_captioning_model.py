@@ -1,0 +1,103 @@
+"""The captioning model (Show and Tell), on every backend."""
+
+import numpy as np
+import pytest
+
+import keras
+from keras import ops
+
+from rnnapps.tasks.captioning.model import ShowAndTell
+from rnnapps.text import END_ID
+from rnnapps.text import START_ID
+
+SMALL = dict(image_size=16, filters=(8, 16), units=16, embedding_dim=8)
+
+
+def images(count, seed=0, size=16):
+    return np.random.default_rng(seed).uniform(0, 255, (count, size, size, 3)).astype("float32")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "irnn"])
+def test_shapes_and_generate(cell):
+    model = ShowAndTell(12, cell=cell, **SMALL)
+    logits = model({"image": images(2), "caption_in": np.array([[2, 5, 6], [2, 7, 0]])})
+    assert tuple(logits.shape) == (2, 3, 12)
+    tokens, scores = model.generate(images(2), beam_size=3, max_length=6)
+    tokens = ops.convert_to_numpy(tokens)
+    assert tokens.shape == (2, 6) and tokens.dtype == np.int32
+    assert np.all(ops.convert_to_numpy(scores) <= 0)
+    assert len(model.state_projections) == (2 if cell == "lstm" else 1)
+
+
+def test_the_image_sets_the_initial_state():
+    # Two different images give the decoder different first-step outputs;
+    # the same image twice gives the same.
+    model = ShowAndTell(12, **SMALL)
+    x = images(2)
+    x = np.concatenate([x, x[:1]])
+    logits = ops.convert_to_numpy(model({"image": x, "caption_in": np.full((3, 1), START_ID)}))
+    assert not np.allclose(logits[0], logits[1])
+    np.testing.assert_allclose(logits[0], logits[2], rtol=1e-5, atol=1e-6)
+
+
+def test_fit_learns_two_captions_and_round_trips(tmp_path):
+    # Image 0 (dark) -> "5 6", image 1 (bright) -> "7 8 9".
+    x = np.stack([np.full((16, 16, 3), 20.0), np.full((16, 16, 3), 230.0)]).astype("float32")
+    x = np.repeat(x, 16, axis=0)
+    caption_in = np.repeat(np.array([[START_ID, 5, 6, 0], [START_ID, 7, 8, 9]]), 16, axis=0)
+    caption_out = np.repeat(np.array([[5, 6, END_ID, 0], [7, 8, 9, END_ID]]), 16, axis=0)
+    keras.utils.set_random_seed(0)
+    model = ShowAndTell(12, **SMALL)
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+    )
+    history = model.fit({"image": x, "caption_in": caption_in}, caption_out, epochs=40,
+                        batch_size=32, verbose=0)
+    assert history.history["loss"][-1] < 0.1 * history.history["loss"][0]
+    tokens, _ = model.generate(x[[0, 16]], beam_size=1, max_length=5)
+    assert ops.convert_to_numpy(tokens).tolist() == [[5, 6, END_ID, 0, 0], [7, 8, 9, END_ID, 0]]
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config()["filters"] == [8, 16] and loaded.cell == "lstm"
+    again, _ = loaded.generate(x[[0, 16]], beam_size=2, max_length=5)
+    assert ops.convert_to_numpy(again).tolist() == ops.convert_to_numpy(tokens).tolist()
+
+
+def test_backbone_weights_come_from_the_file_and_stay_frozen(tmp_path):
+    reference = keras.applications.MobileNetV2(
+        include_top=False, weights=None, pooling="avg", input_shape=(32, 32, 3), alpha=1.0,
+    )
+    file = tmp_path / "backbone.weights.h5"
+    reference.save_weights(file)
+    model = ShowAndTell(12, image_size=32, backbone="mobilenet_v2", backbone_weights=str(file),
+                        units=8, embedding_dim=4)
+    model.build()
+    for mine, theirs in zip(model.encoder.weights, reference.weights):
+        np.testing.assert_array_equal(ops.convert_to_numpy(mine), ops.convert_to_numpy(theirs))
+    encoder_ids = {id(w) for w in model.encoder.weights}
+    assert not any(id(w) in encoder_ids for w in model.trainable_weights)
+    assert model.feature_dim == 1280
+
+    tuned = ShowAndTell(12, image_size=32, backbone="mobilenet_v2", fine_tune=True,
+                        units=8, embedding_dim=4)
+    tuned.build()
+    assert len(tuned.trainable_weights) > len(model.trainable_weights) + 100
+    logits = tuned({"image": images(1, size=32), "caption_in": np.array([[START_ID]])})
+    assert tuple(logits.shape) == (1, 1, 12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cell": "tanh"}, "cell must be one of"),
+        ({"backbone": "vgg99"}, "backbone must be None or one of"),
+        ({"units": 0}, "units must be a positive integer"),
+        ({"backbone": "mobilenet_v2", "image_size": 16}, "at least 32x32"),
+    ],
+)
+def test_bad_arguments_name_the_value(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ShowAndTell(12, **{**SMALL, **kwargs})
