@@ -21,6 +21,9 @@ MODULES = [
     "rnnapps.tasks.forecasting.metrics",
     "rnnapps.tasks.translation.data",
     "rnnapps.tasks.translation.model",
+    "rnnapps.tasks.captioning",
+    "rnnapps.tasks.captioning.data",
+    "rnnapps.tasks.captioning.model",
 ]
 
 
@@ -36,6 +39,8 @@ def test_page_examples_run(page, tmp_path, monkeypatch, request):
         pytest.skip("the page's examples need the TensorFlow backend")
     if page.name == "translation.md":
         request.getfixturevalue("ding")  # its examples train on the Ding dictionary
+    if page.name == "captioning.md":
+        request.getfixturevalue("emoji_font")  # its examples train on the emoji drawings
     blocks = python_blocks(page)
     if page.name != "index.md":
         assert blocks, f"{page.name} has no runnable example"

@@ -171,6 +171,7 @@ def build_model(config, data):
             units=config.units,
             cell=config.cell,
             dropout=config.dropout,
+            augment=config.augment,
             tokenizer=data.raw["tokenizer"],
             name=f"captioning_{config.cell}",
         )

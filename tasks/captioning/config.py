@@ -39,6 +39,9 @@ class CaptioningConfig:
     units: int = _field(256, "recurrent units of the decoder")
     embedding_dim: int = _field(128, "word embedding size")
     dropout: float = _field(0.3, "dropout on the image embedding, word embeddings and outputs")
+    augment: float = _field(
+        0.0, "while training, shift and zoom images at random by up to this fraction (0 = off)"
+    )
     # === Training ===
     epochs: int = _field(40, "most epochs; early stopping may end sooner")
     batch_size: int = _field(32, "image-caption pairs per training step")

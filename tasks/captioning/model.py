@@ -28,6 +28,7 @@ from rnnapps.layers import IRNN
 from rnnapps.text import END_ID
 from rnnapps.text import PAD_ID
 from rnnapps.text import START_ID
+from rnnapps.text import UNK_ID
 
 __all__ = ["ShowAndTell", "BACKBONES", "small_cnn"]
 
@@ -79,6 +80,8 @@ class ShowAndTell(keras.Model):
         cell: `"lstm"`, `"gru"` or `"irnn"`.
         dropout: on the image embedding, the word embeddings and the
             decoder outputs.
+        augment: while training, shift and zoom each image at random by up
+            to this fraction of its size (0 = off).
         tokenizer: optional tokenizer kept with the model (keras-hub's
             `SentencePieceTokenizer`); the model itself takes ids.
 
@@ -114,6 +117,7 @@ class ShowAndTell(keras.Model):
         units=256,
         cell="lstm",
         dropout=0.0,
+        augment=0.0,
         tokenizer=None,
         **kwargs,
     ):
@@ -143,9 +147,14 @@ class ShowAndTell(keras.Model):
         self.units = units
         self.cell = cell
         self.dropout = dropout
+        self.augment = float(augment)
         self.tokenizer = tokenizer
 
         # === Layers ===
+        self.augmentation = keras.Sequential([
+            keras.layers.RandomTranslation(self.augment, self.augment, fill_mode="nearest"),
+            keras.layers.RandomZoom(self.augment, fill_mode="nearest"),
+        ], name="augmentation") if self.augment else None
         if backbone:
             constructor, _ = BACKBONES[backbone]
             self.encoder = getattr(keras.applications, constructor)(
@@ -199,6 +208,9 @@ class ShowAndTell(keras.Model):
 
     def encode(self, images, training=False):
         """The image embedding `(batch, feature_dim)` of `(batch, size, size, 3)` images."""
+        images = ops.cast(images, "float32")
+        if training and self.augmentation is not None:
+            images = self.augmentation(images, training=True)
         train_encoder = training and (not self.backbone or self.fine_tune)
         return self.encoder(self._preprocess(images), training=train_encoder)
 
@@ -222,7 +234,8 @@ class ShowAndTell(keras.Model):
     def generate(self, images, beam_size=3, max_length=20, length_penalty=0.6):
         """Caption token ids for `images` by beam search (1 = greedy).
 
-        Returns `(tokens, scores)` as `rnnapps.decoding.beam_search` does:
+        The unknown token (`UNK_ID`) is never generated. Returns
+        `(tokens, scores)` as `rnnapps.decoding.beam_search` does:
         `(batch, max_length)` ids ending with `END_ID` (0 after it) and the
         length-normalised log-probability of each.
         """
@@ -230,9 +243,13 @@ class ShowAndTell(keras.Model):
             self.build()
         states = self.initial_state(self.encode(images))
 
+        # Never write the unknown token: it stands for characters the
+        # vocabulary lacks, and detokenizes to " ⁇ ".
+        unknown = ops.where(ops.arange(self.vocabulary_size) == UNK_ID, -1e9, 0.0)
+
         def step(tokens, carried):
             logits, new_states = self._decode(ops.expand_dims(tokens, 1), carried)
-            return logits[:, 0, :], new_states
+            return logits[:, 0, :] + unknown, new_states
 
         return beam_search(
             step, states, ops.shape(images)[0], beam_size=beam_size, max_length=max_length,
@@ -251,6 +268,7 @@ class ShowAndTell(keras.Model):
             units=self.units,
             cell=self.cell,
             dropout=self.dropout,
+            augment=self.augment,
             tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
         )
         return config

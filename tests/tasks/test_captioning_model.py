@@ -9,6 +9,7 @@ from keras import ops
 from rnnapps.tasks.captioning.model import ShowAndTell
 from rnnapps.text import END_ID
 from rnnapps.text import START_ID
+from rnnapps.text import UNK_ID
 
 SMALL = dict(image_size=16, filters=(8, 16), units=16, embedding_dim=8)
 
@@ -87,6 +88,24 @@ def test_backbone_weights_come_from_the_file_and_stay_frozen(tmp_path):
     assert len(tuned.trainable_weights) > len(model.trainable_weights) + 100
     logits = tuned({"image": images(1, size=32), "caption_in": np.array([[START_ID]])})
     assert tuple(logits.shape) == (1, 1, 12)
+
+
+def test_augmentation_only_while_training_and_never_the_unknown_token():
+    model = ShowAndTell(12, augment=0.3, dropout=0.0, **SMALL)
+    x = images(4, seed=1)
+    inference = [ops.convert_to_numpy(model.encode(x)) for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    training = ops.convert_to_numpy(model.encode(x, training=True))
+    assert not np.allclose(training, inference[0])
+    assert ShowAndTell.from_config(model.get_config()).augment == 0.3
+
+    # Make the unknown token by far the likeliest: it is still never written.
+    model.build()
+    bias = np.zeros(12, "float32")
+    bias[UNK_ID] = 50.0
+    model.output_projection.bias.assign(bias)
+    tokens, _ = model.generate(x, beam_size=2, max_length=6)
+    assert UNK_ID not in ops.convert_to_numpy(tokens)
 
 
 @pytest.mark.parametrize(
