@@ -40,3 +40,18 @@ def serve_in_fresh_process(script, cwd):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_cli_in_process(*args, cwd, capsys, monkeypatch):
+    """`rnnapps ARGS` run by `rnnapps.cli.main` in this process (no start-up
+    cost of a new Python with TensorFlow); a CompletedProcess like `run_cli`."""
+    from rnnapps.cli import main
+
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exit:  # argparse errors
+        code = exit.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(list(args), code, out, err)

@@ -10,6 +10,7 @@ import pytest
 from cli_support import assert_one_line_error
 from cli_support import last_json
 from cli_support import run_cli
+from cli_support import run_cli_in_process
 from cli_support import serve_in_fresh_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import captioning
@@ -174,7 +175,12 @@ def test_scores_and_baselines():
     assert captioning.most_frequent_caption(unique, candidates=3) != "zebra"
 
 
-def test_train_evaluate_predict_export_from_the_command_line(tmp_path, emoji_font):
+def test_train_evaluate_predict_export_from_the_command_line(
+    tmp_path, emoji_font, capsys, monkeypatch
+):
+    def here(*args):  # the other commands in this process: no TensorFlow start-up each
+        return run_cli_in_process(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
     result = last_json(run_cli("train", "captioning", *flags, cwd=tmp_path))
     export = tmp_path / result["export_path"]
@@ -187,29 +193,28 @@ def test_train_evaluate_predict_export_from_the_command_line(tmp_path, emoji_fon
     assert result["data"]["sizes"]["skipped_images"] == 0
 
     # The export captions the test split exactly as the trained model did.
-    evaluated = last_json(run_cli("evaluate", "captioning", "--model", str(export), cwd=tmp_path))
+    evaluated = last_json(here("evaluate", "captioning", "--model", str(export)))
     assert {k: evaluated["metrics"][k] for k in ("bleu1", "bleu4")} == {
         k: metrics[k] for k in ("bleu1", "bleu4")
     }
 
     (tmp_path / "a.png").write_bytes(encoded((250, 200, 0)))
     (tmp_path / "b.jpg").write_bytes(encoded((0, 90, 200), size=(300, 80), kind="JPEG"))
-    predicted = last_json(run_cli(
-        "predict", "captioning", "--model", str(export), "a.png", "b.jpg", cwd=tmp_path,
-    ))["predictions"]
+    predicted = last_json(here("predict", "captioning", "--model", str(export), "a.png", "b.jpg"))[
+        "predictions"]
     assert [p["image"] for p in predicted] == ["a.png", "b.jpg"]
     assert all(isinstance(p["caption"], str) and p["score"] <= 0 for p in predicted)
 
     (tmp_path / "bad.png").write_bytes(b"this is not an image")
-    proc = run_cli("predict", "captioning", "--model", str(export), "a.png", "bad.png", cwd=tmp_path)
+    proc = here("predict", "captioning", "--model", str(export), "a.png", "bad.png")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "bad.png: could not decode the image" in proc.stderr.strip().splitlines()[-1]
 
     # Re-export the checkpoint with greedy decoding: a new version, the setting saved.
     checkpoint = tmp_path / pathlib.Path(result["checkpoint"]).parent
-    exported = last_json(run_cli(
+    exported = last_json(here(
         "export", "captioning", "--checkpoint", str(checkpoint), "--beam-size", "1",
-        "--export-dir", str(tmp_path / "saved_models"), cwd=tmp_path,
+        "--export-dir", str(tmp_path / "saved_models"),
     ))
     greedy = pathlib.Path(exported["export_path"])
     assert greedy.name == "2"
@@ -246,17 +251,19 @@ print(json.dumps({{"c": [c.decode() for c in out["captions"].numpy()],
     assert sum("could not decode the image" in e for e in served["errors"]) >= 2
 
 
-def test_training_on_a_folder_reports_the_skipped_images(tmp_path):
+def test_training_on_a_folder_reports_the_skipped_images(tmp_path, capsys, monkeypatch):
     csv_file = write_folder(tmp_path, count=60)
-    proc = run_cli(
+    proc = run_cli_in_process(
         "train", "captioning", "--data", str(csv_file), "--image-size", "16", "--units", "8",
         "--embedding-dim", "4", "--epochs", "1", "--vocabulary-size", "20", "--beam-size", "1",
-        cwd=tmp_path,
+        "--export-dir", str(tmp_path / "out"), cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch,
     )
     result = last_json(proc)
     assert result["data"]["sizes"]["skipped_images"] == 2
+    assert result["data"]["sizes"]["train"] + 2 < 60
     assert result["data"]["name"] == "captions.csv"
     assert "skipping broken.png" in proc.stderr
+    assert (tmp_path / "out" / "captioning" / "1" / "saved_model.pb").is_file()
 
 
 @pytest.mark.parametrize(
@@ -271,5 +278,6 @@ def test_training_on_a_folder_reports_the_skipped_images(tmp_path):
         (["predict", "captioning", "--model", "nowhere", "a.png"], "not an exported model"),
     ],
 )
-def test_cli_errors_are_one_line(tmp_path, args, message):
-    assert_one_line_error(run_cli(*args, cwd=tmp_path), message, tmp_path)
+def test_cli_errors_are_one_line(tmp_path, args, message, capsys, monkeypatch):
+    proc = run_cli_in_process(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+    assert_one_line_error(proc, message, tmp_path)
