@@ -175,7 +175,7 @@ def build_model(config, data):
             tokenizer=data.raw["tokenizer"],
             name=f"captioning_{config.cell}",
         )
-    except ValueError as error:  # e.g. a weights file of another network
+    except (ValueError, OSError) as error:  # a weights file of another network, not HDF5...
         raise TaskError(f"cannot build the model: {str(error).splitlines()[0]}")
     model.build()  # BackupAndRestore and the optimizer need the weights now
     model.compile(

@@ -266,6 +266,19 @@ def test_training_on_a_folder_reports_the_skipped_images(tmp_path, capsys, monke
     assert (tmp_path / "out" / "captioning" / "1" / "saved_model.pb").is_file()
 
 
+def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji_font, capsys,
+                                                         monkeypatch):
+    weights = tmp_path_factory.mktemp("weights") / "mobilenet.h5"
+    weights.write_text("not an HDF5 file")
+    cwd = tmp_path_factory.mktemp("run")
+    proc = run_cli_in_process(
+        "train", "captioning", "--backbone", "mobilenet_v2", "--image-size", "32",
+        "--backbone-weights", str(weights), "--train-size", "50", cwd=cwd, capsys=capsys,
+        monkeypatch=monkeypatch,
+    )
+    assert_one_line_error(proc, "cannot build the model", cwd)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
