@@ -22,7 +22,10 @@ import json
 import pathlib
 import typing
 
-__all__ = ["Task", "TaskData", "TaskError", "train", "config_from_dict", "config_field", "export_metadata"]
+__all__ = [
+    "Task", "TaskData", "TaskError", "train", "config_from_dict", "config_field", "export_metadata",
+    "add_decoding_export_flags", "decoding_export_info",
+]
 
 
 class TaskError(ValueError):
@@ -135,6 +138,31 @@ class Task:
     def format_prediction(self, prediction):
         """One line of `rnnapps predict` output for one prediction dict."""
         return json.dumps(prediction)
+
+
+def add_decoding_export_flags(parser, length_penalty=False):
+    """`rnnapps export` flags that change a text-writing task's decoding:
+    `--beam-size` (and `--length-penalty`), with their own dests so that they
+    do not clash with the config fields of the same name."""
+    parser.add_argument("--beam-size", dest="export_beam_size", type=int, default=None,
+                        help="beams kept while decoding (default: the training run's)")
+    if length_penalty:
+        parser.add_argument("--length-penalty", dest="export_length_penalty", type=float,
+                            default=None, help="alpha of the length normalisation "
+                            "(default: the run's)")
+
+
+def decoding_export_info(info, options):
+    """`info` with its `decoding` settings changed by `add_decoding_export_flags`'s flags."""
+    decoding = dict(info["decoding"])
+    beam_size = options.get("export_beam_size")
+    if beam_size is not None:
+        if beam_size < 1:
+            raise TaskError(f"--beam-size must be at least 1. Received: {beam_size}")
+        decoding["beam_size"] = beam_size
+    if options.get("export_length_penalty") is not None:
+        decoding["length_penalty"] = options["export_length_penalty"]
+    return {**info, "decoding": decoding}
 
 
 def config_field(default, help, **metadata):

@@ -26,6 +26,8 @@ import numpy as np
 from rnnapps.task import Task
 from rnnapps.task import TaskData
 from rnnapps.task import TaskError
+from rnnapps.task import add_decoding_export_flags
+from rnnapps.task import decoding_export_info
 from rnnapps.tasks.captioning.config import PRESETS
 from rnnapps.tasks.captioning.config import CaptioningConfig
 from rnnapps.tasks.captioning.data import load_examples
@@ -407,17 +409,10 @@ class CaptioningTask(Task):
 
     def add_arguments(self, command, parser):
         if command == "export":
-            parser.add_argument("--beam-size", dest="export_beam_size", type=int, default=None,
-                                help="beams kept while decoding (default: the training run's)")
+            add_decoding_export_flags(parser)
 
     def export_info(self, info, options):
-        decoding = dict(info["decoding"])
-        beam_size = options.get("export_beam_size")
-        if beam_size is not None:
-            if beam_size < 1:
-                raise TaskError(f"--beam-size must be at least 1. Received: {beam_size}")
-            decoding["beam_size"] = beam_size
-        return {**info, "decoding": decoding}
+        return decoding_export_info(info, options)
 
     def _serve_all(self, loaded, encoded, batch_size=64):
         import tensorflow as tf

@@ -22,6 +22,8 @@ import numpy as np
 from rnnapps.task import Task
 from rnnapps.task import TaskData
 from rnnapps.task import TaskError
+from rnnapps.task import add_decoding_export_flags
+from rnnapps.task import decoding_export_info
 from rnnapps.tasks.translation.config import PRESETS
 from rnnapps.tasks.translation.config import TranslationConfig
 from rnnapps.tasks.translation.data import load_examples
@@ -281,23 +283,10 @@ class TranslationTask(Task):
 
     def add_arguments(self, command, parser):
         if command == "export":
-            # Own dests: option names that are config fields are not passed on.
-            parser.add_argument("--beam-size", dest="export_beam_size", type=int, default=None,
-                                help="beams kept while decoding (default: the training run's)")
-            parser.add_argument("--length-penalty", dest="export_length_penalty", type=float,
-                                default=None, help="alpha of the length normalisation "
-                                "(default: the run's)")
+            add_decoding_export_flags(parser, length_penalty=True)
 
     def export_info(self, info, options):
-        decoding = dict(info["decoding"])
-        beam_size = options.get("export_beam_size")
-        if beam_size is not None:
-            if beam_size < 1:
-                raise TaskError(f"--beam-size must be at least 1. Received: {beam_size}")
-            decoding["beam_size"] = beam_size
-        if options.get("export_length_penalty") is not None:
-            decoding["length_penalty"] = options["export_length_penalty"]
-        return {**info, "decoding": decoding}
+        return decoding_export_info(info, options)
 
     def evaluate_export(self, loaded, data, options=None):
         serve = loaded.signatures["serving_default"]
