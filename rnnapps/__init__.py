@@ -14,7 +14,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("layers", "optimizers", "datasets", "tasks", "cli")
+_SUBMODULES = ("layers", "optimizers", "datasets", "diagnostics", "tasks", "cli")
 
 __all__ = ["__version__", *_SUBMODULES]
 

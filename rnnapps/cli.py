@@ -4,12 +4,17 @@
     rnnapps evaluate TASK --model EXPORT_PATH [--data ...]
     rnnapps export TASK --checkpoint RUN_DIR_OR_KERAS_FILE [--export-dir DIR]
     rnnapps predict TASK --model EXPORT_PATH INPUT [INPUT ...]
+    rnnapps diagnose TASK [--model RUN_DIR_OR_KERAS_FILE ...] [--fresh] [--output PNG]
     rnnapps demo [--steps T] [--epochs N] [--units H] [--seed S]
 
 The flags of `train` are the fields of the task's config dataclass
 (`rnnapps train sentiment --help` lists them). Every command prints, as its
 last line of stdout, one JSON object with its results. Errors a user can
 make print one line on stderr and exit with status 2.
+
+`diagnose` plots the norm of the loss's gradient with respect to the hidden
+state at every step of the task's recurrent layer (`rnnapps.diagnostics`),
+for trained checkpoints and/or a fresh (untrained) model built from the flags.
 
 `demo` fits a small model made of the three rnnapps pieces (`ReverseSequence`,
 `IRNN`, `ClippedOptimizer`) on the adding problem and prints its loss falling
@@ -26,7 +31,7 @@ import time
 
 from rnnapps.task import TaskError
 
-TASK_COMMANDS = ("train", "evaluate", "export", "predict")
+TASK_COMMANDS = ("train", "evaluate", "export", "predict", "diagnose")
 
 
 class UsageError(TaskError):
@@ -86,7 +91,7 @@ def _add_task_command(commands, name, help_text, argv):
     from rnnapps.tasks import get_task
 
     task = get_task(task_name)
-    if name == "train":
+    if name in ("train", "diagnose"):
         command.add_argument("--preset", choices=sorted(task.presets),
                              default=next(iter(task.presets)),
                              help="settings to start from (default: %(default)s)")
@@ -102,6 +107,21 @@ def _add_task_command(commands, name, help_text, argv):
     elif name == "predict":
         command.add_argument("--model", required=True, help="an exported version folder")
         command.add_argument("inputs", nargs="+", metavar="INPUT", help=task.predict_help)
+    if name == "diagnose":
+        command.add_argument(
+            "--model", action="append", default=[], metavar="CHECKPOINT",
+            help="a run's checkpoint folder (or its model.keras); repeat to compare several. "
+            "The data is that of the first one, with --data/--batch-size/--seed overriding",
+        )
+        command.add_argument(
+            "--fresh", action="store_true",
+            help="also measure an untrained model built from the settings (the default "
+            "when no --model is given)",
+        )
+        command.add_argument("--layer", help="which recurrent layer (name or path; "
+                             "default: the task's main one)")
+        command.add_argument("--output", default=f"diagnose-{task_name}.png",
+                             help="the plot to write (default: %(default)s)")
     task.add_arguments(name, command)
     command.set_defaults(run=globals()[f"run_{name}"], task_object=task)
     return command
@@ -120,6 +140,10 @@ def build_parser(argv=()):
     _add_task_command(commands, "evaluate", "evaluate an exported model on a test split", argv)
     _add_task_command(commands, "export", "export a training checkpoint for serving", argv)
     _add_task_command(commands, "predict", "predict with an exported model", argv)
+    _add_task_command(
+        commands, "diagnose",
+        "plot the gradient reaching each time step (vanishing/exploding) of a task's model", argv,
+    )
     demo = commands.add_parser(
         "demo",
         help="fit ReverseSequence + IRNN + ClippedOptimizer on the adding problem",
@@ -222,7 +246,8 @@ def _config(task, args, preset=None, base=None):
 def _task_options(task, args):
     """The values of the task's own flags (`Task.add_arguments`)."""
     names = {f.name for f in dataclasses.fields(task.config_class)}
-    common = {"command", "task", "run", "task_object", "model", "inputs", "preset", "checkpoint", "export_dir"}
+    common = {"command", "task", "run", "task_object", "model", "inputs", "preset", "checkpoint", "export_dir",
+              "fresh", "layer", "output"}
     return {k: v for k, v in vars(args).items() if k not in names and k not in common}
 
 
@@ -279,17 +304,8 @@ def run_export(args):
     from rnnapps.export import export_serving_model
 
     task = args.task_object
-    path = pathlib.Path(args.checkpoint)
-    run_dir, model_file = (path, path / "model.keras") if path.is_dir() else (path.parent, path)
-    if not model_file.is_file() or not (run_dir / "task.json").is_file():
-        raise UsageError(f"{path} is not a training checkpoint (needs model.keras and task.json)")
-    saved = json.loads((run_dir / "task.json").read_text())
-    if saved.get("task") != task.name:
-        raise UsageError(f"{path} is a checkpoint of task {saved.get('task')!r}, not {task.name!r}")
-    try:
-        model = task.load_checkpoint(model_file)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot load {model_file}: {str(error).splitlines()[0]}")
+    model_file, saved = _checkpoint_files(task, args.checkpoint)
+    model = _load_checkpoint_model(task, model_file)
     saved["data"] = task.export_info(saved["data"], _task_options(task, args))
     serve_fn, signature = task.serving_signature(model, saved["data"])
     export_path = export_serving_model(
@@ -311,6 +327,81 @@ def run_predict(args):
     for p in predictions:
         print(task.format_prediction(p))
     print(json.dumps({"task": task.name, "model": str(args.model), "predictions": predictions}))
+    return 0
+
+
+def _checkpoint_files(task, path):
+    """`(model.keras, task.json contents)` of a training checkpoint path."""
+    path = pathlib.Path(path)
+    run_dir, model_file = (path, path / "model.keras") if path.is_dir() else (path.parent, path)
+    if not model_file.is_file() or not (run_dir / "task.json").is_file():
+        raise UsageError(f"{path} is not a training checkpoint (needs model.keras and task.json)")
+    saved = json.loads((run_dir / "task.json").read_text())
+    if saved.get("task") != task.name:
+        raise UsageError(f"{path} is a checkpoint of task {saved.get('task')!r}, not {task.name!r}")
+    return model_file, saved
+
+
+def _load_checkpoint_model(task, model_file):
+    try:
+        return task.load_checkpoint(model_file)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot load {model_file}: {str(error).splitlines()[0]}")
+
+
+def run_diagnose(args):
+    import keras
+
+    from rnnapps.diagnostics import first_over_last
+    from rnnapps.diagnostics import hidden_state_gradients
+    from rnnapps.diagnostics import plot_gradient_norms
+    from rnnapps.task import config_from_dict
+
+    task = args.task_object
+    output = pathlib.Path(args.output)
+    if not output.parent.is_dir():
+        raise UsageError(f"cannot write {output}: folder {output.parent} does not exist")
+    checkpoints = [_checkpoint_files(task, path) for path in args.model]
+    fresh_config = _config(task, args, args.preset)
+    if checkpoints:
+        saved_config = config_from_dict(task.config_class, checkpoints[0][1].get("config", {}))
+        data_overrides = {f: getattr(args, f) for f in task.data_fields if hasattr(args, f)}
+        data_config = dataclasses.replace(saved_config, **data_overrides)
+    else:
+        data_config = fresh_config
+    keras.utils.set_random_seed(data_config.seed)  # before the data: see rnnapps.task.train
+    data = task.load_data(data_config)
+    x, y = task.diagnostic_batch(data)
+
+    models = []
+    for (model_file, _), path in zip(checkpoints, args.model):
+        models.append((str(path), _load_checkpoint_model(task, model_file)))
+    if args.fresh or not checkpoints:
+        label = "untrained" + "".join(
+            f", {k}={v}" for k, v in sorted(vars(args).items())
+            if k in {f.name for f in dataclasses.fields(task.config_class)}
+            and k not in task.data_fields
+        )
+        models.append((label, task.build_model(fresh_config, data)))
+
+    curves, summary = {}, {}
+    for label, model in models:
+        layer = args.layer or task.diagnostic_layer(model)
+        try:
+            norms = hidden_state_gradients(model, x, y, layer=layer)
+        except ValueError as error:
+            raise UsageError(f"{label}: {error}")
+        curves[label] = norms
+        ratio = first_over_last(norms)
+        print(f"{label}: |dL/dh_t| at t=1: {norms[0]:.3g}, at t={len(norms)}: {norms[-1]:.3g} "
+              f"(first/last {ratio:.3g})")
+        summary[label] = {"norms": [float(f"{v:.6g}") for v in norms], "first_over_last": ratio}
+    plot_gradient_norms(curves, output, title=f"{task.name}: gradient reaching each step")
+    print(f"wrote {output}")
+    print(json.dumps({
+        "task": task.name, "output": str(output), "models": summary,
+        "data": {"name": data.info["name"], "batch": int(len(y) if hasattr(y, "__len__") else 0)},
+    }))
     return 0
 
 

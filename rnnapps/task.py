@@ -96,6 +96,21 @@ class Task:
 
         return keras.saving.load_model(path)
 
+    def diagnostic_batch(self, data):
+        """One `(x, y)` batch that `rnnapps diagnose` measures gradients on.
+
+        By default the first batch of the validation split.
+        """
+        return next(iter(data.validation))
+
+    def diagnostic_layer(self, model):
+        """The recurrent layer `rnnapps diagnose` measures by default.
+
+        A name or path from `rnnapps.diagnostics.recurrent_layers(model)`;
+        `None` (the default) means the model's first recurrent layer.
+        """
+        return None
+
     def example_predictions(self, model, data, count=5):
         """Returns a few lines showing the model's predictions."""
         return []
@@ -209,7 +224,9 @@ def train(task, config, verbose="auto", log=print):
     as `model.keras` in the run's checkpoint folder (with `task.json`, the
     config and data facts `rnnapps export` needs), `BackupAndRestore`, so
     that the same command after an interruption resumes from the last
-    completed epoch, and `TensorBoard` when `config.tensorboard_dir` is set.
+    completed epoch, and `TensorBoard` when `config.tensorboard_dir` is set
+    (with `rnnapps.diagnostics.GradientThroughTime`: the gradient reaching
+    each step of the recurrent layer, per epoch).
 
     Returns:
         A dict with `task`, `export_path`, `metrics` (test), `data` (name
@@ -241,6 +258,15 @@ def train(task, config, verbose="auto", log=print):
         ),
     ]
     if getattr(config, "tensorboard_dir", None):
+        from rnnapps.diagnostics import GradientThroughTime
+
+        # The gradient reaching each step of the recurrent layer, per epoch,
+        # on one validation batch (before TensorBoard, so the epoch logs it
+        # adds are written too).
+        x, y = task.diagnostic_batch(data)
+        callbacks.append(GradientThroughTime(
+            x, y, layer=task.diagnostic_layer(model), log_dir=config.tensorboard_dir
+        ))
         callbacks.append(keras.callbacks.TensorBoard(config.tensorboard_dir))
     history = model.fit(
         data.train,

@@ -15,6 +15,7 @@ MODULES = [
     "rnnapps.optimizers.clipped",
     "rnnapps.datasets.adding",
     "rnnapps.decoding",
+    "rnnapps.diagnostics",
     "rnnapps.text",
     "rnnapps.tasks",
     "rnnapps.tasks.forecasting.model",

@@ -11,6 +11,7 @@ import pytest
 from cli_support import assert_one_line_error
 from cli_support import last_json
 from cli_support import run_cli
+from cli_support import run_cli_in_process
 from cli_support import serve_in_fresh_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import forecasting
@@ -308,6 +309,37 @@ def test_cli_predict_numbers_for_a_single_column_model(tmp_path):
                                     cwd=tmp_path))["predictions"]
     assert len(predictions) == 11 and predictions[0]["time"] is None
     assert all(np.isfinite(p["forecast"]) for p in predictions)
+
+
+def test_cli_diagnose_plots_a_checkpoint_against_a_fresh_model(tmp_path, capsys, monkeypatch):
+    def cli(*args):
+        return run_cli_in_process(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+
+    trained = last_json(cli("train", "forecasting", "--data", "sunspots", "--epochs", "2",
+                            "--units", "4", "--export-dir", "out"))
+    run_dir = str(pathlib.Path(trained["checkpoint"]).parent)
+    proc = cli("diagnose", "forecasting", "--model", run_dir, "--fresh", "--cell", "irnn",
+               "--output", "gradients.png")
+    result = last_json(proc)
+    assert list(result["models"]) == [run_dir, "untrained, cell=irnn"]
+    lookback = len(result["models"][run_dir]["norms"])
+    assert lookback > 10  # one norm per step of the encoder's input window
+    assert all(len(m["norms"]) == lookback for m in result["models"].values())
+    assert all(v > 0 for m in result["models"].values() for v in m["norms"])
+    assert (tmp_path / "gradients.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"{run_dir}: |dL/dh_t| at t=1: " in proc.stdout
+
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, message in [
+        (["--model", "nowhere"], "nowhere is not a training checkpoint"),
+        (["--model", run_dir, "--layer", "lstm"], "no recurrent layer named 'lstm'"),
+        (["--output", "missing/plot.png"], "folder missing does not exist"),
+    ]:
+        proc = cli("diagnose", "forecasting", *args, "--output", "again.png") if "--output" not in args \
+            else cli("diagnose", "forecasting", *args)
+        assert proc.returncode == 2 and message in proc.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,41 @@
+"""What the papers' benchmark scripts share: names, colours, atomic writes."""
+
+import json
+import os
+import pathlib
+import re
+import tempfile
+
+CELL_NAMES = {"irnn": "IRNN", "rnn": "tanh RNN", "lstm": "LSTM"}
+CELL_COLORS = {"irnn": "tab:red", "rnn": "tab:blue", "lstm": "tab:green"}
+
+
+def int_list(text):
+    return [int(v) for v in text.split(",") if v]
+
+
+def sort_key(key):
+    """Sorts result keys like 'T=150 irnn clip=1 ...' by T, then the rest."""
+    match = re.match(r"T=(\d+) (.*)", key)
+    return (int(match.group(1)), match.group(2)) if match else (0, key)
+
+
+def _atomic_write(path, write):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_json(path, value):
+    _atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(json.dumps(value, indent=1)))
+
+
+def save_figure(fig, path):
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
