@@ -421,14 +421,18 @@ def plot_gradient_norms(curves, path=None, title=None):
     if not curves:
         raise ValueError("curves is empty: nothing to plot")
     figure, ax = plt.subplots(figsize=(6.4, 4.0))
-    colors = plt.cm.viridis(np.linspace(0, 0.9, len(curves)))
+    # Many lines (epochs) in a sequential colour map; a few (models) in distinct colours.
+    if len(curves) > 6:
+        colors = list(plt.cm.viridis(np.linspace(0, 0.9, len(curves))))
+    else:
+        colors = [f"C{i}" for i in range(len(curves))]
     for color, (label, norms) in zip(colors, curves.items()):
         norms = np.asarray(norms, dtype="float64")
         if norms.ndim != 1:
             raise ValueError(f"curve {label!r} must be 1-D; got shape {norms.shape}")
         steps = np.arange(1, len(norms) + 1)
         shown = np.where(norms > 0, norms, np.nan)  # log scale: zeros are not drawn
-        ax.plot(steps, shown, label=str(label), color=color if len(curves) > 2 else None)
+        ax.plot(steps, shown, label=str(label), color=color)
     ax.set_yscale("log")
     ax.set_xlabel("time step t (the loss reads the last steps)")
     ax.set_ylabel("‖∂L/∂h_t‖")

@@ -59,3 +59,19 @@ def emoji_font():
 
         debian.install(data.FONT_PACKAGE)
         return data.font_path()
+
+
+@pytest.fixture(scope="session")
+def fashion_mnist():
+    """Fashion-MNIST (Debian package dataset-fashion-mnist), the larger
+    pixel-by-pixel benchmark's data. Installed for the tests when missing,
+    like `ding`."""
+    from rnnapps.datasets import digits
+
+    try:
+        return digits._fashion_folder()
+    except FileNotFoundError:
+        from rnnapps.datasets import debian
+
+        debian.install(digits.FASHION_PACKAGE)
+        return digits._fashion_folder()

@@ -14,6 +14,7 @@ MODULES = [
     "rnnapps.layers.reverse_sequence",
     "rnnapps.optimizers.clipped",
     "rnnapps.datasets.adding",
+    "rnnapps.datasets.digits",
     "rnnapps.decoding",
     "rnnapps.diagnostics",
     "rnnapps.text",

@@ -128,6 +128,9 @@ def test_train_exports_a_versioned_savedmodel_that_serves_without_rnnapps(tmp_pa
     config = tiny_config(tmp_path, reviews_csv, tensorboard_dir=str(tmp_path / "tb"))
     result = train(sentiment.task, config, verbose=0)
     assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))  # TensorBoard when asked
+    # ... with the gradient reaching each step of the recurrent layer, per epoch.
+    gradient_events = list((tmp_path / "tb" / "gradients").glob("events.out.tfevents.*"))
+    assert gradient_events and gradient_events[0].stat().st_size > 1000
     export = pathlib.Path(result["export_path"])
     assert export == tmp_path / "exports" / "sentiment" / "1"
     assert result["data"]["sizes"]["train"] > 200 and 0.0 <= result["metrics"]["accuracy"] <= 1.0
