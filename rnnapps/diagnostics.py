@@ -442,23 +442,11 @@ def plot_gradient_norms(curves, path=None, title=None):
     ax.grid(True, which="major", alpha=0.3)
     figure.tight_layout()
     if path is not None:
-        _save_atomically(figure, path)
+        from rnnapps.figures import save_figure
+
+        try:
+            save_figure(figure, path, dpi=110)
+        except BaseException:
+            _close(figure)
+            raise
     return figure
-
-
-def _save_atomically(figure, path):
-    import os
-    import pathlib
-    import tempfile
-
-    path = pathlib.Path(path)
-    if not path.parent.is_dir():
-        raise ValueError(f"cannot write {path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        figure.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise

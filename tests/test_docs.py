@@ -17,6 +17,7 @@ MODULES = [
     "rnnapps.datasets.digits",
     "rnnapps.decoding",
     "rnnapps.diagnostics",
+    "rnnapps.figures",
     "rnnapps.text",
     "rnnapps.tasks",
     "rnnapps.tasks.forecasting.model",

@@ -38,4 +38,7 @@ def write_json(path, value):
 
 
 def save_figure(fig, path):
-    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    from rnnapps.figures import save_figure
+
+    pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, path, dpi=110)

@@ -90,16 +90,18 @@ def run_one(cell, data, args):
 
 def table(results):
     rows = [
-        "| data | model | epochs (steps) | test accuracy, last | best | s |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| data | model | Adam learning rate | epochs (steps) | test accuracy, last | best | s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key in sorted(results):
         run = results[key]
         accuracies = [a for _, a, _ in run["curve"]]
         steps = run["curve"][-1][0] * run["steps_per_epoch"]
         rows.append(
-            f"| {run['data']} | {_common.CELL_NAMES[run['cell']]} | {run['curve'][-1][0]} "
-            f"({steps:,}) | {accuracies[-1]:.3f} | {max(accuracies):.3f} | {run['seconds']:.0f} |"
+            f"| {run['data']} | {_common.CELL_NAMES[run['cell']]} | {run['learning_rate']:g} | "
+            f"{run['curve'][-1][0]} ({steps:,}) | "
+            f"{'diverged (NaN)' if run['curve'][-1][2] is None else f'{accuracies[-1]:.3f}'} | "
+            f"{max(accuracies):.3f} | {run['seconds']:.0f} |"
         )
     return "\n".join(rows)
 
@@ -113,8 +115,12 @@ def plot(results, path):
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for key in sorted(results):
         run = results[key]
+        if run["curve"][-1][2] is None:
+            continue  # diverged: no curve to draw (the table says so)
         ax.plot([e for e, _, _ in run["curve"]], [a for _, a, _ in run["curve"]],
-                label=_common.CELL_NAMES[run["cell"]], color=_common.CELL_COLORS[run["cell"]])
+                label=f"{_common.CELL_NAMES[run['cell']]}, Adam {run['learning_rate']:g}",
+                color=_common.CELL_COLORS[run["cell"]],
+                linestyle="-" if run["learning_rate"] >= 1e-3 else "--")
     ax.axhline(0.1, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (dotted: chance)")

@@ -15,9 +15,7 @@ for a real model.
 """
 
 import argparse
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
@@ -53,6 +51,8 @@ def draw(path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from rnnapps.figures import save_figure
+
     fig, (cobweb, grads) = plt.subplots(1, 2, figsize=(11, 4.4))
     x = np.linspace(-1.1, 1.1, 400)
     cobweb.plot(x, x, color="black", linewidth=0.8, label="$h_t = h_{t-1}$")
@@ -73,15 +73,7 @@ def draw(path):
               title="gradient reaching step t from step T")
     grads.legend(fontsize=8)
     fig.tight_layout()
-    path = pathlib.Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path
 

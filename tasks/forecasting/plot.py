@@ -1,11 +1,10 @@
 """A picture of a forecast: history, forecast, interval and actuals."""
 
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
+from rnnapps.figures import save_figure
 from rnnapps.task import TaskError
 
 __all__ = ["plot_forecast"]
@@ -61,16 +60,8 @@ def plot_forecast(path, data, outputs, seasons=3):
     ax.set_title(f"{title}, last {horizon} steps held out")
     ax.legend(loc="best", fontsize=8)
     figure.tight_layout()
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=path.parent, prefix=".plot-")
-    os.close(handle)
     try:
-        figure.savefig(temporary, format="png")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)  # mkstemp's file is private
-        os.replace(temporary, path)
+        save_figure(figure, path, format="png")
     finally:
         plt.close(figure)
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return path
