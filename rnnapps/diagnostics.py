@@ -16,7 +16,8 @@ How it is measured: while measuring, the layer runs Keras's generic
 returns at every step, before the next step reads it and the rest of the
 model sees it. `dL/dd_t` is then exactly the total derivative `dL/dh_t`,
 through every later step as well as through the step's own output. Works on
-the TensorFlow, JAX and PyTorch backends, for `keras.layers.RNN` and its
+the TensorFlow and JAX backends (both tested; the PyTorch branch uses
+`torch.autograd.grad` and is not tested here), for `keras.layers.RNN` and its
 subclasses (`SimpleRNN`, `LSTM` (its `h`), `GRU`, `rnnapps.layers.IRNN`), also
 inside `Bidirectional` (name the direction) and nested models.
 """
@@ -201,7 +202,7 @@ def hidden_state_gradients(model, x, y, layer=None, loss=None):
     dropout); masked (padded) steps, which carry the state unchanged, get 0.
 
     Args:
-        model: A built Keras model (any backend) containing the layer.
+        model: A Keras model (TensorFlow or JAX backend) containing the layer.
         x, y: One batch of inputs and targets, as `model(x)` and the loss take them.
         layer: The recurrent layer: an instance, its name, or a path from
             `recurrent_layers(model)`. Defaults to the first recurrent layer.
@@ -225,6 +226,11 @@ def hidden_state_gradients(model, x, y, layer=None, loss=None):
     True
     """
     rnn = _find_layer(model, layer)
+    if rnn.stateful:
+        raise ValueError(
+            f"Layer {rnn.name!r} is stateful: measuring would run it on the batch and change "
+            "its carried state. Measure a stateless copy (stateful=False, same weights)."
+        )
     loss_fn = _loss_function(model, loss)
     with _Perturbed(rnn) as perturbed:
         model(x, training=False)  # builds the model; records the steps' shapes

@@ -135,6 +135,11 @@ def test_bad_arguments_are_clear_errors():
         hidden_state_gradients(model, x, y)
     with pytest.raises(ValueError, match="no recurrent layer named 'lstm'. Its recurrent layers: rnn"):
         hidden_state_gradients(model, x, y, layer="lstm", loss="mse")
+    stateful = keras.Sequential([
+        keras.Input((STEPS, 2), batch_size=4), keras.layers.LSTM(2, stateful=True), keras.layers.Dense(1),
+    ])
+    with pytest.raises(ValueError, match="is stateful"):
+        hidden_state_gradients(stateful, x, y, loss="mse")
     with pytest.raises(ValueError, match="every must be an integer"):
         GradientThroughTime(x, y, every=0)
 

@@ -36,13 +36,18 @@ def test_adding_problem_script_resumes_and_redraws(tmp_path, capsys):
         assert all(mse is None or mse >= 0 for _, mse in run["curve"])
     assert (tmp_path / "adding.png").read_bytes()[:8] == PNG
     out = capsys.readouterr().out
-    assert "| 8 | IRNN | 1 |" in out and "| 8 | tanh RNN | off |" in out
+    assert "| 8 | IRNN | 1 | 0 |" in out and "| 8 | tanh RNN | off | 0 |" in out
     # A second run keeps what is done (no training), --plot-only redraws.
     adding.main(args)
     assert "step" not in capsys.readouterr().out.split("| T |")[0]
     (tmp_path / "adding.png").unlink()
     adding.main(["--plot-only", "--out", str(tmp_path)])
     assert (tmp_path / "adding.png").is_file()
+    # Runs made in parallel into another folder merge into this one's JSON.
+    adding.main([*args[:4], "--cells", "lstm", *args[6:-1], str(tmp_path / "other")])
+    adding.main(["--plot-only", "--out", str(tmp_path), "--merge", str(tmp_path / "other")])
+    merged = json.loads((tmp_path / "adding.json").read_text())
+    assert len(merged) == 6 and {r["cell"] for r in merged.values()} == {"irnn", "rnn", "lstm"}
 
 
 def test_pixel_mnist_script_reads_784_step_sequences_of_real_digits(tmp_path, capsys):

@@ -112,8 +112,8 @@ def summarize(run):
 
 def table(results):
     rows = [
-        "| T | model | clipping | test MSE at the end | best | first step under 0.0167 | s |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| T | model | clipping | seed | test MSE at the end | best | first step under 0.0167 | s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key in sorted(results, key=_common.sort_key):
         run = results[key]
@@ -122,7 +122,7 @@ def table(results):
         best = "-" if s["best"] is None else f"{s['best']:.4f}"
         learned = "never" if s["first_learned"] is None else f"{s['first_learned']:,}"
         rows.append(
-            f"| {run['T']} | {_common.CELL_NAMES[run['cell']]} | {run['clipping']} | "
+            f"| {run['T']} | {_common.CELL_NAMES[run['cell']]} | {run['clipping']} | {run['seed']} | "
             f"{final} | {best} | {learned} | {run['seconds']:.0f} |"
         )
     return "\n".join(rows)
@@ -144,9 +144,12 @@ def plot(results, path):
                 continue
             xs = [s for s, m in run["curve"] if m is not None]
             ys = [m for s, m in run["curve"] if m is not None]
-            ax.plot(xs, ys, label=f"{_common.CELL_NAMES[run['cell']]}, clip {run['clipping']}",
-                    color=_common.CELL_COLORS[run["cell"]],
-                    linestyle="-" if run["clipping"] != "off" else "--")
+            first_seed = run["seed"] == min(r["seed"] for r in results.values())
+            ax.plot(xs, ys, color=_common.CELL_COLORS[run["cell"]],
+                    label=f"{_common.CELL_NAMES[run['cell']]}, clip {run['clipping']}"
+                    if first_seed else None,  # one legend entry for all seeds
+                    linestyle="-" if run["clipping"] != "off" else "--",
+                    alpha=1.0 if first_seed else 0.5, linewidth=1.2 if first_seed else 0.8)
         ax.axhline(CONSTANT_MSE, color="grey", linewidth=0.8, linestyle=":")
         ax.set_yscale("log")
         ax.set_title(f"adding problem, T = {steps}")
@@ -176,12 +179,19 @@ def main(argv=None):
                         help="folder for adding.json and adding.png")
     parser.add_argument("--plot-only", action="store_true", help="redraw from adding.json")
     parser.add_argument("--fresh", action="store_true", help="ignore runs already in the JSON")
+    parser.add_argument("--merge", action="append", default=[], metavar="FOLDER",
+                        help="add the runs of FOLDER/adding.json (e.g. run in parallel into "
+                        "another --out) to this one's")
     args = parser.parse_args(argv)
     if args.gpu:
         args.train_steps, args.eval_every = 100_000, 2_000
     out = pathlib.Path(args.out)
     json_path = out / "adding.json"
     results = {} if args.fresh or not json_path.exists() else json.loads(json_path.read_text())
+    for folder in args.merge:
+        results.update(json.loads((pathlib.Path(folder) / "adding.json").read_text()))
+    if args.merge:
+        _common.write_json(json_path, results)
     if not args.plot_only:
         import keras
 
