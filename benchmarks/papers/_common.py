@@ -33,6 +33,24 @@ def _atomic_write(path, write):
         raise
 
 
+def load_results(json_path, fresh=False, merge=()):
+    """The runs in `json_path` (none if `fresh`), plus those of each folder in
+    `merge` (runs made in parallel into another --out); merged runs are saved."""
+    json_path = pathlib.Path(json_path)
+    results = {} if fresh or not json_path.exists() else json.loads(json_path.read_text())
+    for folder in merge:
+        results.update(json.loads((pathlib.Path(folder) / json_path.name).read_text()))
+    if merge:
+        write_json(json_path, results)
+    return results
+
+
+def add_merge_flag(parser):
+    parser.add_argument("--merge", action="append", default=[], metavar="FOLDER",
+                        help="add the runs in FOLDER's JSON (e.g. run in parallel into another "
+                        "--out) to this one's")
+
+
 def write_json(path, value):
     _atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(json.dumps(value, indent=1)))
 

@@ -31,8 +31,6 @@ grid can be filled in a few sittings; `--fresh` starts over.
 """
 
 import argparse
-import json
-import os
 import pathlib
 import sys
 import time
@@ -179,19 +177,13 @@ def main(argv=None):
                         help="folder for adding.json and adding.png")
     parser.add_argument("--plot-only", action="store_true", help="redraw from adding.json")
     parser.add_argument("--fresh", action="store_true", help="ignore runs already in the JSON")
-    parser.add_argument("--merge", action="append", default=[], metavar="FOLDER",
-                        help="add the runs of FOLDER/adding.json (e.g. run in parallel into "
-                        "another --out) to this one's")
+    _common.add_merge_flag(parser)
     args = parser.parse_args(argv)
     if args.gpu:
         args.train_steps, args.eval_every = 100_000, 2_000
     out = pathlib.Path(args.out)
     json_path = out / "adding.json"
-    results = {} if args.fresh or not json_path.exists() else json.loads(json_path.read_text())
-    for folder in args.merge:
-        results.update(json.loads((pathlib.Path(folder) / "adding.json").read_text()))
-    if args.merge:
-        _common.write_json(json_path, results)
+    results = _common.load_results(json_path, args.fresh, args.merge)
     if not args.plot_only:
         import keras
 

@@ -30,7 +30,6 @@ Runs already in the JSON are kept (a killed run resumes); `--fresh` starts over.
 """
 
 import argparse
-import json
 import pathlib
 import sys
 import time
@@ -148,12 +147,13 @@ def main(argv=None):
     parser.add_argument("--out", default="benchmarks/papers/results")
     parser.add_argument("--plot-only", action="store_true")
     parser.add_argument("--fresh", action="store_true")
+    _common.add_merge_flag(parser)
     args = parser.parse_args(argv)
     if args.gpu:
         args.data, args.epochs = "fashion_mnist", 100
     out = pathlib.Path(args.out)
     json_path = out / f"pixel_mnist-{args.data}.json"
-    results = {} if args.fresh or not json_path.exists() else json.loads(json_path.read_text())
+    results = _common.load_results(json_path, args.fresh, args.merge)
     if not args.plot_only:
         import keras
 
