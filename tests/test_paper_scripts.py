@@ -120,3 +120,12 @@ def test_missing_data_packages_say_how_to_install_them(monkeypatch, tmp_path):
         digits.load_digits("mnist_5k")
     with pytest.raises(ValueError, match="name must be 'mnist_5k' or 'fashion_mnist'"):
         digits.load_digits("cifar")
+
+
+def test_gradients_during_training_figure_is_drawn_from_code(tmp_path, capsys):
+    figure = load_script("docs/figures/gradients_during_training.py")
+    figure.main(["--out", str(tmp_path / "g.png"), "--length", "6", "--epochs", "1",
+                 "--steps-per-epoch", "2", "--units", "3"])
+    assert (tmp_path / "g.png").read_bytes()[:8] == PNG
+    out = capsys.readouterr().out
+    assert all(f"{name}: test MSE" in out for name in ("tanh RNN", "LSTM", "IRNN"))
