@@ -127,6 +127,7 @@ class _Perturbed:
         self.layer = layer
         self.delta = None  # (steps, batch, units), or None to record shapes only
         self.shapes = []
+        self.unlinked = False  # a step's output was not one of its states
 
     def __enter__(self):
         layer, cell = self.layer, self.layer.cell
@@ -144,6 +145,8 @@ class _Perturbed:
             states_list = list(new_states) if nested else [new_states]
             # The state the next step reads is the same tensor as the output
             # (h of SimpleRNN, GRU, IRNN, LSTM); perturb it there too.
+            if not any(s is output for s in states_list):
+                self.unlinked = True
             states_list = [perturbed if s is output else s for s in states_list]
             return perturbed, (states_list if nested else states_list[0])
 
@@ -253,6 +256,12 @@ def hidden_state_gradients(model, x, y, layer=None, loss=None):
 
         delta = np.zeros((steps, *shape), dtype=keras.backend.standardize_dtype(dtype))
         value, grad = _value_and_grad(total_loss, delta)
+    if perturbed.unlinked:
+        raise ValueError(
+            f"The cell of layer {rnn.name!r} returns an output that is not its state (e.g. a "
+            "projection of it), so the state's gradient cannot be measured at the output. "
+            "Measure a layer whose cell returns its hidden state (SimpleRNN, GRU, LSTM, IRNN)."
+        )
     if grad is None:
         raise ValueError(f"The loss does not depend on layer {rnn.name!r}.")
     grad = keras.ops.convert_to_numpy(grad).astype("float64")

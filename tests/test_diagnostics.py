@@ -135,6 +135,21 @@ def test_bad_arguments_are_clear_errors():
         hidden_state_gradients(model, x, y)
     with pytest.raises(ValueError, match="no recurrent layer named 'lstm'. Its recurrent layers: rnn"):
         hidden_state_gradients(model, x, y, layer="lstm", loss="mse")
+    class ProjectedCell(keras.layers.SimpleRNNCell):  # output = h W, state = h
+        def build(self, input_shape):
+            super().build(input_shape)
+            self.projection = keras.layers.Dense(self.units)
+            self.projection.build((None, self.units))
+
+        def call(self, inputs, states, training=False):
+            output, new_states = super().call(inputs, states, training=training)
+            return self.projection(output), new_states
+
+    projected = keras.Sequential([
+        keras.Input((STEPS, 2)), keras.layers.RNN(ProjectedCell(3)), keras.layers.Dense(1),
+    ])
+    with pytest.raises(ValueError, match="returns an output that is not its state"):
+        hidden_state_gradients(projected, x, y, loss="mse")
     stateful = keras.Sequential([
         keras.Input((STEPS, 2), batch_size=4), keras.layers.LSTM(2, stateful=True), keras.layers.Dense(1),
     ])
