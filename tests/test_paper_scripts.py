@@ -59,7 +59,7 @@ def test_pixel_mnist_script_reads_784_step_sequences_of_real_digits(tmp_path, ca
     ((epoch, accuracy, loss),) = run["curve"]
     assert epoch == 1 and 0.0 <= accuracy <= 1.0 and np.isfinite(loss)
     assert (tmp_path / "pixel_mnist-mnist_5k.png").read_bytes()[:8] == PNG
-    assert "| mnist_5k | IRNN | 0.001 | 1 (2) |" in capsys.readouterr().out
+    assert "| mnist_5k | IRNN | 0.001 | 1 (2) | - | - |" in capsys.readouterr().out
 
 
 def test_clipping_script_records_every_step_norm_and_the_clip_rate(tmp_path, capsys):

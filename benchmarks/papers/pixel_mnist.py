@@ -5,7 +5,7 @@ scaled to [0, 1]), read row by row; the recurrent layer's last state
 classifies it (Dense(10), softmax). The label depends on pixels hundreds of
 steps before the end, so a plain RNN must carry information across up to 784
 steps. Le et al. report test accuracy IRNN 97%, LSTM 65%, tanh RNN 35% on the
-full MNIST (60,000 training digits, 100 units, up to 10^6 SGD steps).
+full MNIST (60,000 training digits, 100 units, SGD, long training).
 
 Full MNIST downloads at run time; this script uses the real images that
 install offline (`rnnapps.datasets.load_digits`): `mnist_5k` (5,000 MNIST
@@ -23,7 +23,7 @@ Usage:
     python benchmarks/papers/pixel_mnist.py --data mnist_5k --plot-only     # redraw
 
 The CPU budget (`mnist_5k`, 15 epochs of 4,008 digits = 1,890 steps at batch
-32) is about a thousandth of the paper's training; it shows which models
+32) is a small fraction of the paper's training; it shows which models
 start to learn across 784 steps, not the paper's final accuracies. `--gpu`:
 `fashion_mnist`, 60,000 training images, batch 32, 100 epochs (187,500 steps).
 Runs already in the JSON are kept (a killed run resumes); `--fresh` starts over.
@@ -87,20 +87,26 @@ def run_one(cell, data, args):
     return {"curve": curve, "seconds": round(time.perf_counter() - start, 1)}
 
 
-def table(results):
+def table(results, marks=(15, 30)):
+    """One row per run: accuracy at fixed epochs (equal budgets compare), last, best."""
     rows = [
-        "| data | model | Adam learning rate | epochs (steps) | test accuracy, last | best | s |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| data | model | Adam learning rate | epochs (steps) | "
+        + " | ".join(f"at epoch {m}" for m in marks)
+        + " | last | best | s |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in marks) + " | --- | --- | --- |",
     ]
     for key in sorted(results):
         run = results[key]
-        accuracies = [a for _, a, _ in run["curve"]]
+        by_epoch = {e: a for e, a, _ in run["curve"]}
         steps = run["curve"][-1][0] * run["steps_per_epoch"]
+        diverged = run["curve"][-1][2] is None
+        at = [f"{by_epoch[m]:.3f}" if m in by_epoch and not diverged else "-" for m in marks]
+        last = "diverged (NaN)" if diverged else f"{by_epoch[run['curve'][-1][0]]:.3f}"
         rows.append(
             f"| {run['data']} | {_common.CELL_NAMES[run['cell']]} | {run['learning_rate']:g} | "
-            f"{run['curve'][-1][0]} ({steps:,}) | "
-            f"{'diverged (NaN)' if run['curve'][-1][2] is None else f'{accuracies[-1]:.3f}'} | "
-            f"{max(accuracies):.3f} | {run['seconds']:.0f} |"
+            f"{run['curve'][-1][0]} ({steps:,}) | " + " | ".join(at) + " | "
+            f"{last} | "
+            f"{max(by_epoch.values()):.3f} | {run['seconds']:.0f} |"
         )
     return "\n".join(rows)
 
