@@ -118,14 +118,20 @@ def plot(results, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for key in sorted(results):
-        run = results[key]
+    # One line per model: its longest run, the best at the last epoch among equals
+    # (the table lists every learning rate tried).
+    best = {}
+    for run in results.values():
         if run["curve"][-1][2] is None:
             continue  # diverged: no curve to draw (the table says so)
+        rank = (len(run["curve"]), run["curve"][-1][1])
+        if run["cell"] not in best or rank > best[run["cell"]][0]:
+            best[run["cell"]] = (rank, run)
+    for cell in sorted(best):
+        run = best[cell][1]
         ax.plot([e for e, _, _ in run["curve"]], [a for _, a, _ in run["curve"]],
-                label=f"{_common.CELL_NAMES[run['cell']]}, Adam {run['learning_rate']:g}",
-                color=_common.CELL_COLORS[run["cell"]],
-                linestyle="-" if run["learning_rate"] >= 1e-3 else "--")
+                label=f"{_common.CELL_NAMES[cell]}, Adam {run['learning_rate']:g}",
+                color=_common.CELL_COLORS[cell])
     ax.axhline(0.1, color="grey", linewidth=0.8, linestyle=":")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (dotted: chance)")
