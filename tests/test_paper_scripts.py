@@ -7,6 +7,7 @@ prints its table.
 
 import importlib.util
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -41,6 +42,9 @@ def test_adding_problem_script_resumes_and_redraws(tmp_path, capsys):
     adding.main(args)
     results = json.loads((tmp_path / "adding.json").read_text())
     assert len(results) == 4
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "adding.json").stat().st_mode & 0o777 == 0o666 & ~mask  # not private
     for run in results.values():
         assert [step for step, _ in run["curve"]] == [0, 2, 4]
         assert all(mse is None or mse >= 0 for _, mse in run["curve"])

@@ -27,6 +27,9 @@ def _atomic_write(path, write):
     os.close(fd)
     try:
         write(tmp)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp's file is private
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
