@@ -131,7 +131,7 @@ class _Perturbed:
 
     def __enter__(self):
         layer, cell = self.layer, self.layer.cell
-        self.saved = (layer.unroll,)
+        self.saved_unroll = layer.unroll
         original_call = cell.call
 
         def call(inputs, states, **kwargs):
@@ -164,7 +164,7 @@ class _Perturbed:
     def __exit__(self, *exc):
         object.__delattr__(self.layer.cell, "call")
         object.__delattr__(self.layer, "inner_loop")
-        (self.layer.unroll,) = self.saved
+        self.layer.unroll = self.saved_unroll
         return False
 
 

@@ -10,6 +10,19 @@ CELL_NAMES = {"irnn": "IRNN", "rnn": "tanh RNN", "lstm": "LSTM"}
 CELL_COLORS = {"irnn": "tab:red", "rnn": "tab:blue", "lstm": "tab:green"}
 
 
+def recurrent_layer(cell, units):
+    """The recurrent layer the papers compare: "irnn", "rnn" (tanh) or "lstm"."""
+    import keras
+
+    from rnnapps.layers import IRNN
+
+    return {
+        "irnn": lambda: IRNN(units, name="irnn"),
+        "rnn": lambda: keras.layers.SimpleRNN(units, name="tanh_rnn"),
+        "lstm": lambda: keras.layers.LSTM(units, name="lstm"),
+    }[cell]()
+
+
 def int_list(text):
     return [int(v) for v in text.split(",") if v]
 
@@ -59,7 +72,13 @@ def write_json(path, value):
 
 
 def save_figure(fig, path):
+    """Writes `fig` (atomically, creating the folder) and closes it."""
+    import matplotlib.pyplot as plt
+
     from rnnapps.figures import save_figure
 
     pathlib.Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_figure(fig, path, dpi=110)
+    try:
+        save_figure(fig, path, dpi=110)
+    finally:
+        plt.close(fig)

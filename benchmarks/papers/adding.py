@@ -47,14 +47,9 @@ LEARNED = 0.1 * CONSTANT_MSE  # "far below": under a tenth of the constant predi
 def build_model(cell, steps, units, learning_rate, clipnorm):
     import keras
 
-    from rnnapps.layers import IRNN
     from rnnapps.optimizers import ClippedOptimizer
 
-    recurrent = {
-        "irnn": lambda: IRNN(units, name="irnn"),
-        "rnn": lambda: keras.layers.SimpleRNN(units, name="tanh_rnn"),
-        "lstm": lambda: keras.layers.LSTM(units, name="lstm"),
-    }[cell]()
+    recurrent = _common.recurrent_layer(cell, units)
     model = keras.Sequential(
         [keras.Input((steps, 2)), recurrent, keras.layers.Dense(1, name="sum")],
         name=f"adding_{cell}",
@@ -156,7 +151,6 @@ def plot(results, path):
     axes[0][0].legend(fontsize=7)  # the T = 150 panel has every variant
     fig.tight_layout()
     _common.save_figure(fig, path)
-    plt.close(fig)
 
 
 def main(argv=None):

@@ -129,7 +129,6 @@ def plot(results, path):
         ax.legend(fontsize=8)
     fig.tight_layout()
     _common.save_figure(fig, path)
-    plt.close(fig)
 
 
 def main(argv=None):

@@ -43,14 +43,9 @@ import _common  # noqa: E402
 def build_model(cell, units, learning_rate, clipnorm):
     import keras
 
-    from rnnapps.layers import IRNN
     from rnnapps.optimizers import ClippedOptimizer
 
-    recurrent = {
-        "irnn": lambda: IRNN(units, name="irnn"),
-        "rnn": lambda: keras.layers.SimpleRNN(units, name="tanh_rnn"),
-        "lstm": lambda: keras.layers.LSTM(units, name="lstm"),
-    }[cell]()
+    recurrent = _common.recurrent_layer(cell, units)
     model = keras.Sequential(
         [keras.Input((784, 1)), recurrent, keras.layers.Dense(10, activation="softmax")],
         name=f"pixel_mnist_{cell}",
@@ -140,7 +135,6 @@ def plot(results, path):
     ax.legend(fontsize=8)
     fig.tight_layout()
     _common.save_figure(fig, path)
-    plt.close(fig)
 
 
 def main(argv=None):
