@@ -21,7 +21,7 @@ import pathlib
 import shutil
 import tempfile
 
-__all__ = ["export_serving_model", "next_version", "read_metadata"]
+__all__ = ["export_serving_model", "next_version", "read_metadata", "serve_empty_batches"]
 
 METADATA_FILE = pathlib.Path("assets.extra") / "rnnapps.json"
 
@@ -74,14 +74,90 @@ def _without_cudnn(model):
             l.use_cudnn = value
 
 
+def _batch_input(input_signature):
+    """Index of the first input whose leading dimension is the batch (`None`)."""
+    for index, spec in enumerate(input_signature):
+        if spec.shape.rank and spec.shape[0] is None:
+            return index
+    return None
+
+
+def serve_empty_batches(serve_fn, input_signature):
+    """`serve_fn`, answering a zero-size batch without running it.
+
+    A network run on a zero-size batch depends on every kernel handling
+    zero-size tensors, and some do not on some machines (TensorFlow's oneDNN
+    batch normalization fails on an empty batch on CPUs where oneDNN is on).
+    The returned function branches on the batch size with `tf.cond`: an empty
+    batch gets empty outputs of the dtypes and shapes `serve_fn` returns
+    (leading dimension 0, other unknown dimensions 0), and the network never
+    runs. The batch is the leading dimension of the first input whose
+    leading dimension is `None`; a signature with none is returned as is.
+
+    Args:
+        serve_fn: A function of the signature's inputs returning a dict (or
+            any nest) of tensors whose leading dimension is the batch.
+        input_signature: A list of `tf.TensorSpec`, one per input.
+
+    Returns:
+        A function of the same inputs and outputs.
+
+    Raises:
+        ValueError: if an output has no leading batch dimension.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> def double(x):
+    ...     return {"y": tf.linalg.matmul(x, tf.ones([3, 2]))}
+    >>> signature = [tf.TensorSpec([None, 3], tf.float32)]
+    >>> serve = tf.function(serve_empty_batches(double, signature), input_signature=signature)
+    >>> serve(tf.zeros([0, 3]))["y"].shape
+    TensorShape([0, 2])
+    """
+    import tensorflow as tf
+
+    batch_input = _batch_input(input_signature)
+    if batch_input is None:
+        return serve_fn
+    # Trace once to learn what the outputs are (dtypes, inner dimensions).
+    outputs = tf.function(serve_fn, autograph=False).get_concrete_function(
+        *input_signature
+    ).structured_outputs
+    named = outputs.items() if isinstance(outputs, dict) else enumerate(tf.nest.flatten(outputs))
+    for name, output in named:
+        for tensor in tf.nest.flatten(output):
+            if not tensor.shape.rank:
+                raise ValueError(
+                    "Every serving output needs a leading batch dimension. "
+                    f"Received: output {name!r} of shape {tensor.shape}"
+                )
+
+    def empty(output):
+        return tf.zeros([0] + [size or 0 for size in output.shape.as_list()[1:]], output.dtype)
+
+    def serve(*inputs):
+        size = tf.shape(inputs[batch_input])[0]
+        return tf.cond(
+            size > 0,
+            lambda: serve_fn(*inputs),
+            lambda: tf.nest.map_structure(empty, outputs),
+        )
+
+    return serve
+
+
 def export_serving_model(model, serve_fn, input_signature, export_dir, task, metadata=None):
     """Exports `serve_fn` as the `serving_default` signature of a SavedModel.
+
+    An empty batch is answered with empty outputs without running
+    `serve_fn`'s network (`serve_empty_batches`), on every machine.
 
     Args:
         model: The Keras model whose variables the function uses (tracked, so
             they are saved).
         serve_fn: A function of the signature's inputs returning a dict of
-            named output tensors.
+            named output tensors, each with a leading batch dimension.
         input_signature: A list of `tf.TensorSpec`, one per input.
         export_dir: The root folder (e.g. `saved_models`).
         task: The task name; the export goes to `export_dir/task/<version>`.
@@ -111,6 +187,9 @@ def export_serving_model(model, serve_fn, input_signature, export_dir, task, met
         # No GPU-only kernel (cuDNN RNN) may be baked into the graph: the
         # export must serve on CPU-only machines too.
         with _without_cudnn(model), tf.device("/cpu:0"):
+            # An empty batch gets empty outputs without running the network
+            # (kernels differ in whether they accept zero-size tensors).
+            serve_fn = serve_empty_batches(serve_fn, input_signature)
             archive.add_endpoint("serving_default", serve_fn, input_signature)
             archive.write_out(str(staging), verbose=False)
         # mkdtemp makes the folder private (0700); a version folder must be

@@ -17,6 +17,7 @@ MODULES = [
     "rnnapps.datasets.digits",
     "rnnapps.decoding",
     "rnnapps.diagnostics",
+    "rnnapps.export",
     "rnnapps.figures",
     "rnnapps.text",
     "rnnapps.tasks",

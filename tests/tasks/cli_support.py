@@ -31,15 +31,49 @@ def assert_one_line_error(proc, message, cwd):
     assert list(cwd.iterdir()) == []
 
 
-def serve_in_fresh_process(script, cwd):
-    """Runs `script` in a new Python without a visible GPU; the JSON object on
-    its last stdout line. The script reports whether rnnapps got imported."""
+def serve_in_fresh_process(script, cwd, env=None):
+    """Runs `script` in a new Python without a visible GPU (and with `env`
+    added to the environment); the JSON object on its last stdout line. The
+    script reports whether rnnapps got imported."""
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-        cwd=cwd, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+        cwd=cwd, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", **(env or {})},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+_EMPTY_BATCH_SCRIPT = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # registers the SentencePiece ops of the text exports
+from tensorflow.python.util import _pywrap_util_port
+serve = tf.saved_model.load({export!r}).signatures["serving_default"]
+_, specs = serve.structured_input_signature
+empty = {{name: tf.zeros([0, *spec.shape[1:]], spec.dtype) for name, spec in specs.items()}}
+outputs = serve(**empty)
+print(json.dumps({{
+    "onednn": bool(_pywrap_util_port.IsMklEnabled()),
+    "outputs": {{name: [t.shape.as_list(), t.dtype.name] for name, t in outputs.items()}},
+    "rnnapps": any(m.startswith("rnnapps") for m in sys.modules),
+}}))
+"""
+
+
+def assert_serves_empty_batch(export, cwd, expected):
+    """The export at `export`, loaded in a fresh process (without rnnapps),
+    answers an empty batch with `expected` ({output: (shape, dtype)}), with
+    TensorFlow's oneDNN path forced on and forced off: whether it is on by
+    default depends on the CPU, so both paths are covered on any machine."""
+    expected = {name: [list(shape), dtype] for name, (shape, dtype) in expected.items()}
+    for onednn in ("1", "0"):
+        served = serve_in_fresh_process(
+            _EMPTY_BATCH_SCRIPT.format(export=str(export)), cwd,
+            env={"TF_ENABLE_ONEDNN_OPTS": onednn},
+        )
+        assert served["onednn"] is (onednn == "1")
+        assert served["rnnapps"] is False
+        assert served["outputs"] == expected, f"TF_ENABLE_ONEDNN_OPTS={onednn}"
 
 
 def run_cli_in_process(*args, cwd, capsys, monkeypatch):

@@ -12,7 +12,7 @@ from cli_support import assert_one_line_error
 from cli_support import last_json
 from cli_support import run_cli
 from cli_support import run_cli_in_process
-from cli_support import serve_in_fresh_process
+from cli_support import assert_serves_empty_batch, serve_in_fresh_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import forecasting
 
@@ -252,6 +252,10 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "quantiles": ou
     last = window[0, -1, 0]
     assert np.all(np.abs(forecast[0] - last) < 0.5 * last)
     assert "NaN" in served["nan_error"]
+    # An empty batch gives empty outputs, on every CPU (the network never runs).
+    assert_serves_empty_batch(export, tmp_path, {
+        "forecast": ([0, 8], "float32"), "quantiles": ([0, 8, 3], "float32"),
+    })
 
     model = forecasting.task.load_checkpoint(result["checkpoint"])
     np.testing.assert_allclose(model.predict(window, verbose=0)[0, :, 1], forecast[0], rtol=1e-4)

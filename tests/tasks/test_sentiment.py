@@ -14,7 +14,7 @@ import pytest
 
 from cli_support import assert_one_line_error
 from cli_support import run_cli
-from cli_support import serve_in_fresh_process
+from cli_support import assert_serves_empty_batch, serve_in_fresh_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import get_task
 from rnnapps.tasks import sentiment
@@ -157,6 +157,10 @@ print(json.dumps({{"p": out["probabilities"].numpy().tolist(),
     assert probabilities.shape == (4, 2) and np.all(np.isfinite(probabilities))
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert set(served["labels"]) <= {"great", "other"}
+    # An empty batch gives empty outputs, on every CPU (the network never runs).
+    assert_serves_empty_batch(export, tmp_path, {
+        "labels": ([0], "string"), "probabilities": ([0, 2], "float32"),
+    })
 
     shown = subprocess.run(
         ["saved_model_cli", "show", "--dir", str(export), "--all"],

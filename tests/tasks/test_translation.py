@@ -6,6 +6,7 @@ import pathlib
 import pytest
 
 from cli_support import assert_one_line_error
+from cli_support import assert_serves_empty_batch
 from cli_support import last_json
 from cli_support import run_cli
 from cli_support import serve_in_fresh_process
@@ -159,6 +160,10 @@ print(json.dumps({{"t": [t.decode() for t in out["translations"].numpy()],
     assert served["rnnapps"] is False
     assert len(served["t"]) == 4 and all(isinstance(t, str) for t in served["t"])
     assert all(s <= 0 for s in served["s"])
+    # An empty batch gives empty outputs, on every CPU (the network never runs).
+    assert_serves_empty_batch(export, tmp_path, {
+        "translations": ([0], "string"), "scores": ([0], "float32"),
+    })
 
 
 @pytest.mark.parametrize(
