@@ -340,17 +340,18 @@ def test_fit_under_mixed_float16_policy(mixed_float16):
     )
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     before = [to_numpy(w).copy() for w in model.trainable_weights]
-    x = np.random.rand(4, 4, 3).astype("float32")
-    y = np.random.rand(4, 1).astype("float32")
+    x = np.random.rand(8, 4, 3).astype("float32")
+    y = np.random.rand(8, 1).astype("float32")
     history = model.fit(
         x, y, batch_size=1, epochs=1, callbacks=[ClippingMonitor()], verbose=0
     )
     clipped = model.optimizer.inner_optimizer
     assert isinstance(clipped, ClippedOptimizer)
     # The loss-scale optimizer may skip the first steps (float16 overflow
-    # while the scale comes down); the skipped ones never reach the clipper.
+    # while the scale halves from 2**15; on JAX three are skipped); the
+    # skipped ones never reach the clipper. Eight steps leave room for it.
     steps = int(to_numpy(model.optimizer.iterations))
-    assert 1 <= steps <= 4
+    assert 1 <= steps <= 8
     assert int(to_numpy(clipped._step_count)) == steps
     assert np.isfinite(float(clipped.last_norm))
     assert float(clipped.last_norm) > 0.0

@@ -278,7 +278,9 @@ def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv):
 
     evaluated = last_json(run_cli("evaluate", "forecasting", "--model", str(export),
                                   "--plot", "forecast.png", cwd=tmp_path))
-    assert evaluated["metrics"]["model"] == trained["metrics"]["model"]
+    # The same forecasts, computed in another process through the SavedModel
+    # (equal up to float32 rounding, which may differ between code paths).
+    assert evaluated["metrics"]["model"] == pytest.approx(trained["metrics"]["model"], rel=1e-4)
     assert (tmp_path / "forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     mask = os.umask(0)
     os.umask(mask)
