@@ -14,7 +14,8 @@ tokenizer, seed and budget (the same epoch cap and early stopping):
 
 and prints, for each, test BLEU and chrF (sacrebleu, detokenized, all
 references) with beam search and greedy decoding, test perplexity, and the
-epochs run; then the differences reversed - forward. Run with several seeds
+epochs run; then the differences reversed - forward, and the word-by-word
+dictionary lookup on the same test references (German -> English data). Run with several seeds
 for a spread (`--seeds 0,1`).
 
 Usage:
@@ -116,6 +117,13 @@ def main(argv=None):
     print(f"\n{args.data}: {data.info['sizes']}, beam {base.beam_size}, units {base.units}, "
           f"cell {base.cell}, seeds {args.seeds}")
     summarize(results)
+    # The baseline every variant has to beat, on the same test references.
+    lookup = translation.dictionary_lookup(data.info["name"], data.raw)
+    if lookup is not None:
+        pairs = data.raw["test"]
+        scores = translation.corpus_scores([lookup.translate(s) for s, _ in pairs], [r for _, r in pairs])
+        print(f"{'lookup':<10} {scores['bleu']:>9.2f} {'':>11} {scores['chrf']:>9.2f}   "
+              f"(the Ding dictionary word by word, {len(lookup):,} entries)")
     return 0
 
 

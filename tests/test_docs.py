@@ -24,6 +24,7 @@ MODULES = [
     "rnnapps.tasks.forecasting.model",
     "rnnapps.tasks.forecasting.metrics",
     "rnnapps.tasks.translation.data",
+    "rnnapps.tasks.translation.lexicon",
     "rnnapps.tasks.translation.model",
     "rnnapps.tasks.captioning",
     "rnnapps.tasks.captioning.data",

@@ -30,7 +30,7 @@ from rnnapps.tasks.translation.data import load_examples
 
 __all__ = [
     "TranslationConfig", "PRESETS", "TranslationTask", "load_data", "load_examples",
-    "build_model", "translator", "corpus_scores", "task",
+    "build_model", "translator", "corpus_scores", "dictionary_lookup", "task",
 ]
 
 
@@ -202,6 +202,43 @@ def corpus_scores(hypotheses, references):
     return {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2)}
 
 
+def dictionary_lookup(data_name, splits):
+    """The word-by-word Ding dictionary lookup (`lexicon.Lexicon`) for the
+    data `data_name`, built without any validation or test source, or `None`
+    where it does not apply: data other than German -> English (a TSV file,
+    other tfds pairs), or a tfds de-en dataset without the Ding dictionary
+    installed.
+    """
+    from rnnapps.tasks.translation import data as data_module
+    from rnnapps.tasks.translation import lexicon
+
+    if data_name != "ding" and not data_name.endswith("/de-en"):
+        return None
+    try:
+        path = data_module.ding_path()
+    except TaskError:
+        if data_name == "ding":
+            raise
+        return None
+    held_out = [source for split in ("validation", "test") for source, _ in splits.get(split, [])]
+    try:
+        with open(path, encoding="utf-8") as file:
+            return lexicon.Lexicon(lexicon.parse_lexicon(file, exclude=held_out))
+    except (OSError, UnicodeDecodeError) as error:
+        raise TaskError(f"cannot read the Ding dictionary {path}: {error}")
+
+
+def _lookup_scores(data):
+    """`(scores, hypotheses)` of the dictionary lookup on the test split,
+    or `(None, None)` where there is none (`dictionary_lookup`)."""
+    lookup = dictionary_lookup(data.info["name"], data.raw)
+    if lookup is None:
+        return None, None
+    pairs = data.raw["test"]
+    hypotheses = [lookup.translate(source) for source, _ in pairs]
+    return corpus_scores(hypotheses, [r for _, r in pairs]), hypotheses
+
+
 def _translate_all(translate, sources, batch_size=128):
     outputs, scores = [], []
     for start in range(0, len(sources), batch_size):
@@ -263,22 +300,28 @@ class TranslationTask(Task):
         translate = translator(model, data.info["decoding"])
         scores, hypotheses = self._test_scores(translate, data)
         self._hypotheses = hypotheses
+        lookup, self._lookup_hypotheses = _lookup_scores(data)
         return {
             **scores,
             "loss": round(float(loss), 4),
             "perplexity": round(float(np.exp(loss)), 3),
             "sentences": len(hypotheses),
             **{k: v for k, v in data.info["decoding"].items() if k != "max_length"},
+            # The baseline to beat: the Ding dictionary, word by word.
+            **({"dictionary_lookup": lookup} if lookup else {}),
         }
 
     def example_predictions(self, model, data, count=5):
         hypotheses = getattr(self, "_hypotheses", None)
         if not hypotheses:
             return []
+        lookups = getattr(self, "_lookup_hypotheses", None) or [None] * len(hypotheses)
         lines = ["Example translations from the test split:"]
-        for (source, references), hypothesis in zip(data.raw["test"][:count], hypotheses):
-            lines += [f"  source:    {source}", f"  output:    {hypothesis}",
-                      f"  reference: {references[0]}"]
+        for (source, references), hypothesis, lookup in zip(data.raw["test"][:count], hypotheses, lookups):
+            lines += [f"  source:    {source}", f"  output:    {hypothesis}"]
+            if lookup is not None:
+                lines.append(f"  lookup:    {lookup}")
+            lines.append(f"  reference: {references[0]}")
         return lines
 
     def add_arguments(self, command, parser):
@@ -298,7 +341,11 @@ class TranslationTask(Task):
             return out["translations"].numpy(), out["scores"].numpy()
 
         scores, _ = self._test_scores(translate, data)
-        return {**scores, "sentences": len(data.raw["test"])}
+        lookup, _ = _lookup_scores(data)
+        return {
+            **scores, "sentences": len(data.raw["test"]),
+            **({"dictionary_lookup": lookup} if lookup else {}),
+        }
 
     def predict_export(self, loaded, inputs, metadata=None):
         import tensorflow as tf

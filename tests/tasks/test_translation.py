@@ -43,6 +43,28 @@ def test_parse_ding_keeps_aligned_sentences_only():
     ]
 
 
+def test_dictionary_lookup_never_learns_a_held_out_source(tmp_path, monkeypatch):
+    ding_file = tmp_path / "de-en"
+    ding_file.write_text("\n".join(DING_LINES + [
+        "Abendessen {n} | Abendessen {pl} :: supper | suppers",
+        "schmecken {vi} | geschmeckt :: to taste | tasted",
+        "Teile {pl} :: parts",
+        "Zu kurz. :: Too short.",
+    ]) + "\n", encoding="utf-8")
+    monkeypatch.setenv("RNNAPPS_DING", str(ding_file))
+    splits = {"train": [], "validation": [("Teile", ["Parts"])], "test": [("Zu kurz.", ["Too short."])]}
+    lookup = translation.dictionary_lookup("ding", splits)
+    assert lookup.translate("Das Abendessen hat geschmeckt.") == "Das supper hat tasted."
+    assert lookup.word("Aale") == "eels" and lookup.word("aal") == "eel"  # as written, then lower-cased
+    # Single words only, and no entry whose German side is a held-out source.
+    assert "Teile" not in lookup.entries and "Zu kurz." not in lookup.entries
+    assert lookup.word("Teile") == "Teile"
+    # Only for German -> English data.
+    assert translation.dictionary_lookup("pairs.tsv", splits) is None
+    assert translation.dictionary_lookup("ted_hrlr_translate/pt_to_en", splits) is None
+    assert translation.dictionary_lookup("wmt14_translate/de-en", splits) is not None
+
+
 def test_default_data_is_the_ding_dictionary_with_disjoint_sources(ding):
     splits = translation.load_examples("ding")
     sizes = {k: len(v) for k, v in splits.items()}
@@ -117,12 +139,16 @@ def test_train_evaluate_predict_export_from_the_command_line(tmp_path, ding):
     assert 0 <= metrics["bleu"] <= 100 and 0 <= metrics["chrf"] <= 100
     assert metrics["sentences"] == result["data"]["sizes"]["test"] > 500
     assert metrics["beam_size"] == 2 and metrics["perplexity"] > 1
+    # The baseline to beat, on the same references: the Ding dictionary word by word.
+    lookup = metrics["dictionary_lookup"]
+    assert 2 < lookup["bleu"] < 10 and 20 < lookup["chrf"] < 40
     metadata = json.loads((export / "assets.extra" / "rnnapps.json").read_text())
     assert metadata["data"]["decoding"]["beam_size"] == 2
 
     # The export decodes the test split exactly as the trained model did.
     evaluated = last_json(run_cli("evaluate", "translation", "--model", str(export), cwd=tmp_path))
     assert evaluated["metrics"]["bleu"] == metrics["bleu"]
+    assert evaluated["metrics"]["dictionary_lookup"] == lookup
     assert evaluated["metrics"]["chrf"] == metrics["chrf"]
 
     long_text = "Das ist ein sehr langer Satz. " * 200
