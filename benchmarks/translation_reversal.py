@@ -8,7 +8,10 @@ target words, which shortens the paths gradients take between them.
 This script trains the translation task's model three ways on the same data,
 tokenizer, seed and budget (the same epoch cap and early stopping):
 
-- `reversed`: the default model without attention, source fed backwards;
+- `gloss_copy` (the task's default): the source followed by its word-by-word
+  Ding dictionary gloss, Luong attention, a decoder that may copy source
+  tokens; `gloss_copy_reversed`: the same with the source fed backwards;
+- `reversed`: the sentences alone, no attention, source fed backwards;
 - `forward`: the same model with the source in reading order (`--no-reverse`);
 - `attention`: Luong attention, source in reading order.
 
@@ -47,7 +50,7 @@ def main(argv=None):
     parser.add_argument("--train-size", type=int, default=0, help="first N training pairs (0 = all)")
     parser.add_argument("--units", type=int, default=None)
     parser.add_argument("--cell", default=None, choices=("lstm", "gru", "irnn"))
-    parser.add_argument("--variants", default="reversed,forward,attention")
+    parser.add_argument("--variants", default="gloss_copy,gloss_copy_reversed,reversed,forward,attention")
     parser.add_argument("--save-ids", metavar="DIR", help="tokenize and save, then stop")
     parser.add_argument("--from-ids", metavar="DIR", help="train on ids saved by --save-ids")
     parser.add_argument("--vocabulary-size", type=int, default=None)
@@ -128,9 +131,13 @@ def main(argv=None):
 
 
 VARIANTS = {
-    "reversed": dict(attention="none", reverse=True),
-    "forward": dict(attention="none", reverse=False),
-    "attention": dict(attention="luong", reverse=False),
+    # The sentences alone (the task's model before the dictionary gloss).
+    "reversed": dict(attention="none", reverse=True, copy=False, dictionary="none"),
+    "forward": dict(attention="none", reverse=False, copy=False, dictionary="none"),
+    "attention": dict(attention="luong", reverse=False, copy=False, dictionary="none"),
+    # The default: source + its Ding gloss, Luong attention, copying.
+    "gloss_copy": dict(attention="luong", reverse=False, copy=True, dictionary="gloss"),
+    "gloss_copy_reversed": dict(attention="luong", reverse=True, copy=True, dictionary="gloss"),
 }
 
 
@@ -165,8 +172,9 @@ def save_ids(config, folder):
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     length = config.max_length
+    source_length = data.info["decoding"]["source_max_length"]  # twice as long with a gloss
 
-    def fixed(ids):
+    def fixed(ids, length=length):
         ids = ids.numpy()[:, :length]
         return np.pad(ids, [[0, 0], [0, length - ids.shape[1]]])
 
@@ -174,14 +182,14 @@ def save_ids(config, folder):
     for split, dataset in (("train", data.train), ("validation", data.validation), ("test", data.test)):
         parts = {"source": [], "target_in": [], "target_out": []}
         for x, y in dataset:
-            parts["source"].append(fixed(x["source"]))
+            parts["source"].append(fixed(x["source"], source_length))
             parts["target_in"].append(fixed(x["target_in"]))
             parts["target_out"].append(fixed(y))
         for key, values in parts.items():
             arrays[f"{split}_{key}"] = np.concatenate(values).astype("int32")
-    test_sources = [s for s, _ in data.raw["test"]]
-    encode = tf.function(lambda texts: text.encode_source(tokenizer, texts, length))
-    arrays["test_source"] = fixed(encode(tf.constant(test_sources)))
+    test_sources = translation._glossed([s for s, _ in data.raw["test"]], data.raw["gloss"])
+    encode = tf.function(lambda texts: text.encode_source(tokenizer, texts, source_length))
+    arrays["test_source"] = fixed(encode(tf.constant(test_sources)), source_length)
     np.savez_compressed(folder / "ids.npz", **arrays)
     (folder / "spm.model").write_bytes(tokenizer.proto)
     (folder / "info.json").write_text(json.dumps({
@@ -223,7 +231,7 @@ def from_ids(args):
                 vocabulary, vocabulary, embedding_dim=variant.embedding_dim, units=variant.units,
                 layers=variant.layers, cell=variant.cell,
                 attention=None if variant.attention == "none" else variant.attention,
-                reverse=variant.reversed_source, dropout=variant.dropout,
+                reverse=variant.reversed_source, dropout=variant.dropout, copy=variant.copies,
             )
             model.build()
             model.compile(

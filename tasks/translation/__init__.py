@@ -54,6 +54,13 @@ def load_data(config):
         raise TaskError(f"--vocabulary-size must be at least 16. Received: {config.vocabulary_size}")
     if config.beam_size < 1:
         raise TaskError(f"--beam-size must be at least 1. Received: {config.beam_size}")
+    if config.dictionary == "gloss" and not _german_english(config.data):
+        raise TaskError(
+            "--dictionary gloss needs German -> English data (ding, or a tfds de-en dataset "
+            f"with the Ding dictionary installed). Received: --data {config.data}"
+        )
+    if config.copy and config.attention == "none":
+        raise TaskError("--copy needs --attention luong or bahdanau (it copies where the decoder attends)")
     if config.train_size < 0:
         raise TaskError(f"--train-size must be 0 (all) or more. Received: {config.train_size}")
     splits = load_examples(config.data)
@@ -62,7 +69,20 @@ def load_data(config):
 
     from rnnapps.tasks.translation import text
 
-    train_sources = [s for s, _ in splits["train"]]
+    gloss = None
+    if config.dictionary == "gloss" or (config.dictionary == "auto" and _german_english(config.data)):
+        lookup = dictionary_lookup(_data_name(config.data), splits)
+        if lookup is None and config.dictionary == "auto":
+            pass  # a tfds de-en dataset without the Ding dictionary installed
+        elif lookup is None:
+            raise TaskError(
+                f"--dictionary gloss needs the Ding dictionary (Debian package trans-de-en) for "
+                f"{config.data}: run `python -m rnnapps.datasets.debian trans-de-en`"
+            )
+        else:
+            gloss = lookup.gloss_layer()
+    sources = {split: _glossed([s for s, _ in pairs], gloss) for split, pairs in splits.items()}
+    train_sources = sources["train"]
     train_targets = [r[0] for _, r in splits["train"]]
     tokenizer = text.fit_tokenizer(train_sources + train_targets, config.vocabulary_size)
     lengths = text.token_lengths(tokenizer, train_targets)
@@ -71,16 +91,17 @@ def load_data(config):
         raise TaskError(f"no training target is {config.max_length - 1} tokens or shorter")
     train_sources = [s for s, k in zip(train_sources, keep) if k]
     train_targets = [t for t, k in zip(train_targets, keep) if k]
+    decoding = _decoding(config, glossed=gloss is not None)
     datasets = {
         "train": text.make_dataset(
-            train_sources, train_targets, tokenizer, config.max_length, config.batch_size, shuffle_seed=config.seed,
+            train_sources, train_targets, tokenizer, config.max_length, config.batch_size,
+            shuffle_seed=config.seed, source_max_length=decoding["source_max_length"],
         )
     }
     for split in ("validation", "test"):
-        pairs = splits[split]
         datasets[split] = text.make_dataset(
-            [s for s, _ in pairs], [r[0] for _, r in pairs], tokenizer,
-            config.max_length, config.batch_size,
+            sources[split], [r[0] for _, r in splits[split]], tokenizer,
+            config.max_length, config.batch_size, source_max_length=decoding["source_max_length"],
         )
     sizes = {split: len(pairs) for split, pairs in splits.items()}
     sizes["train_used"] = len(train_sources)
@@ -89,13 +110,31 @@ def load_data(config):
         "name": name,
         "sizes": sizes,
         "vocabulary_size": int(tokenizer.vocabulary_size()),
-        "decoding": _decoding(config),
+        "decoding": decoding,
+        "dictionary": "none" if gloss is None else "gloss",
     }
     return TaskData(
         train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
         info=info,
-        raw={**splits, "tokenizer": tokenizer},
+        raw={**splits, "tokenizer": tokenizer, "gloss": gloss},
     )
+
+
+GLOSS_SEPARATOR = " = "
+
+
+def _glossed(sources, gloss, batch_size=4096):
+    """`sources` followed by their glosses (`source = gloss`), computed by
+    the same `DictionaryGloss` graph the export runs; unchanged without one."""
+    if gloss is None:
+        return list(sources)
+    import tensorflow as tf
+
+    glossed = []
+    for start in range(0, len(sources), batch_size):
+        batch = tf.constant(list(sources[start:start + batch_size]), tf.string)
+        glossed += [g.decode("utf-8") for g in gloss(batch).numpy().tolist()]
+    return [f"{s}{GLOSS_SEPARATOR}{g}" for s, g in zip(sources, glossed)]
 
 
 def _data_name(data):
@@ -118,11 +157,13 @@ def _check_backend():
         )
 
 
-def _decoding(config):
+def _decoding(config, glossed=False):
     return {
         "beam_size": config.beam_size,
         "length_penalty": config.length_penalty,
         "max_length": config.max_length,
+        # A glossed source is about twice as long.
+        "source_max_length": config.max_length * (2 if glossed else 1),
     }
 
 
@@ -144,7 +185,9 @@ def build_model(config, data):
         attention=None if config.attention == "none" else config.attention,
         reverse=config.reversed_source,
         dropout=config.dropout,
+        copy=config.copies,
         tokenizer=data.raw["tokenizer"],
+        gloss=data.raw.get("gloss"),
         name=f"translation_{config.cell}",
     )
     model.build()  # BackupAndRestore and the optimizer need the weights now
@@ -171,11 +214,15 @@ def translator(model, decoding):
     from rnnapps.tasks.translation import text
 
     if not isinstance(decoding, dict):
-        decoding = _decoding(decoding)
+        decoding = _decoding(decoding, glossed=model.gloss is not None)
 
     def translate(texts):
         texts = tf.convert_to_tensor(texts, tf.string)
-        source = text.encode_source(model.tokenizer, texts, decoding["max_length"])
+        if model.gloss is not None:
+            texts = tf.strings.join([texts, model.gloss(texts)], separator=GLOSS_SEPARATOR)
+        source = text.encode_source(
+            model.tokenizer, texts, decoding.get("source_max_length", decoding["max_length"])
+        )
         tokens, scores = model.translate(
             source,
             beam_size=decoding["beam_size"],
@@ -212,7 +259,7 @@ def dictionary_lookup(data_name, splits):
     from rnnapps.tasks.translation import data as data_module
     from rnnapps.tasks.translation import lexicon
 
-    if data_name != "ding" and not data_name.endswith("/de-en"):
+    if not _german_english(data_name):
         return None
     try:
         path = data_module.ding_path()
@@ -226,6 +273,10 @@ def dictionary_lookup(data_name, splits):
             return lexicon.Lexicon(lexicon.parse_lexicon(file, exclude=held_out))
     except (OSError, UnicodeDecodeError) as error:
         raise TaskError(f"cannot read the Ding dictionary {path}: {error}")
+
+
+def _german_english(data):
+    return data == "ding" or data.endswith("/de-en")
 
 
 def _lookup_scores(data):
@@ -306,7 +357,7 @@ class TranslationTask(Task):
             "loss": round(float(loss), 4),
             "perplexity": round(float(np.exp(loss)), 3),
             "sentences": len(hypotheses),
-            **{k: v for k, v in data.info["decoding"].items() if k != "max_length"},
+            **{k: v for k, v in data.info["decoding"].items() if not k.endswith("max_length")},
             # The baseline to beat: the Ding dictionary, word by word.
             **({"dictionary_lookup": lookup} if lookup else {}),
         }

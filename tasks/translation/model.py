@@ -5,12 +5,24 @@
     <s> target ids -> Embedding -> decoder RNN x layers (initial state = encoder's)
                    -> [Luong or Bahdanau attention over the encoder outputs]
                    -> Dense(vocabulary) logits
+                   -> [copy: mixed with the attention over the source tokens]
 
 Trained with teacher forcing (`model.fit` on `{"source", "target_in"}` ->
 `target_out`); translated with `Seq2Seq.translate`, which runs the encoder
 once and `rnnapps`'s beam search over single decoder steps, all in
 `keras.ops`. Reversal reverses only the valid source tokens
 (`ReverseSequence` is mask-aware), so the padding stays at the end.
+
+With `copy=True` (which needs attention and one vocabulary for both sides)
+the model is a pointer-generator (See, Liu & Manning 2017): at each step a
+gate `p_gen = sigmoid(w [h; context; embedded input])` mixes the softmax
+over the vocabulary with the attention weights over the source tokens,
+`P(y) = p_gen P_vocab(y) + (1 - p_gen) sum_{i: x_i = y} a_i`, so a token of
+the source (a name, a number, or a dictionary's translation fed with the
+source) can be written out without having been learned as an output. The
+model then returns log-probabilities in place of logits (a softmax of them
+gives the same distribution, so losses `from_logits=True` and the beam
+search take them as they are).
 
 The SentencePiece tokenizer (keras-hub, one joint vocabulary for both
 languages) is fitted on the training split; the model keeps it (so a
@@ -55,10 +67,15 @@ class Seq2Seq(keras.Model):
         attention: `None`, `"luong"` or `"bahdanau"`.
         reverse: feed the source tokens backwards (padding stays at the end).
         dropout: dropout on the embeddings and between layers.
+        copy: a pointer-generator: mix the output distribution with the
+            attention over the source tokens (needs `attention` and equal
+            vocabulary sizes).
         tokenizer: optional tokenizer of both languages (keras-hub's
             `SentencePieceTokenizer` with a joint vocabulary) kept with the
             model, so that a saved `.keras` file holds everything a
             translation needs; the model itself takes ids.
+        gloss: optional `lexicon.DictionaryGloss` kept with the model the
+            same way: the task's translator feeds `source = gloss(source)`.
 
     Call arguments:
         inputs: dict with `source` `(batch, source_steps)` and `target_in`
@@ -66,7 +83,8 @@ class Seq2Seq(keras.Model):
             starts with `START_ID`.
 
     Returns:
-        Logits `(batch, target_steps, target_vocabulary_size)`.
+        Logits `(batch, target_steps, target_vocabulary_size)`; with `copy`,
+        log-probabilities.
 
     Example:
 
@@ -93,6 +111,8 @@ class Seq2Seq(keras.Model):
         reverse=True,
         dropout=0.0,
         tokenizer=None,
+        copy=False,
+        gloss=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -104,6 +124,17 @@ class Seq2Seq(keras.Model):
             raise ValueError(
                 "attention must be None, 'luong' or 'bahdanau'. "
                 f"Received: attention={attention!r}"
+            )
+        if copy and not attention:
+            raise ValueError(
+                "copy needs attention (it copies where the decoder attends). "
+                f"Received: copy={copy!r}, attention={attention!r}"
+            )
+        if copy and source_vocabulary_size != target_vocabulary_size:
+            raise ValueError(
+                "copy needs one vocabulary for source and target. Received: "
+                f"source_vocabulary_size={source_vocabulary_size}, "
+                f"target_vocabulary_size={target_vocabulary_size}"
             )
         for name, value in (("units", units), ("layers", layers), ("embedding_dim", embedding_dim)):
             if not isinstance(value, int) or value < 1:
@@ -118,6 +149,8 @@ class Seq2Seq(keras.Model):
         self.reverse = reverse
         self.dropout = dropout
         self.tokenizer = tokenizer
+        self.copy = bool(copy)
+        self.gloss = gloss
 
         # === Layers ===
         self.source_embedding = keras.layers.Embedding(
@@ -147,6 +180,8 @@ class Seq2Seq(keras.Model):
         self.output_projection = keras.layers.Dense(
             target_vocabulary_size, name="output_projection"
         )
+        if self.copy:
+            self.copy_gate = keras.layers.Dense(1, activation="sigmoid", name="copy_gate")
 
     def build(self, input_shape=None):
         """Creates every weight (the model's shapes depend only on its settings)."""
@@ -160,6 +195,8 @@ class Seq2Seq(keras.Model):
             self.attention_layer.build([(None, None, self.units), (None, None, self.units)])
             self.attention_combine.build((None, None, 2 * self.units))
         self.output_projection.build((None, None, self.units))
+        if self.copy:
+            self.copy_gate.build((None, None, 2 * self.units + self.embedding_dim))
         self.built = True
 
     # === Pieces shared by training and decoding ===
@@ -178,9 +215,17 @@ class Seq2Seq(keras.Model):
             states.append(layer_states)
         return states, x, mask
 
-    def _decode(self, target_in, states, encoder_outputs, source_mask, training=False):
+    def _encoder_order(self, source):
+        """`source` ids in the order the encoder read them (what attention points at)."""
+        if not self.reverse:
+            return source
+        return self.reverse_source(source, mask=ops.not_equal(source, PAD_ID))
+
+    def _decode(self, target_in, states, encoder_outputs, source_mask, training=False,
+                source=None):
         mask = ops.not_equal(target_in, PAD_ID)
-        y = self.embedding_dropout(self.target_embedding(target_in), training=training)
+        embedded = self.embedding_dropout(self.target_embedding(target_in), training=training)
+        y = embedded
         new_states = []
         for i, layer in enumerate(self.decoder_layers):
             if i:
@@ -190,17 +235,42 @@ class Seq2Seq(keras.Model):
             )
             new_states.append(layer_states)
         if self.attention:
-            context = self.attention_layer(
-                [y, encoder_outputs], mask=[mask, source_mask]
+            context, weights = self.attention_layer(
+                [y, encoder_outputs], mask=[mask, source_mask], return_attention_scores=True
             )
+            hidden = y
             y = self.attention_combine(ops.concatenate([y, context], axis=-1))
         y = self.layer_dropout(y, training=training)
-        return self.output_projection(y), new_states
+        logits = self.output_projection(y)
+        if not self.copy:
+            return logits, new_states
+        gate = self.copy_gate(ops.concatenate([hidden, context, embedded], axis=-1))
+        generated = ops.softmax(ops.cast(logits, "float32"), axis=-1)
+        copied = self._copy_distribution(ops.cast(weights, "float32"), source)
+        gate = ops.cast(gate, "float32")
+        mixed = gate * generated + (1.0 - gate) * copied
+        return ops.log(ops.maximum(mixed, 1e-9)), new_states
+
+    def _copy_distribution(self, weights, source):
+        """`(batch, steps, vocabulary)`: each step's attention weights summed
+        per source token id (`source` in the encoder's order)."""
+        shape = ops.shape(weights)
+        batch, steps, source_steps = shape[0], shape[1], shape[2]
+        ids = ops.broadcast_to(ops.expand_dims(ops.cast(source, "int32"), 1), shape)
+        rows = ops.broadcast_to(
+            ops.reshape(ops.arange(batch * steps, dtype="int32"), (batch, steps, 1)), shape
+        )
+        indices = ops.reshape(ops.stack([rows, ids], axis=-1), (-1, 2))
+        copied = ops.scatter(
+            indices, ops.reshape(weights, (-1,)), (batch * steps, self.target_vocabulary_size)
+        )
+        return ops.reshape(copied, (batch, steps, self.target_vocabulary_size))
 
     def call(self, inputs, training=False):
         states, encoder_outputs, source_mask = self.encode(inputs["source"], training)
         logits, _ = self._decode(
-            inputs["target_in"], states, encoder_outputs, source_mask, training
+            inputs["target_in"], states, encoder_outputs, source_mask, training,
+            source=self._encoder_order(inputs["source"]) if self.copy else None,
         )
         return logits
 
@@ -217,6 +287,8 @@ class Seq2Seq(keras.Model):
         sizes = [len(s) for s in states]
         flat = [s for layer_states in states for s in layer_states]
         extra = [encoder_outputs, ops.cast(source_mask, "int32")] if self.attention else []
+        if self.copy:
+            extra.append(ops.cast(self._encoder_order(source), "int32"))
 
         def step(tokens, carried):
             layer_states, offset = [], 0
@@ -225,8 +297,9 @@ class Seq2Seq(keras.Model):
                 offset += size
             outputs = carried[offset] if self.attention else None
             mask = ops.cast(carried[offset + 1], "bool") if self.attention else None
+            copy_source = carried[offset + 2] if self.copy else None
             logits, new_states = self._decode(
-                ops.expand_dims(tokens, 1), layer_states, outputs, mask
+                ops.expand_dims(tokens, 1), layer_states, outputs, mask, source=copy_source
             )
             new_flat = [s for layer_states in new_states for s in layer_states]
             return logits[:, 0, :], new_flat + carried[len(new_flat):]
@@ -254,13 +327,20 @@ class Seq2Seq(keras.Model):
             attention=self.attention,
             reverse=self.reverse,
             dropout=self.dropout,
+            copy=self.copy,
             tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
+            gloss=keras.saving.serialize_keras_object(self.gloss),
         )
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if config.get("tokenizer") is not None:
-            config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
+        if config.get("gloss") is not None:
+            from rnnapps.tasks.translation import lexicon
+
+            lexicon.__getattr__("DictionaryGloss")  # registers the class
+        for name in ("tokenizer", "gloss"):
+            if config.get(name) is not None:
+                config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)

@@ -65,8 +65,12 @@ def token_lengths(tokenizer, texts):
     return np.concatenate(lengths) if lengths else np.zeros(0, int)
 
 
-def make_dataset(sources, targets, tokenizer, max_length, batch_size, shuffle_seed=None):
+def make_dataset(sources, targets, tokenizer, max_length, batch_size, shuffle_seed=None,
+                 source_max_length=None):
     """Batched `({"source", "target_in"}, target_out)` for teacher forcing.
+
+    Sources are cut to `source_max_length` tokens (default `max_length`),
+    targets to `max_length`.
 
     Examples are grouped into batches of similar length (each batch is
     padded to its longest sentence, rounded up to a multiple of 8); the
@@ -84,7 +88,8 @@ def make_dataset(sources, targets, tokenizer, max_length, batch_size, shuffle_se
     def encode(source, target):
         target_in, target_out = encode_target(tokenizer, target, max_length)
         return (
-            {"source": encode_source(tokenizer, source, max_length), "target_in": target_in},
+            {"source": encode_source(tokenizer, source, source_max_length or max_length),
+             "target_in": target_in},
             target_out,
         )
 

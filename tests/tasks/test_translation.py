@@ -65,6 +65,30 @@ def test_dictionary_lookup_never_learns_a_held_out_source(tmp_path, monkeypatch)
     assert translation.dictionary_lookup("wmt14_translate/de-en", splits) is not None
 
 
+def test_gloss_layer_is_the_lookup_in_tensorflow_and_saves_its_entries(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from rnnapps.tasks.translation import lexicon
+    from rnnapps.tasks.translation.model import Seq2Seq
+
+    lookup = lexicon.Lexicon({"das": "the", "Haus": "house", "alt": "old", "Straße": "street"})
+    gloss = lookup.gloss_layer()
+    texts = ["Das Haus ist alt.", "", "  DAS   Haus,alt!", "Die Straße (Nr. 5)", "Ärger/Ölpreis"]
+    expected = [lookup.gloss(t) for t in texts]
+    assert expected[0] == "the house ist old ." and expected[1] == ""
+    assert [g.decode() for g in gloss(tf.constant(texts)).numpy()] == expected
+    in_data = tf.data.Dataset.from_tensor_slices(texts).batch(2).map(gloss)
+    assert [g.decode() for batch in in_data for g in batch.numpy()] == expected
+    # Kept with the model (like the tokenizer), entries saved as an asset.
+    model = Seq2Seq(20, 20, embedding_dim=4, units=4, attention="luong", copy=True, gloss=gloss)
+    model.build()
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert reloaded.gloss.entries == lookup.entries
+    assert [g.decode() for g in reloaded.gloss(tf.constant(texts)).numpy()] == expected
+
+
 def test_default_data_is_the_ding_dictionary_with_disjoint_sources(ding):
     splits = translation.load_examples("ding")
     sizes = {k: len(v) for k, v in splits.items()}
@@ -199,6 +223,9 @@ print(json.dumps({{"t": [t.decode() for t in out["translations"].numpy()],
         (["train", "translation", "--data", "wmt99"], "unknown data 'wmt99'"),
         (["train", "translation", "--beam-size", "0"], "--beam-size must be at least 1"),
         (["train", "translation", "--max-length", "2"], "--max-length must be at least 4"),
+        (["train", "translation", "--copy", "--attention", "none"], "--copy needs --attention"),
+        (["train", "translation", "--data", "pairs.tsv", "--dictionary", "gloss"],
+         "--dictionary gloss needs German -> English data"),
         (["predict", "translation", "--model", "nowhere", "Hallo"], "not an exported model"),
     ],
 )
@@ -215,6 +242,10 @@ def test_small_vocabulary_request_is_lowered_for_a_small_corpus(tmp_path):
 
 def test_presets_and_reverse_default():
     config = translation.TranslationConfig()
-    assert config.reversed_source and config.attention == "none"
-    assert not translation.PRESETS["ding_attention"].reversed_source
+    # The default: Luong attention, copying, the dictionary's gloss, source in reading order.
+    assert config.attention == "luong" and config.copies and config.dictionary == "auto"
+    assert not config.reversed_source
+    plain = translation.PRESETS["ding_plain"]
+    assert plain.reversed_source and not plain.copies and plain.dictionary == "none"
     assert translation.TranslationConfig(attention="luong", reverse=True).reversed_source
+    assert not translation.TranslationConfig(attention="luong", copy=False).copies

@@ -77,6 +77,53 @@ def test_fit_lowers_the_loss_and_config_round_trips(tmp_path):
     )
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_copy_mixes_in_the_attention_over_the_source_tokens(reverse):
+    model = Seq2Seq(20, 20, embedding_dim=8, units=12, attention="luong", copy=True, reverse=reverse)
+    x = {"source": SOURCE, "target_in": TARGET_IN}
+    probabilities = np.exp(ops.convert_to_numpy(model(x)))  # log-probabilities
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
+    # With the gate shut (p_gen = 0), all the mass is on the source's own
+    # tokens, whichever order the encoder read them in.
+    kernel, bias = model.copy_gate.get_weights()
+    model.copy_gate.set_weights([np.zeros_like(kernel), np.full_like(bias, -50.0)])
+    copied = np.exp(ops.convert_to_numpy(model(x)))
+    for row, source in zip(copied, SOURCE):
+        on_source = row[:, sorted(set(source) - {0})].sum(-1)
+        np.testing.assert_allclose(on_source, 1.0, rtol=1e-5)
+    # Greedy decoding can then only write source tokens.
+    tokens, scores = model.translate(SOURCE, beam_size=2, max_length=4)
+    for row, source in zip(ops.convert_to_numpy(tokens), SOURCE):
+        assert set(row) - {0} <= set(source)
+
+
+def test_copy_model_learns_to_echo_the_source_and_round_trips(tmp_path):
+    # The targets are the source's tokens: the task copying makes easy.
+    keras.utils.set_random_seed(0)
+    model = Seq2Seq(40, 40, embedding_dim=8, units=16, attention="luong", copy=True)
+    model.compile(
+        keras.optimizers.Adam(1e-2),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+    )
+    rng = np.random.default_rng(0)
+    words = rng.integers(4, 40, size=(256, 3)).astype("int32")
+    source = np.concatenate([words, np.full((256, 1), 3, "int32")], axis=1)
+    target_in = np.concatenate([np.full((256, 1), 2, "int32"), words], axis=1)
+    model.fit({"source": source, "target_in": target_in}, source, epochs=15, batch_size=32, verbose=0)
+    test = np.array([[7, 31, 12, 3], [25, 25, 9, 3]], "int32")
+    tokens, _ = model.translate(test, beam_size=2, max_length=5)
+    assert ops.convert_to_numpy(tokens)[:, :4].tolist() == test.tolist()
+
+    path = tmp_path / "copy.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert reloaded.copy
+    x = {"source": test, "target_in": np.array([[2, 7, 31, 12]] * 2, "int32")}
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(reloaded(x)), ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5
+    )
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -84,6 +131,8 @@ def test_fit_lowers_the_loss_and_config_round_trips(tmp_path):
         ({"attention": "dot"}, "attention='dot'"),
         ({"units": 0}, "units=0"),
         ({"layers": 0}, "layers=0"),
+        ({"copy": True}, "copy needs attention"),
+        ({"copy": True, "attention": "luong"}, "target_vocabulary_size=30"),
     ],
 )
 def test_bad_arguments_name_the_value(kwargs, message):
