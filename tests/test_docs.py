@@ -25,6 +25,7 @@ MODULES = [
     "rnnapps.tasks.forecasting.metrics",
     "rnnapps.tasks.translation.data",
     "rnnapps.tasks.translation.lexicon",
+    "rnnapps.tasks.translation.gloss",
     "rnnapps.tasks.translation.model",
     "rnnapps.tasks.captioning",
     "rnnapps.tasks.captioning.data",

@@ -26,12 +26,12 @@ The lookup, kept simple and deterministic:
 
 import re
 
-__all__ = ["DictionaryGloss", "Lexicon", "parse_lexicon", "tokenize", "detokenize"]
+__all__ = ["Lexicon", "parse_lexicon", "tokenize", "detokenize"]
 
 _ANNOTATION = re.compile(r"\s*(\{[^{}]*\}|\[[^\[\]]*\]|\([^()]*\)|<[^<>]*>|/[^/\s][^/]*/)")
 # Tokens: runs of characters between whitespace and these punctuation marks
 # (each a token of its own). Spelled out, not `\w`, so that Python's `re` and
-# RE2 (TensorFlow's regex ops, `Lexicon.gloss_graph`) split alike.
+# RE2 (TensorFlow's regex ops, `gloss.DictionaryGloss`) split alike.
 _PUNCTUATION = r'([.,!?;:()\[\]{}"„“”«»…/])'
 _WHITESPACE = r"[ \t\n\r\f\v]+"
 _NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}’”»])")
@@ -143,8 +143,8 @@ class Lexicon:
         return detokenize([self.word(token) for token in tokenize(text)])
 
     def gloss(self, text):
-        """`text`'s tokens translated and joined by spaces: the form of
-        `Lexicon.gloss_graph`'s output, computed in Python.
+        """`text`'s tokens translated and joined by spaces: what the
+        `DictionaryGloss` layer computes in TensorFlow ops.
 
         >>> Lexicon({"das": "the", "Haus": "house"}).gloss("Das Haus, bitte")
         'the house , bitte'
@@ -154,111 +154,6 @@ class Lexicon:
     def gloss_layer(self):
         """A `DictionaryGloss` layer holding this lexicon: `gloss` in
         TensorFlow ops, for tf.data and the export's graph."""
-        return __getattr__("DictionaryGloss")(self.entries)
+        from rnnapps.tasks.translation.gloss import DictionaryGloss
 
-
-def _table(tf, mapping):
-    keys = tf.constant(list(mapping), tf.string)
-    values = tf.constant(list(mapping.values()), tf.string)
-    return tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(keys, values), "")
-
-
-def _register(cls):
-    import keras
-
-    return keras.saving.register_keras_serializable(package="rnnapps.translation")(cls)
-
-
-def _gloss_layer_class():
-    import json
-    import pathlib
-
-    import keras
-    import numpy as np
-
-    @_register
-    class DictionaryGloss(keras.layers.Layer):
-        """Each token of a string replaced by its dictionary translation.
-
-        `Lexicon.gloss` in TensorFlow string ops, so it runs in tf.data and
-        inside a SavedModel's graph (TensorFlow backend). The entries are
-        saved with the model as an asset (`entries.jsonl`), as keras-hub's
-        tokenizers save their vocabularies.
-
-        Args:
-            entries: `{word: translation}`; a word is looked up as written,
-                then lower-cased, and kept where it has no entry.
-
-        Call arguments:
-            texts: A string tensor `(batch,)`.
-
-        Output shape:
-            `(batch,)` strings: the translated tokens joined by spaces.
-
-        Example:
-
-        >>> import tensorflow as tf
-        >>> gloss = DictionaryGloss({"das": "the", "Haus": "house"})
-        >>> [t.decode() for t in gloss(tf.constant(["Das Haus, bitte!"])).numpy()]
-        ['the house , bitte !']
-        """
-
-        def __init__(self, entries=None, **kwargs):
-            kwargs.setdefault("trainable", False)
-            super().__init__(**kwargs)
-            self._set_entries(entries or {})
-
-        def _set_entries(self, entries):
-            import tensorflow as tf
-
-            # NumPy arrays, not a dict: Keras and TensorFlow would wrap a
-            # dict attribute of 300,000 entries for tracking.
-            self._words = np.array(list(entries), dtype=object)
-            self._translations = np.array(list(entries.values()), dtype=object)
-            lowered = {}
-            for word, translation in entries.items():
-                lowered.setdefault(word.lower(), translation)
-            self._exact = _table(tf, entries)
-            self._lowered = _table(tf, lowered)
-
-        @property
-        def entries(self):
-            return dict(zip(self._words.tolist(), self._translations.tolist()))
-
-        def call(self, texts):
-            import tensorflow as tf
-
-            spaced = tf.strings.regex_replace(texts, _PUNCTUATION, r" \1 ")
-            spaced = tf.strings.strip(tf.strings.regex_replace(spaced, _WHITESPACE, " "))
-            tokens = tf.strings.split(spaced, sep=" ")
-            words = tokens.flat_values
-            exact = self._exact.lookup(words)
-            lowered = self._lowered.lookup(tf.strings.lower(words, encoding="utf-8"))
-            translated = tf.where(exact != "", exact, tf.where(lowered != "", lowered, words))
-            return tf.strings.reduce_join(
-                tokens.with_flat_values(translated), axis=1, separator=" "
-            )
-
-        def compute_output_spec(self, texts):
-            return keras.KerasTensor(texts.shape, dtype="string")
-
-        def save_assets(self, dir_path):
-            with open(pathlib.Path(dir_path) / "entries.jsonl", "w", encoding="utf-8") as file:
-                for word, translation in zip(self._words.tolist(), self._translations.tolist()):
-                    file.write(json.dumps([word, translation], ensure_ascii=False) + "\n")
-
-        def load_assets(self, dir_path):
-            with open(pathlib.Path(dir_path) / "entries.jsonl", encoding="utf-8") as file:
-                self._set_entries(dict(json.loads(line) for line in file))
-
-    return DictionaryGloss
-
-
-def __getattr__(name):
-    # `DictionaryGloss` is made (and registered) on first use, so that
-    # importing this module imports neither Keras nor TensorFlow.
-    if name == "DictionaryGloss":
-        if "DictionaryGloss" not in globals():
-            globals()["DictionaryGloss"] = _gloss_layer_class()
-        return globals()["DictionaryGloss"]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return DictionaryGloss(self.entries)

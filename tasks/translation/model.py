@@ -74,7 +74,7 @@ class Seq2Seq(keras.Model):
             `SentencePieceTokenizer` with a joint vocabulary) kept with the
             model, so that a saved `.keras` file holds everything a
             translation needs; the model itself takes ids.
-        gloss: optional `lexicon.DictionaryGloss` kept with the model the
+        gloss: optional `gloss.DictionaryGloss` kept with the model the
             same way: the task's translator feeds `source = gloss(source)`.
 
     Call arguments:
@@ -337,9 +337,7 @@ class Seq2Seq(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         if config.get("gloss") is not None:
-            from rnnapps.tasks.translation import lexicon
-
-            lexicon.__getattr__("DictionaryGloss")  # registers the class
+            from rnnapps.tasks.translation import gloss  # noqa: F401  (registers DictionaryGloss)
         for name in ("tokenizer", "gloss"):
             if config.get(name) is not None:
                 config[name] = keras.saving.deserialize_keras_object(config[name])
