@@ -57,7 +57,10 @@ class TranslationConfig:
     )
     dropout: float = _field(0.2, "dropout on the embeddings and between layers")
     # === Training ===
-    epochs: int = _field(15, "most epochs; early stopping may end sooner")
+    # With the gloss and copying, the validation loss is lowest after 21
+    # epochs (seed 0; 72 s an epoch on 2 CPU cores): 22 keeps the default
+    # run under 30 minutes.
+    epochs: int = _field(22, "most epochs; early stopping may end sooner")
     batch_size: int = _field(64, "sentence pairs per training step")
     learning_rate: float = _field(1e-3, "Adam learning rate")
     # Sutskever et al. clipped the global norm at 5.
