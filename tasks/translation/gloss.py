@@ -2,7 +2,8 @@
 
 `lexicon.Lexicon.gloss` in TensorFlow string ops and lookup tables, so that
 the same computation glosses the training data (in tf.data) and the
-sentences the export receives (in its graph). TensorFlow backend.
+sentences the export receives (in its graph). It computes in TensorFlow
+whatever the Keras backend, like keras-hub's tokenizers.
 """
 
 import json
@@ -66,6 +67,16 @@ class DictionaryGloss(keras.layers.Layer):
             lowered.setdefault(word.lower(), translation)
         self._exact = _table(tf, entries)
         self._lowered = _table(tf, lowered)
+
+    def __call__(self, texts, *args, **kwargs):
+        # String ops run in TensorFlow whatever the Keras backend (as in
+        # keras-hub's tokenizers): on JAX or PyTorch, skip Keras's
+        # conversion of the inputs to that backend's arrays.
+        if keras.backend.backend() != "tensorflow":
+            import tensorflow as tf
+
+            return self.call(tf.convert_to_tensor(texts, tf.string))
+        return super().__call__(texts, *args, **kwargs)
 
     @property
     def entries(self):
