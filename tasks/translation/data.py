@@ -79,6 +79,26 @@ def _is_sentence(text, min_words=1):
     )
 
 
+def aligned_parts(lines):
+    """`(index, german_part, english_part)` of every aligned `|` part of
+    Ding dictionary lines (comments and lines whose sides do not align are
+    skipped); `index` is the part's position in its line.
+
+    >>> list(aligned_parts(["Aal {m} | Aale {pl} :: eel | eels", "# comment :: x"]))
+    [(0, 'Aal {m} ', ' eel '), (1, ' Aale {pl} ', ' eels')]
+    """
+    for line in lines:
+        if line.startswith("#") or "::" not in line:
+            continue
+        german, english = line.split("::", 1)
+        german_parts, english_parts = german.split("|"), english.split("|")
+        if len(german_parts) != len(english_parts):
+            continue
+        yield from (
+            (index, g, e) for index, (g, e) in enumerate(zip(german_parts, english_parts))
+        )
+
+
 def parse_ding(lines):
     """Example sentence pairs from Ding dictionary lines.
 
@@ -97,21 +117,14 @@ def parse_ding(lines):
     []
     """
     pairs = []
-    for line in lines:
-        if line.startswith("#") or "::" not in line:
+    for _, german_part, english_part in aligned_parts(lines):
+        sources = _alternatives(german_part)
+        references = [e for e in _alternatives(english_part) if _is_sentence(e)]
+        if not sources or not references or not _is_sentence(sources[0]):
             continue
-        german, english = line.split("::", 1)
-        german_parts, english_parts = german.split("|"), english.split("|")
-        if len(german_parts) != len(english_parts):
+        if len(references[0].split()) < 5:
             continue
-        for german_part, english_part in zip(german_parts, english_parts):
-            sources = _alternatives(german_part)
-            references = [e for e in _alternatives(english_part) if _is_sentence(e)]
-            if not sources or not references or not _is_sentence(sources[0]):
-                continue
-            if len(references[0].split()) < 5:
-                continue
-            pairs.append((sources[0], references))
+        pairs.append((sources[0], references))
     return pairs
 
 

@@ -26,6 +26,8 @@ The lookup, kept simple and deterministic:
 
 import re
 
+from rnnapps.tasks.translation.data import aligned_parts
+
 __all__ = ["Lexicon", "parse_lexicon", "tokenize", "detokenize"]
 
 _ANNOTATION = re.compile(r"\s*(\{[^{}]*\}|\[[^\[\]]*\]|\([^()]*\)|<[^<>]*>|/[^/\s][^/]*/)")
@@ -92,24 +94,17 @@ def parse_lexicon(lines, exclude=()):
     """
     excluded = {" ".join(text.lower().split()) for text in exclude}
     headwords, others = {}, {}
-    for line in lines:
-        if line.startswith("#") or "::" not in line:
+    for index, german_part, english_part in aligned_parts(lines):
+        targets = [_english(e) for e in _alternatives(english_part)]
+        if not targets or not targets[0]:
             continue
-        german, english = line.split("::", 1)
-        german_parts, english_parts = german.split("|"), english.split("|")
-        if len(german_parts) != len(english_parts):
-            continue
-        for index, (german_part, english_part) in enumerate(zip(german_parts, english_parts)):
-            targets = [_english(e) for e in _alternatives(english_part)]
-            if not targets or not targets[0]:
+        for position, source in enumerate(_alternatives(german_part)):
+            if " " in source or not any(c.isalnum() for c in source):
+                continue  # phrases, and punctuation left over from annotations
+            if source.lower() in excluded:
                 continue
-            for position, source in enumerate(_alternatives(german_part)):
-                if " " in source or not any(c.isalnum() for c in source):
-                    continue  # phrases, and punctuation left over from annotations
-                if source.lower() in excluded:
-                    continue
-                table = headwords if index == 0 and position == 0 else others
-                table.setdefault(source, targets[0])
+            table = headwords if index == 0 and position == 0 else others
+            table.setdefault(source, targets[0])
     return {**others, **headwords}
 
 
