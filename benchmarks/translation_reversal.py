@@ -5,21 +5,25 @@ encoder-decoder and saw test BLEU go from 25.9 to 30.6 and perplexity from
 5.8 to 4.7 (WMT'14 en->fr): the first source words end up next to the first
 target words, which shortens the paths gradients take between them.
 
-This script trains the translation task's model three ways on the same data,
-tokenizer, seed and budget (the same epoch cap and early stopping):
+This script trains the translation task's model several ways on the same data,
+seed and budget (the same epoch cap and early stopping):
 
 - `gloss_copy` (the task's default): the source followed by its word-by-word
   Ding dictionary gloss, Luong attention, a decoder that may copy source
   tokens; `gloss_copy_reversed`: the same with the source fed backwards;
 - `reversed`: the sentences alone, no attention, source fed backwards;
 - `forward`: the same model with the source in reading order (`--no-reverse`);
-- `attention`: Luong attention, source in reading order.
+- `attention`: Luong attention, source in reading order;
+- `concat`: Luong attention, the sentences plus 15,000 of the dictionary's word
+  and phrase pairs each epoch as training pairs (plain concatenation);
+- `gloss_copy_pairs`: the default plus those pairs.
 
 and prints, for each, test BLEU and chrF (sacrebleu, detokenized, all
 references) with beam search and greedy decoding, test perplexity, and the
 epochs run; then the differences reversed - forward, and the word-by-word
 dictionary lookup on the same test references (German -> English data). Run with several seeds
-for a spread (`--seeds 0,1`).
+for a spread (`--seeds 0,1,2`: median and range); seeds run in separate processes at
+once are summarized together with `--rows-from LOG ...`.
 
 Usage:
 
@@ -58,7 +62,14 @@ def main(argv=None):
     parser.add_argument("--embedding-dim", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--max-length", type=int, default=None)
+    parser.add_argument(
+        "--rows-from", nargs="+", metavar="LOG",
+        help="summarize the result rows printed by earlier runs (e.g. one per seed, run in "
+             "parallel) and stop",
+    )
     args = parser.parse_args(argv)
+    if args.rows_from:
+        return summarize_logs(args.rows_from)
     if args.from_ids:
         return from_ids(args)
 
@@ -132,27 +143,63 @@ def main(argv=None):
 
 VARIANTS = {
     # The sentences alone (the task's model before the dictionary gloss).
-    "reversed": dict(attention="none", reverse=True, copy=False, dictionary="none"),
-    "forward": dict(attention="none", reverse=False, copy=False, dictionary="none"),
-    "attention": dict(attention="luong", reverse=False, copy=False, dictionary="none"),
+    "reversed": dict(attention="none", reverse=True, copy=False, dictionary="none", dictionary_pairs=0),
+    "forward": dict(attention="none", reverse=False, copy=False, dictionary="none", dictionary_pairs=0),
+    "attention": dict(attention="luong", reverse=False, copy=False, dictionary="none", dictionary_pairs=0),
+    # The dictionary's word and phrase pairs appended to the sentences as
+    # training pairs (a fresh 15,000 each epoch), nothing else.
+    "concat": dict(attention="luong", reverse=False, copy=False, dictionary="none", dictionary_pairs=15_000),
     # The default: source + its Ding gloss, Luong attention, copying.
     "gloss_copy": dict(attention="luong", reverse=False, copy=True, dictionary="gloss"),
     "gloss_copy_reversed": dict(attention="luong", reverse=True, copy=True, dictionary="gloss"),
+    # The default, with the dictionary's pairs as training pairs too.
+    "gloss_copy_pairs": dict(attention="luong", reverse=False, copy=True, dictionary="gloss",
+                             dictionary_pairs=15_000),
 }
 
 
 def summarize(results):
-    print(f"{'variant':<10} {'BLEU beam':>9} {'BLEU greedy':>11} {'chrF beam':>9} {'perplexity':>10} {'epochs':>6}")
+    """Median over seeds, and the range (min-max) where there are several."""
+    print(f"{'variant':<20} {'BLEU beam':>17} {'BLEU greedy':>11} {'chrF beam':>17} "
+          f"{'perplexity':>10} {'epochs':>6} {'train s':>7}")
+
+    def spread(rows, key, digits=2):
+        values = [r[key] for r in rows]
+        text = f"{statistics.median(values):.{digits}f}"
+        if len(values) > 1:
+            text += f" ({min(values):.{digits}f}-{max(values):.{digits}f})"
+        return text
+
     for name, rows in results.items():
         def med(key):
             return statistics.median(r[key] for r in rows)
-        print(f"{name:<10} {med('bleu_beam'):>9.2f} {med('bleu_greedy'):>11.2f} "
-              f"{med('chrf_beam'):>9.2f} {med('test_perplexity'):>10.3f} {med('epochs_run'):>6.0f}")
-    if "reversed" in results and "forward" in results:
-        gain = [r["bleu_beam"] - f["bleu_beam"] for r, f in zip(results["reversed"], results["forward"])]
-        ppl = [r["test_perplexity"] / f["test_perplexity"] for r, f in zip(results["reversed"], results["forward"])]
-        print(f"reversal: BLEU {statistics.median(gain):+.2f} points (beam), perplexity "
-              f"x{statistics.median(ppl):.3f} (median over seeds; the paper: +4.7 BLEU, 5.8 -> 4.7)")
+        print(f"{name:<20} {spread(rows, 'bleu_beam'):>17} {med('bleu_greedy'):>11.2f} "
+              f"{spread(rows, 'chrf_beam'):>17} {med('test_perplexity'):>10.3f} "
+              f"{med('epochs_run'):>6.0f} {med('train_seconds'):>7.0f}")
+    for reversed_name, forward_name in (("reversed", "forward"), ("gloss_copy_reversed", "gloss_copy")):
+        if reversed_name not in results or forward_name not in results:
+            continue
+        pairs = list(zip(results[reversed_name], results[forward_name]))
+        gain = [r["bleu_beam"] - f["bleu_beam"] for r, f in pairs]
+        chrf = [r["chrf_beam"] - f["chrf_beam"] for r, f in pairs]
+        ppl = [r["test_perplexity"] / f["test_perplexity"] for r, f in pairs]
+        print(f"reversal ({reversed_name} - {forward_name}): BLEU {statistics.median(gain):+.2f} "
+              f"(per seed {', '.join(f'{g:+.2f}' for g in gain)}), chrF "
+              f"{statistics.median(chrf):+.2f}, perplexity x{statistics.median(ppl):.3f} "
+              f"(median over seeds; the paper: +4.7 BLEU, 5.8 -> 4.7)")
+
+
+def summarize_logs(paths):
+    """`summarize` over the JSON rows of earlier runs' output, in seed order."""
+    rows = []
+    for path in paths:
+        with open(path, encoding="utf-8") as file:
+            rows += [json.loads(line) for line in file if line.startswith('{"variant"')]
+    results = {}
+    for row in sorted(rows, key=lambda r: r["seed"]):
+        results.setdefault(row["variant"], []).append(row)
+    summarize(results)
+    return 0
 
 
 def save_ids(config, folder):

@@ -61,6 +61,19 @@ def load_data(config):
         )
     if config.copy and config.attention == "none":
         raise TaskError("--copy needs --attention luong or bahdanau (it copies where the decoder attends)")
+    if config.dictionary_pairs < 0:
+        raise TaskError(
+            f"--dictionary-pairs must be 0 (none) or more. Received: {config.dictionary_pairs}"
+        )
+    if config.dictionary_pairs and not _german_english(config.data):
+        raise TaskError(
+            "--dictionary-pairs needs German -> English data (ding, or a tfds de-en dataset "
+            f"with the Ding dictionary installed). Received: --data {config.data}"
+        )
+    if not 0.0 <= config.label_smoothing < 1.0:
+        raise TaskError(
+            f"--label-smoothing must be in [0, 1). Received: {config.label_smoothing}"
+        )
     if config.train_size < 0:
         raise TaskError(f"--train-size must be 0 (all) or more. Received: {config.train_size}")
     splits = load_examples(config.data)
@@ -70,16 +83,21 @@ def load_data(config):
     from rnnapps.tasks.translation import text
 
     gloss = None
-    if config.dictionary == "gloss" or (config.dictionary == "auto" and _german_english(config.data)):
+    wants_gloss = config.dictionary == "gloss" or (
+        config.dictionary == "auto" and _german_english(config.data)
+    )
+    lookup = None
+    if wants_gloss or config.dictionary_pairs:
         lookup = dictionary_lookup(_data_name(config.data), splits)
-        if lookup is None and config.dictionary == "auto":
-            pass  # a tfds de-en dataset without the Ding dictionary installed
-        elif lookup is None:
+        if lookup is None and (config.dictionary == "gloss" or config.dictionary_pairs):
+            flag = "--dictionary gloss" if config.dictionary == "gloss" else "--dictionary-pairs"
             raise TaskError(
-                f"--dictionary gloss needs the Ding dictionary (Debian package trans-de-en) for "
+                f"{flag} needs the Ding dictionary (Debian package trans-de-en) for "
                 f"{config.data}: run `python -m rnnapps.datasets.debian trans-de-en`"
             )
-        else:
+        # (auto: a tfds de-en dataset without the Ding dictionary installed
+        # trains on its sentences alone.)
+        if lookup is not None and wants_gloss:
             gloss = lookup.gloss_layer()
     sources = {split: _glossed([s for s, _ in pairs], gloss) for split, pairs in splits.items()}
     train_sources = sources["train"]
@@ -92,10 +110,14 @@ def load_data(config):
     train_sources = [s for s, k in zip(train_sources, keep) if k]
     train_targets = [t for t, k in zip(train_targets, keep) if k]
     decoding = _decoding(config, glossed=gloss is not None)
+    extra = None
+    if config.dictionary_pairs:
+        extra = _dictionary_pairs(splits, gloss, tokenizer, config)
     datasets = {
         "train": text.make_dataset(
             train_sources, train_targets, tokenizer, config.max_length, config.batch_size,
             shuffle_seed=config.seed, source_max_length=decoding["source_max_length"],
+            extra=extra,
         )
     }
     for split in ("validation", "test"):
@@ -105,6 +127,9 @@ def load_data(config):
         )
     sizes = {split: len(pairs) for split, pairs in splits.items()}
     sizes["train_used"] = len(train_sources)
+    if extra is not None:
+        sizes["dictionary_pairs"] = len(extra[0])
+        sizes["dictionary_pairs_per_epoch"] = extra[2]
     name = _data_name(config.data)
     info = {
         "name": name,
@@ -121,6 +146,22 @@ def load_data(config):
 
 
 GLOSS_SEPARATOR = " = "
+
+
+def _dictionary_pairs(splits, gloss, tokenizer, config):
+    """`(sources, targets, per epoch)`: the Ding dictionary's word and phrase
+    pairs for training (`data.ding_entries`, nothing held out), sources
+    glossed like the sentences, targets of at most `max_length - 1` tokens."""
+    from rnnapps.tasks.translation import data as data_module
+    from rnnapps.tasks.translation import text
+
+    held_out = [source for split in ("validation", "test") for source, _ in splits[split]]
+    entries = data_module.ding_entries(exclude=held_out)
+    targets = [english for _, english in entries]
+    keep = text.token_lengths(tokenizer, targets) <= config.max_length - 1
+    sources = _glossed([german for (german, _), k in zip(entries, keep) if k], gloss)
+    targets = [t for t, k in zip(targets, keep) if k]
+    return sources, targets, min(config.dictionary_pairs, len(sources))
 
 
 def _glossed(sources, gloss, batch_size=4096):
@@ -174,6 +215,7 @@ def build_model(config, data):
     from rnnapps.optimizers import ClippedOptimizer
     from rnnapps.tasks.translation.model import PAD_ID
     from rnnapps.tasks.translation.model import Seq2Seq
+    from rnnapps.tasks.translation.model import SmoothedCrossentropy
 
     model = Seq2Seq(
         source_vocabulary_size=data.info["vocabulary_size"],
@@ -188,6 +230,7 @@ def build_model(config, data):
         copy=config.copies,
         tokenizer=data.raw["tokenizer"],
         gloss=data.raw.get("gloss"),
+        tie_embeddings=config.tie_embeddings,
         name=f"translation_{config.cell}",
     )
     model.build()  # BackupAndRestore and the optimizer need the weights now
@@ -195,7 +238,11 @@ def build_model(config, data):
         optimizer=ClippedOptimizer(
             keras.optimizers.Adam(config.learning_rate), clipnorm=config.clipnorm
         ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+        loss=(
+            SmoothedCrossentropy(config.label_smoothing, ignore_class=PAD_ID)
+            if config.label_smoothing
+            else keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID)
+        ),
         # Variable-length batches: XLA would compile once per shape.
         jit_compile=False,
     )

@@ -26,6 +26,11 @@ class TranslationConfig:
         "it); auto: gloss where the data is German->English and the dictionary installed",
         choices=("auto", "gloss", "none"),
     )
+    dictionary_pairs: int = _field(
+        0, "word and phrase pairs of the Ding dictionary that join the sentences in each "
+        "training epoch, a fresh random sample every epoch (German->English data only; "
+        "0 = the sentences alone)"
+    )
     # === Tokenization (SentencePiece, fitted on the training split, inside the export) ===
     # ~15,000 short training sentences per side: 4,000 pieces for both
     # languages keep frequent words whole and spell rare ones from pieces.
@@ -56,6 +61,9 @@ class TranslationConfig:
         "attention, off with it"
     )
     dropout: float = _field(0.2, "dropout on the embeddings and between layers")
+    tie_embeddings: bool = _field(
+        False, "one embedding matrix for source, target and output (Press & Wolf 2017)"
+    )
     # === Training ===
     # With the gloss and copying, the validation loss is lowest after 21
     # epochs (seed 0; 72 s an epoch on 2 CPU cores): 22 keeps the default
@@ -64,6 +72,9 @@ class TranslationConfig:
     batch_size: int = _field(64, "sentence pairs per training step")
     learning_rate: float = _field(1e-3, "Adam learning rate")
     # Sutskever et al. clipped the global norm at 5.
+    label_smoothing: float = _field(
+        0.0, "share of the target probability spread over the vocabulary (0 = none)"
+    )
     clipnorm: float = _field(5.0, "ClippedOptimizer threshold on the global gradient norm")
     patience: int = _field(3, "epochs without validation improvement before stopping")
     seed: int = _field(0, "random seed (weights, shuffling)")

@@ -30,7 +30,10 @@ import re
 
 from rnnapps.task import TaskError
 
-__all__ = ["DING_PACKAGE", "ding_path", "load_examples", "parse_ding", "read_tsv", "split_pairs"]
+__all__ = [
+    "DING_PACKAGE", "ding_path", "load_examples", "parse_ding", "parse_entries", "read_tsv",
+    "split_pairs",
+]
 
 DING_PACKAGE = "trans-de-en"
 DING_FILE = pathlib.PurePosixPath("usr/share/trans/de-en")
@@ -126,6 +129,70 @@ def parse_ding(lines):
             continue
         pairs.append((sources[0], references))
     return pairs
+
+
+def parse_entries(lines, exclude=()):
+    """Every word and phrase pair of Ding dictionary lines, for training.
+
+    Each German alternative of an aligned `|` part (annotations stripped,
+    `lexicon`'s cleaning) is paired with the part's first English
+    alternative (a leading infinitive "to" dropped). Pairs are kept once,
+    in file order. Nothing held out reaches training:
+
+    - no pair whose German side is in `exclude` (the validation and test
+      sources), compared as `split_pairs` groups sources (lower-cased,
+      spaces normalised);
+    - no sentence (German ending in `.`, `?` or `!`) that `split_pairs`
+      would put into validation or test by its hash, whether or not it is
+      one of the task's example sentences;
+    - nothing from a `|` part that holds one of these.
+
+    Returns:
+        A list of `(german, english)` strings.
+
+    Example:
+
+    >>> parse_entries(["essen {vt} | gegessen :: to eat | eaten", "Haus {n}; Heim {n} :: house"])
+    [('essen', 'eat'), ('gegessen', 'eaten'), ('Haus', 'house'), ('Heim', 'house')]
+    >>> parse_entries(["Haus {n} :: house"], exclude=["HAUS"])
+    []
+    """
+    from rnnapps.tasks.translation import lexicon
+
+    excluded = {_group_key(text) for text in exclude}
+    seen, pairs = set(), []
+    for _, german_part, english_part in aligned_parts(lines):
+        targets = [lexicon._english(e) for e in lexicon._alternatives(english_part)]
+        if not targets or not any(c.isalnum() for c in targets[0]):
+            continue
+        sources = lexicon._alternatives(german_part)
+        # A part holding a held-out sentence, as the splits or the lexicon
+        # read it, gives nothing (not even its other alternatives).
+        if any(_held_out(text, excluded) for text in sources + _alternatives(german_part)):
+            continue
+        for source in sources:
+            if not any(c.isalnum() for c in source):
+                continue
+            if (source, targets[0]) not in seen:
+                seen.add((source, targets[0]))
+                pairs.append((source, targets[0]))
+    return pairs
+
+
+def _held_out(source, excluded):
+    return _group_key(source) in excluded or (
+        source.endswith(_SENTENCE_END) and _bucket(source) < 2
+    )
+
+
+def ding_entries(exclude=()):
+    """`parse_entries` of the installed Ding dictionary (`ding_path`)."""
+    path = ding_path()
+    try:
+        with open(path, encoding="utf-8") as file:
+            return parse_entries(file, exclude=exclude)
+    except (OSError, UnicodeDecodeError) as error:
+        raise TaskError(f"cannot read the Ding dictionary {path}: {error}")
 
 
 def _ding():

@@ -43,7 +43,7 @@ from rnnapps.text import PAD_ID
 from rnnapps.text import START_ID
 from rnnapps.text import UNK_ID
 
-__all__ = ["Seq2Seq", "PAD_ID", "UNK_ID", "START_ID", "END_ID"]
+__all__ = ["Seq2Seq", "SmoothedCrossentropy", "PAD_ID", "UNK_ID", "START_ID", "END_ID"]
 
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
@@ -76,6 +76,10 @@ class Seq2Seq(keras.Model):
             translation needs; the model itself takes ids.
         gloss: optional `gloss.DictionaryGloss` kept with the model the
             same way: the task's translator feeds `source = gloss(source)`.
+        tie_embeddings: one embedding matrix for source, target and output
+            (Press & Wolf 2017; needs equal vocabulary sizes): the output
+            logits are the decoder's state, projected to `embedding_dim`
+            where `units` differs, times the embeddings, plus a bias.
 
     Call arguments:
         inputs: dict with `source` `(batch, source_steps)` and `target_in`
@@ -113,6 +117,7 @@ class Seq2Seq(keras.Model):
         tokenizer=None,
         copy=False,
         gloss=None,
+        tie_embeddings=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -136,6 +141,12 @@ class Seq2Seq(keras.Model):
                 f"source_vocabulary_size={source_vocabulary_size}, "
                 f"target_vocabulary_size={target_vocabulary_size}"
             )
+        if tie_embeddings and source_vocabulary_size != target_vocabulary_size:
+            raise ValueError(
+                "tie_embeddings needs one vocabulary for source and target. Received: "
+                f"source_vocabulary_size={source_vocabulary_size}, "
+                f"target_vocabulary_size={target_vocabulary_size}"
+            )
         for name, value in (("units", units), ("layers", layers), ("embedding_dim", embedding_dim)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer. Received: {name}={value!r}")
@@ -151,14 +162,16 @@ class Seq2Seq(keras.Model):
         self.tokenizer = tokenizer
         self.copy = bool(copy)
         self.gloss = gloss
+        self.tie_embeddings = bool(tie_embeddings)
 
         # === Layers ===
         self.source_embedding = keras.layers.Embedding(
             source_vocabulary_size, embedding_dim, name="source_embedding"
         )
-        self.target_embedding = keras.layers.Embedding(
-            target_vocabulary_size, embedding_dim, name="target_embedding"
-        )
+        if not self.tie_embeddings:
+            self.target_embedding = keras.layers.Embedding(
+                target_vocabulary_size, embedding_dim, name="target_embedding"
+            )
         self.reverse_source = ReverseSequence(name="reverse_source")
         rnn = _CELLS[cell]
         self.encoder_layers = [
@@ -177,16 +190,30 @@ class Seq2Seq(keras.Model):
             self.attention_combine = keras.layers.Dense(
                 units, activation="tanh", name="attention_combine"
             )
-        self.output_projection = keras.layers.Dense(
-            target_vocabulary_size, name="output_projection"
-        )
+        if self.tie_embeddings:
+            # logits = down(y) E^T + b, E the one embedding matrix.
+            self.output_down = (
+                keras.layers.Dense(embedding_dim, use_bias=False, name="output_down")
+                if units != embedding_dim else None
+            )
+        else:
+            self.output_projection = keras.layers.Dense(
+                target_vocabulary_size, name="output_projection"
+            )
         if self.copy:
             self.copy_gate = keras.layers.Dense(1, activation="sigmoid", name="copy_gate")
 
     def build(self, input_shape=None):
         """Creates every weight (the model's shapes depend only on its settings)."""
         self.source_embedding.build((None, None))
-        self.target_embedding.build((None, None))
+        if self.tie_embeddings:
+            if self.output_down is not None:
+                self.output_down.build((None, None, self.units))
+            self.output_bias = self.add_weight(
+                shape=(self.target_vocabulary_size,), initializer="zeros", name="output_bias"
+            )
+        else:
+            self.target_embedding.build((None, None))
         for i, (encoder, decoder) in enumerate(zip(self.encoder_layers, self.decoder_layers)):
             width = self.units if i else self.embedding_dim
             encoder.build((None, None, width))
@@ -194,7 +221,8 @@ class Seq2Seq(keras.Model):
         if self.attention:
             self.attention_layer.build([(None, None, self.units), (None, None, self.units)])
             self.attention_combine.build((None, None, 2 * self.units))
-        self.output_projection.build((None, None, self.units))
+        if not self.tie_embeddings:
+            self.output_projection.build((None, None, self.units))
         if self.copy:
             self.copy_gate.build((None, None, 2 * self.units + self.embedding_dim))
         self.built = True
@@ -224,7 +252,8 @@ class Seq2Seq(keras.Model):
     def _decode(self, target_in, states, encoder_outputs, source_mask, training=False,
                 source=None):
         mask = ops.not_equal(target_in, PAD_ID)
-        embedded = self.embedding_dropout(self.target_embedding(target_in), training=training)
+        target_embedding = self.source_embedding if self.tie_embeddings else self.target_embedding
+        embedded = self.embedding_dropout(target_embedding(target_in), training=training)
         y = embedded
         new_states = []
         for i, layer in enumerate(self.decoder_layers):
@@ -241,7 +270,7 @@ class Seq2Seq(keras.Model):
             hidden = y
             y = self.attention_combine(ops.concatenate([y, context], axis=-1))
         y = self.layer_dropout(y, training=training)
-        logits = self.output_projection(y)
+        logits = self._logits(y)
         if not self.copy:
             return logits, new_states
         gate = self.copy_gate(ops.concatenate([hidden, context, embedded], axis=-1))
@@ -250,6 +279,14 @@ class Seq2Seq(keras.Model):
         gate = ops.cast(gate, "float32")
         mixed = gate * generated + (1.0 - gate) * copied
         return ops.log(ops.maximum(mixed, 1e-9)), new_states
+
+    def _logits(self, y):
+        if not self.tie_embeddings:
+            return self.output_projection(y)
+        if self.output_down is not None:
+            y = self.output_down(y)
+        embeddings = ops.cast(self.source_embedding.embeddings, y.dtype)
+        return ops.matmul(y, ops.transpose(embeddings)) + ops.cast(self.output_bias, y.dtype)
 
     def _copy_distribution(self, weights, source):
         """`(batch, steps, vocabulary)`: each step's attention weights summed
@@ -328,6 +365,7 @@ class Seq2Seq(keras.Model):
             reverse=self.reverse,
             dropout=self.dropout,
             copy=self.copy,
+            tie_embeddings=self.tie_embeddings,
             tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
             gloss=keras.saving.serialize_keras_object(self.gloss),
         )
@@ -342,3 +380,50 @@ class Seq2Seq(keras.Model):
             if config.get(name) is not None:
                 config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="rnnapps.translation")
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Token cross-entropy with label smoothing, padding ignored.
+
+    The target distribution puts `1 - label_smoothing` on the reference
+    token and spreads `label_smoothing` evenly over the vocabulary (Szegedy
+    et al. 2016; Vaswani et al. 2017 use 0.1). Tokens equal to
+    `ignore_class` count for nothing, and the loss is the mean over the
+    others, as `SparseCategoricalCrossentropy(ignore_class=...)` takes it
+    (with `label_smoothing=0` the two agree). `y_pred` are logits (or
+    log-probabilities: a log-softmax leaves them as they are).
+
+    >>> import numpy as np
+    >>> loss = SmoothedCrossentropy(label_smoothing=0.0)
+    >>> logits = np.log(np.array([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1]]], "float32"))
+    >>> round(float(loss(np.array([[1, 0]]), logits)), 4)  # -log 0.25; padding ignored
+    1.3863
+    """
+
+    def __init__(self, label_smoothing=0.1, ignore_class=PAD_ID,
+                 name="smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(
+                f"label_smoothing must be in [0, 1). Received: label_smoothing={label_smoothing}"
+            )
+        self.label_smoothing = float(label_smoothing)
+        self.ignore_class = ignore_class
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        log_probs = ops.log_softmax(ops.cast(y_pred, "float32"), axis=-1)
+        picked = ops.take_along_axis(log_probs, ops.expand_dims(y_true, -1), axis=-1)
+        loss = -(1.0 - self.label_smoothing) * ops.squeeze(picked, -1)
+        loss = loss - self.label_smoothing * ops.mean(log_probs, axis=-1)
+        # Mean over the tokens that count: weight them total / valid, as
+        # Keras does with a mask under "sum_over_batch_size".
+        valid = ops.cast(ops.not_equal(y_true, self.ignore_class), "float32")
+        total = ops.cast(ops.size(valid), "float32")
+        return loss * valid * ops.divide_no_nan(total, ops.sum(valid))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(label_smoothing=self.label_smoothing, ignore_class=self.ignore_class)
+        return config

@@ -66,11 +66,13 @@ def token_lengths(tokenizer, texts):
 
 
 def make_dataset(sources, targets, tokenizer, max_length, batch_size, shuffle_seed=None,
-                 source_max_length=None):
+                 source_max_length=None, extra=None):
     """Batched `({"source", "target_in"}, target_out)` for teacher forcing.
 
     Sources are cut to `source_max_length` tokens (default `max_length`),
-    targets to `max_length`.
+    targets to `max_length`. `extra`, for training, is `(sources, targets,
+    count)`: pairs of which a fresh random `count` join every epoch (the
+    dictionary's entries next to the sentences).
 
     Examples are grouped into batches of similar length (each batch is
     padded to its longest sentence, rounded up to a multiple of 8); the
@@ -82,8 +84,18 @@ def make_dataset(sources, targets, tokenizer, max_length, batch_size, shuffle_se
     dataset = tf.data.Dataset.from_tensor_slices(
         (tf.constant(sources, tf.string), tf.constant(targets, tf.string))
     )
+    size = len(sources)
+    if extra is not None:
+        if shuffle_seed is None:
+            raise ValueError("extra pairs are sampled for training: give shuffle_seed")
+        extra_sources, extra_targets, count = extra
+        sampled = tf.data.Dataset.from_tensor_slices(
+            (tf.constant(list(extra_sources), tf.string), tf.constant(list(extra_targets), tf.string))
+        ).shuffle(len(extra_sources), seed=shuffle_seed + 1, reshuffle_each_iteration=True)
+        count = min(int(count), len(extra_sources))
+        dataset, size = dataset.concatenate(sampled.take(count)), size + count
     if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(sources), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(size, seed=shuffle_seed, reshuffle_each_iteration=True)
 
     def encode(source, target):
         target_in, target_out = encode_target(tokenizer, target, max_length)

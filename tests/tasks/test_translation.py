@@ -65,6 +65,71 @@ def test_dictionary_lookup_never_learns_a_held_out_source(tmp_path, monkeypatch)
     assert translation.dictionary_lookup("wmt14_translate/de-en", splits) is not None
 
 
+def test_dictionary_pairs_for_training_leave_out_every_held_out_source():
+    # Sentences that split_pairs sends to validation/test (hash bucket 0 or 1)
+    # or to train, whichever way this dictionary's lines come.
+    candidates = [f"Das ist Satz Nummer {i}." for i in range(200)]
+    held = next(c for c in candidates if translation_data._bucket(c) < 2)
+    kept = next(c for c in candidates if translation_data._bucket(c) >= 2)
+    lines = DING_LINES + [
+        "Teile {pl} | Teil {n} :: parts | part",
+        f"Satz {{m}} | {held}; Ein Satz. :: sentence | That is the sentence.",
+        f"{kept} :: That is a sentence.",
+        "Haus {n}; Heim {n} (eigenes) :: house; home",
+        "Teil {n} :: part",
+    ]
+    pairs = translation_data.parse_entries(lines, exclude=["TEILE ", "zu  kurz."])
+    sources = [s for s, _ in pairs]
+    assert ("Aal", "eel") in pairs and ("Aale", "eels") in pairs  # every aligned part
+    assert ("Haus", "house") in pairs and ("Heim", "house") in pairs  # every German alternative
+    assert ("etw. zusammenklammern", "clamp sth. together") in pairs
+    assert ("Das Abendessen hat mir gut geschmeckt.", "I really enjoyed my supper.") in pairs
+    # Held out: the excluded sources (as split_pairs compares them) ...
+    assert "Teile" not in sources and "Zu kurz." not in sources
+    # ... a sentence hashed to validation/test, and every alternative of its part ...
+    assert held not in sources and "Ein Satz." not in sources
+    # ... but not the rest of its line, nor a sentence hashed to train.
+    assert ("Satz", "sentence") in pairs and (kept, "That is a sentence.") in pairs
+    assert sources.count("Teil") == 1  # each pair once
+
+
+def test_ding_dictionary_pairs_hold_no_validation_or_test_source(ding):
+    splits = translation.load_examples("ding")
+    held_out = [s for split in ("validation", "test") for s, _ in splits[split]]
+    pairs = translation_data.ding_entries(exclude=held_out)
+    assert len(pairs) > 400_000
+    keys = {" ".join(s.lower().split()) for s in held_out}
+    assert not [g for g, _ in pairs if " ".join(g.lower().split()) in keys]
+    assert all(translation_data._bucket(g) >= 2 for g, _ in pairs if g.endswith((".", "?", "!")))
+
+
+def test_dictionary_pairs_join_the_sentences_in_a_fresh_sample_each_epoch():
+    from rnnapps.tasks.translation import text
+
+    sentences = [f"satz {i}" for i in range(10)]
+    entries = [f"wort {i}" for i in range(200)]
+    tokenizer = text.fit_tokenizer(sentences + entries + ["sentence", "word"] * 20, 60)
+    dataset = text.make_dataset(
+        sentences, ["sentence"] * 10, tokenizer, 8, 4, shuffle_seed=0,
+        extra=(entries, ["word"] * 200, 5),
+    )
+    word = tokenizer.token_to_id("▁word")
+
+    def epoch():
+        targets = [row for _, y in dataset for row in y.numpy().tolist()]
+        return len(targets), sum(row[0] == word for row in targets)
+
+    assert epoch() == (15, 5) and epoch() == (15, 5)  # all sentences, 5 pairs, every epoch
+    sources = [
+        [tuple(row) for x, y in dataset for row, t in zip(x["source"].numpy().tolist(), y.numpy())
+         if t[0] == word]
+        for _ in range(3)
+    ]
+    assert len({frozenset(s) for s in sources}) > 1  # resampled
+    with pytest.raises(ValueError, match="shuffle_seed"):
+        text.make_dataset(sentences, sentences, tokenizer, 8, 4, extra=(entries, entries, 5))
+
+
 def test_gloss_layer_is_the_lookup_in_tensorflow_and_saves_its_entries(tmp_path):
     import keras
     import tensorflow as tf
@@ -226,6 +291,9 @@ print(json.dumps({{"t": [t.decode() for t in out["translations"].numpy()],
         (["train", "translation", "--copy", "--attention", "none"], "--copy needs --attention"),
         (["train", "translation", "--data", "pairs.tsv", "--dictionary", "gloss"],
          "--dictionary gloss needs German -> English data"),
+        (["train", "translation", "--dictionary-pairs", "-1"], "--dictionary-pairs must be 0"),
+        (["train", "translation", "--data", "pairs.tsv", "--dictionary-pairs", "100"],
+         "--dictionary-pairs needs German -> English data"),
         (["predict", "translation", "--model", "nowhere", "Hallo"], "not an exported model"),
     ],
 )

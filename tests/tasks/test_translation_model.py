@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from rnnapps.tasks.translation.model import Seq2Seq
+from rnnapps.tasks.translation.model import SmoothedCrossentropy
 
 
 SOURCE = np.array([[5, 6, 7, 3, 0, 0], [8, 3, 0, 0, 0, 0]], "int32")
@@ -124,6 +125,51 @@ def test_copy_model_learns_to_echo_the_source_and_round_trips(tmp_path):
     )
 
 
+@pytest.mark.parametrize("units", [8, 12])  # equal to embedding_dim, and projected down
+def test_tied_embeddings_share_one_matrix_and_round_trip(tmp_path, units):
+    model = Seq2Seq(20, 20, embedding_dim=8, units=units, attention="luong", copy=True,
+                    tie_embeddings=True)
+    x = {"source": SOURCE, "target_in": TARGET_IN}
+    logits = model(x)
+    assert tuple(logits.shape) == (2, 4, 20)
+    untied = Seq2Seq(20, 20, embedding_dim=8, units=units, attention="luong", copy=True)
+    untied.build()
+    # One 20 x 8 matrix instead of two, and a bias instead of a Dense(20).
+    saved = untied.count_params() - model.count_params()
+    assert saved == 20 * 8 + units * 20 - (units * 8 if units != 8 else 0)
+    embeddings = model.source_embedding.embeddings
+    before = ops.convert_to_numpy(model(x))
+    embeddings.assign(embeddings * 2.0)  # the output moves with the input embedding
+    assert not np.allclose(ops.convert_to_numpy(model(x)), before)
+    path = tmp_path / "tied.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert reloaded.tie_embeddings
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(reloaded(x)), ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_smoothed_crossentropy_is_keras_crossentropy_without_smoothing():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 5, 11)).astype("float32")
+    labels = rng.integers(1, 11, size=(3, 5))
+    labels[:, 3:] = 0  # padding
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
+    np.testing.assert_allclose(
+        float(SmoothedCrossentropy(0.0)(labels, logits)), float(plain(labels, logits)), rtol=1e-5
+    )
+    # Smoothing: (1 - e) NLL + e mean(-log p) over the 9 real tokens.
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
+    expected = (0.9 * nll + 0.1 * -log_probs.mean(-1))[labels != 0].mean()
+    np.testing.assert_allclose(float(SmoothedCrossentropy(0.1)(labels, logits)), expected, rtol=1e-5)
+    restored = SmoothedCrossentropy.from_config(SmoothedCrossentropy(0.2).get_config())
+    assert restored.label_smoothing == 0.2 and restored.ignore_class == 0
+    with pytest.raises(ValueError, match="label_smoothing=1.0"):
+        SmoothedCrossentropy(1.0)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -133,6 +179,7 @@ def test_copy_model_learns_to_echo_the_source_and_round_trips(tmp_path):
         ({"layers": 0}, "layers=0"),
         ({"copy": True}, "copy needs attention"),
         ({"copy": True, "attention": "luong"}, "target_vocabulary_size=30"),
+        ({"tie_embeddings": True}, "tie_embeddings needs one vocabulary"),
     ],
 )
 def test_bad_arguments_name_the_value(kwargs, message):
