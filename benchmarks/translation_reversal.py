@@ -16,7 +16,8 @@ seed and budget (the same epoch cap and early stopping):
 - `attention`: Luong attention, source in reading order;
 - `concat`: Luong attention, the sentences plus 15,000 of the dictionary's word
   and phrase pairs each epoch as training pairs (plain concatenation);
-- `gloss_copy_pairs`: the default plus those pairs.
+- `gloss_copy_pairs`: the default plus those pairs;
+- `gloss_copy_untied`: the default without tied embeddings and label smoothing.
 
 and prints, for each, test BLEU and chrF (sacrebleu, detokenized, all
 references) with beam search and greedy decoding, test perplexity, and the
@@ -50,6 +51,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", default="ding")
     parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument(
+        "--split", default="test", choices=("validation", "test"),
+        help="where to score (choose settings on validation; report on test)",
+    )
     parser.add_argument("--epochs", type=int, default=None, help="epoch cap (default: the task's)")
     parser.add_argument("--train-size", type=int, default=0, help="first N training pairs (0 = all)")
     parser.add_argument("--units", type=int, default=None)
@@ -74,7 +79,6 @@ def main(argv=None):
         return from_ids(args)
 
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from rnnapps.tasks import translation
@@ -106,12 +110,12 @@ def main(argv=None):
                 verbose=2,
             )
             seconds = time.perf_counter() - start
-            loss = float(model.evaluate(data.test, verbose=0))
             row = {
-                "variant": name, "seed": seed, "epochs_run": len(history.history["loss"]),
-                "train_seconds": round(seconds, 1), "test_perplexity": round(float(np.exp(loss)), 3),
+                "variant": name, "seed": seed, "split": args.split,
+                "epochs_run": len(history.history["loss"]),
+                "train_seconds": round(seconds, 1), "test_perplexity": round(translation.perplexity(model, getattr(data, args.split)), 3),
             }
-            pairs = data.raw["test"]
+            pairs = data.raw[args.split]
             references = [r for _, r in pairs]
             for beam in (variant.beam_size, 1):
                 decoding = dict(data.info["decoding"], beam_size=beam)
@@ -134,7 +138,7 @@ def main(argv=None):
     # The baseline every variant has to beat, on the same test references.
     lookup = translation.dictionary_lookup(data.info["name"], data.raw)
     if lookup is not None:
-        pairs = data.raw["test"]
+        pairs = data.raw[args.split]
         scores = translation.corpus_scores([lookup.translate(s) for s, _ in pairs], [r for _, r in pairs])
         print(f"{'lookup':<10} {scores['bleu']:>9.2f} {'':>11} {scores['chrf']:>9.2f}   "
               f"(the Ding dictionary word by word, {len(lookup):,} entries)")
@@ -152,6 +156,9 @@ VARIANTS = {
     # The default: source + its Ding gloss, Luong attention, copying.
     "gloss_copy": dict(attention="luong", reverse=False, copy=True, dictionary="gloss"),
     "gloss_copy_reversed": dict(attention="luong", reverse=True, copy=True, dictionary="gloss"),
+    # The default before tied embeddings and label smoothing.
+    "gloss_copy_untied": dict(attention="luong", reverse=False, copy=True, dictionary="gloss",
+                              tie_embeddings=False, label_smoothing=0.0),
     # The default, with the dictionary's pairs as training pairs too.
     "gloss_copy_pairs": dict(attention="luong", reverse=False, copy=True, dictionary="gloss",
                              dictionary_pairs=15_000),
@@ -258,6 +265,7 @@ def from_ids(args):
     from rnnapps.optimizers import ClippedOptimizer
     from rnnapps.tasks import translation
     from rnnapps.tasks.translation.model import Seq2Seq
+    from rnnapps.tasks.translation.model import SmoothedCrossentropy
 
     folder = pathlib.Path(args.from_ids)
     arrays = np.load(folder / "ids.npz")
@@ -279,11 +287,12 @@ def from_ids(args):
                 layers=variant.layers, cell=variant.cell,
                 attention=None if variant.attention == "none" else variant.attention,
                 reverse=variant.reversed_source, dropout=variant.dropout, copy=variant.copies,
+                tie_embeddings=variant.tie_embeddings,
             )
             model.build()
             model.compile(
                 ClippedOptimizer(keras.optimizers.Adam(variant.learning_rate), clipnorm=variant.clipnorm),
-                keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+                SmoothedCrossentropy(variant.label_smoothing, ignore_class=0),
             )
 
             def split(name_):
@@ -298,6 +307,8 @@ def from_ids(args):
                 verbose=2,
             )
             seconds = time.perf_counter() - start
+            # Without the label smoothing the training loss has.
+            model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
             loss = float(model.evaluate(*split("test"), batch_size=256, verbose=0))
             row = {"variant": name, "seed": seed, "epochs_run": len(history.history["loss"]),
                    "train_seconds": round(seconds, 1), "test_perplexity": round(float(np.exp(loss)), 3),

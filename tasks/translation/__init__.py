@@ -30,7 +30,7 @@ from rnnapps.tasks.translation.data import load_examples
 
 __all__ = [
     "TranslationConfig", "PRESETS", "TranslationTask", "load_data", "load_examples",
-    "build_model", "translator", "corpus_scores", "dictionary_lookup", "task",
+    "build_model", "translator", "corpus_scores", "perplexity", "dictionary_lookup", "task",
 ]
 
 
@@ -281,6 +281,25 @@ def translator(model, decoding):
     return tf.function(translate)
 
 
+def perplexity(model, dataset):
+    """Per-token perplexity of `model` on a `({"source", "target_in"},
+    target_out)` dataset: exp of the mean negative log-likelihood of the
+    reference tokens, padding left out, without label smoothing (which the
+    training loss includes)."""
+    import keras
+
+    from rnnapps.tasks.translation.model import PAD_ID
+
+    nll = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=PAD_ID, reduction="sum"
+    )
+    total, tokens = 0.0, 0
+    for inputs, targets in dataset:
+        total += float(nll(targets, model(inputs, training=False)))
+        tokens += int(np.count_nonzero(np.asarray(targets) != PAD_ID))
+    return float(np.exp(total / max(tokens, 1)))
+
+
 def corpus_scores(hypotheses, references):
     """Detokenized corpus BLEU and chrF (sacrebleu) against all references.
 
@@ -394,7 +413,7 @@ class TranslationTask(Task):
         return corpus_scores(hypotheses, [r for _, r in pairs]), hypotheses
 
     def test_metrics(self, model, data):
-        loss = model.evaluate(data.test, verbose=0)
+        loss = model.evaluate(data.test, verbose=0)  # the training objective (smoothed)
         translate = translator(model, data.info["decoding"])
         scores, hypotheses = self._test_scores(translate, data)
         self._hypotheses = hypotheses
@@ -402,7 +421,7 @@ class TranslationTask(Task):
         return {
             **scores,
             "loss": round(float(loss), 4),
-            "perplexity": round(float(np.exp(loss)), 3),
+            "perplexity": round(perplexity(model, data.test), 3),
             "sentences": len(hypotheses),
             **{k: v for k, v in data.info["decoding"].items() if not k.endswith("max_length")},
             # The baseline to beat: the Ding dictionary, word by word.

@@ -130,6 +130,44 @@ def test_dictionary_pairs_join_the_sentences_in_a_fresh_sample_each_epoch():
         text.make_dataset(sentences, sentences, tokenizer, 8, 4, extra=(entries, entries, 5))
 
 
+def test_dictionary_pairs_reach_training_through_load_data(ding):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    config = translation.TranslationConfig(**{**TINY, "dictionary_pairs": 64})
+    data = translation.load_data(config)
+    sizes = data.info["sizes"]
+    assert sizes["dictionary_pairs"] > 400_000 and sizes["dictionary_pairs_per_epoch"] == 64
+    assert sum(int(y.shape[0]) for _, y in data.train) == sizes["train_used"] + 64
+    # Validation and test are the sentences alone.
+    assert sum(int(y.shape[0]) for _, y in data.test) == sizes["test"]
+
+
+def test_perplexity_leaves_out_label_smoothing_and_padding():
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from rnnapps.tasks.translation.model import Seq2Seq
+    from rnnapps.tasks.translation.model import SmoothedCrossentropy
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    source = rng.integers(4, 20, size=(10, 5)).astype("int32")
+    target = rng.integers(4, 20, size=(10, 4)).astype("int32")
+    target[:, 3] = 0  # padding
+    dataset = tf.data.Dataset.from_tensor_slices(
+        ({"source": source, "target_in": target}, target)
+    ).batch(4)
+    model = Seq2Seq(20, 20, embedding_dim=8, units=8, attention="luong", copy=True)
+    model.compile(loss=SmoothedCrossentropy(0.0))
+    plain = float(np.exp(model.evaluate(dataset, verbose=0)))
+    assert translation.perplexity(model, dataset) == pytest.approx(plain, rel=1e-4)
+    model.compile(loss=SmoothedCrossentropy(0.3))  # the training loss moves, perplexity not
+    assert float(np.exp(model.evaluate(dataset, verbose=0))) > plain * 1.01
+    assert translation.perplexity(model, dataset) == pytest.approx(plain, rel=1e-4)
+
+
 def test_gloss_layer_is_the_lookup_in_tensorflow_and_saves_its_entries(tmp_path):
     import keras
     import tensorflow as tf
@@ -292,6 +330,7 @@ print(json.dumps({{"t": [t.decode() for t in out["translations"].numpy()],
         (["train", "translation", "--data", "pairs.tsv", "--dictionary", "gloss"],
          "--dictionary gloss needs German -> English data"),
         (["train", "translation", "--dictionary-pairs", "-1"], "--dictionary-pairs must be 0"),
+        (["train", "translation", "--label-smoothing", "1"], "--label-smoothing must be in [0, 1)"),
         (["train", "translation", "--data", "pairs.tsv", "--dictionary-pairs", "100"],
          "--dictionary-pairs needs German -> English data"),
         (["predict", "translation", "--model", "nowhere", "Hallo"], "not an exported model"),
@@ -313,7 +352,11 @@ def test_presets_and_reverse_default():
     # The default: Luong attention, copying, the dictionary's gloss, source in reading order.
     assert config.attention == "luong" and config.copies and config.dictionary == "auto"
     assert not config.reversed_source
-    plain = translation.PRESETS["ding_plain"]
+    # Chosen on validation: tied embeddings, label smoothing, length penalty 1.
+    assert config.tie_embeddings and config.label_smoothing == 0.1
+    assert config.length_penalty == 1.0 and config.dictionary_pairs == 0
+    plain = translation.PRESETS["ding_plain"]  # the model before all of this
     assert plain.reversed_source and not plain.copies and plain.dictionary == "none"
+    assert not plain.tie_embeddings and plain.label_smoothing == 0.0
     assert translation.TranslationConfig(attention="luong", reverse=True).reversed_source
     assert not translation.TranslationConfig(attention="luong", copy=False).copies
