@@ -1,8 +1,11 @@
 """Translation (many-to-many): source strings in, translated strings out.
 
-An encoder-decoder LSTM (Sutskever, Vinyals & Le 2014) with the source fed
-backwards by default, SentencePiece subwords (keras-hub), beam search with a
-length penalty, BLEU and chrF with sacrebleu. From the command line:
+An encoder-decoder LSTM (Sutskever, Vinyals & Le 2014) with Luong attention;
+for German -> English, the source is fed with its word-by-word Ding dictionary
+gloss, which the decoder may copy from (a pointer-generator). SentencePiece
+subwords (keras-hub), tied embeddings, label smoothing, beam search with a
+length penalty, BLEU and chrF with sacrebleu next to the dictionary lookup's;
+the source can be fed backwards (`--reverse`). From the command line:
 `rnnapps train translation`; from Python:
 
     from rnnapps.tasks import translation
