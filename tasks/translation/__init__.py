@@ -158,8 +158,7 @@ def _dictionary_pairs(splits, gloss, tokenizer, config):
     from rnnapps.tasks.translation import data as data_module
     from rnnapps.tasks.translation import text
 
-    held_out = [source for split in ("validation", "test") for source, _ in splits[split]]
-    entries = data_module.ding_entries(exclude=held_out)
+    entries = data_module.ding_entries(exclude=_held_out_sources(splits))
     targets = [english for _, english in entries]
     keep = text.token_lengths(tokenizer, targets) <= config.max_length - 1
     sources = _glossed([german for (german, _), k in zip(entries, keep) if k], gloss)
@@ -336,12 +335,16 @@ def dictionary_lookup(data_name, splits):
         if data_name == "ding":
             raise
         return None
-    held_out = [source for split in ("validation", "test") for source, _ in splits.get(split, [])]
     try:
         with open(path, encoding="utf-8") as file:
-            return lexicon.Lexicon(lexicon.parse_lexicon(file, exclude=held_out))
+            return lexicon.Lexicon(lexicon.parse_lexicon(file, exclude=_held_out_sources(splits)))
     except (OSError, UnicodeDecodeError) as error:
         raise TaskError(f"cannot read the Ding dictionary {path}: {error}")
+
+
+def _held_out_sources(splits):
+    """The validation and test sources, which no dictionary entry may be."""
+    return [source for split in ("validation", "test") for source, _ in splits.get(split, [])]
 
 
 def _german_english(data):
