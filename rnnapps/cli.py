@@ -4,6 +4,7 @@
     rnnapps evaluate TASK --model EXPORT_PATH [--data ...]
     rnnapps export TASK --checkpoint RUN_DIR_OR_KERAS_FILE [--export-dir DIR]
     rnnapps predict TASK --model EXPORT_PATH INPUT [INPUT ...]
+    rnnapps serve [--model-base-path saved_models] [--model NAME=PATH ...] [--port 8501]
     rnnapps diagnose TASK [--model RUN_DIR_OR_KERAS_FILE ...] [--fresh] [--output PNG]
     rnnapps demo [--steps T] [--epochs N] [--units H] [--seed S]
 
@@ -45,6 +46,16 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
     return value
 
 
@@ -144,6 +155,7 @@ def build_parser(argv=()):
         commands, "diagnose",
         "plot the gradient reaching each time step (vanishing/exploding) of a task's model", argv,
     )
+    _add_serve_command(commands)
     demo = commands.add_parser(
         "demo",
         help="fit ReverseSequence + IRNN + ClippedOptimizer on the adding problem",
@@ -166,6 +178,73 @@ def build_parser(argv=()):
     demo.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     demo.set_defaults(run=run_demo)
     return parser
+
+
+def _add_serve_command(commands):
+    from rnnapps.serving.server import ServerConfig
+
+    defaults = ServerConfig()
+    serve = commands.add_parser(
+        "serve",
+        help="serve exports over TensorFlow Serving's REST API, with a web page",
+        description=(
+            "Serves every model under --model-base-path (each a folder of numbered "
+            "SavedModel versions, as `rnnapps train` writes them) over TensorFlow Serving's "
+            "REST API (GET /v1/models/NAME[/metadata], POST /v1/models/NAME:predict), and a "
+            "page at / to try each one. New versions are loaded and swapped in while "
+            "serving; deleted ones are unloaded. SIGTERM or Ctrl-C finishes the requests "
+            "in flight and exits 0."
+        ),
+    )
+    serve.add_argument("--model-base-path", default=None, metavar="DIR",
+                       help="a folder of models, each a folder of numbered versions "
+                       "(default: saved_models, unless --model is given)")
+    serve.add_argument("--model", action="append", metavar="NAME=PATH",
+                       help="serve PATH (a folder of numbered versions, or one version) as "
+                       "NAME; repeat for several")
+    serve.add_argument("--host", default=defaults.host,
+                       help="address to listen on (default: %(default)s, this machine only: "
+                       "the API has no authentication)")
+    serve.add_argument("--port", type=int, default=defaults.port,
+                       help="port (default: %(default)s, TF Serving's REST port; 0 picks a free one)")
+    serve.add_argument("--poll-seconds", type=float, default=defaults.poll_seconds,
+                       help="how often to look for new or deleted versions (0: never; "
+                       "default: %(default)s)")
+    serve.add_argument("--num-versions", type=_non_negative_int, default=defaults.num_versions,
+                       help="how many of each model's newest versions to keep loaded "
+                       "(0: all; default: %(default)s)")
+    serve.add_argument("--batching", action=argparse.BooleanOptionalAction,
+                       default=defaults.batching,
+                       help="merge concurrent requests into batches (default: on)")
+    serve.add_argument("--max-batch-size", type=_positive_int, default=defaults.max_batch_size,
+                       help="most examples in one batch (default: %(default)s)")
+    serve.add_argument("--batch-timeout-micros", type=_non_negative_int,
+                       default=defaults.batch_timeout_micros,
+                       help="how long a batch waits for more requests; 0 waits only while "
+                       "every batch thread is busy (default: %(default)s)")
+    serve.add_argument("--max-enqueued-batches", type=_positive_int,
+                       default=defaults.max_enqueued_batches,
+                       help="queue capacity in batches; past it requests get 503 at once "
+                       "(default: %(default)s)")
+    serve.add_argument("--num-batch-threads", type=_positive_int,
+                       default=defaults.num_batch_threads,
+                       help="batches run at once (default: %(default)s)")
+    serve.add_argument("--max-body-bytes", type=_positive_int, default=defaults.max_body_bytes,
+                       help="larger requests get 413 (default: %(default)s)")
+    serve.set_defaults(run=run_serve)
+
+
+def run_serve(args):
+    from rnnapps.serving import server
+
+    try:
+        config = server.main_options(args)
+        return server.serve(config, ready=lambda url, registry: print(json.dumps({
+            "url": url,
+            "models": {n: sorted(m.servables) for n, m in sorted(registry.models.items())},
+        }), flush=True))
+    except (ValueError, OSError) as error:
+        raise UsageError(str(error))
 
 
 def run_demo(args):

@@ -18,6 +18,7 @@ MODULES = [
     "rnnapps.decoding",
     "rnnapps.diagnostics",
     "rnnapps.export",
+    "rnnapps.serving.rest",
     "rnnapps.figures",
     "rnnapps.text",
     "rnnapps.tasks",

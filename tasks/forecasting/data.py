@@ -448,6 +448,9 @@ def load_data(config):
         "center": [float(c) for c in center],
         "mase_scale": seasonal_mae(series.values[:first_origin, 0], season),
         "last_time": None if series.times is None else str(series.times[-1])[:19],
+        # The series' last window, in its own units: an example input for
+        # clients (the `rnnapps serve` page offers it).
+        "recent": [[float(v) for v in row] for row in series.values[-lookback:]],
     }
     raw = {"series": series, "origins": origins, "test": (test_x, test_y)}
     return TaskData(train, validation, test, info, raw)

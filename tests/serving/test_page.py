@@ -1,0 +1,132 @@
+"""The `rnnapps serve` page in a real headless browser (Debian's Chromium and
+ChromeDriver, driven by Selenium): each tab's form round-trips through the
+REST API."""
+
+import pytest
+
+from serving_support import Server, browser
+
+pytestmark = pytest.mark.tensorflow_only
+
+
+@pytest.fixture(scope="module")
+def page(exports, tmp_path_factory):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    folder = tmp_path_factory.mktemp("page")
+    server = Server("--model-base-path", str(exports), "--poll-seconds", "0", cwd=folder)
+    driver = browser(folder / "profile")
+    try:
+        driver.get(server.url + "/")
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script("return document.body.dataset.ready") == "true")
+        yield driver, server
+    finally:
+        driver.quit()
+        server.stop()
+
+
+def wait_for(driver, css, timeout=60):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(
+        expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def open_tab(driver, name):
+    driver.find_element("id", f"tab-{name}").click()
+    assert driver.find_element("id", f"panel-{name}").is_displayed()
+
+
+def test_one_tab_per_model(page):
+    driver, _ = page
+    tabs = [t.text for t in driver.find_elements("css selector", "nav button")]
+    assert tabs == ["captioning", "forecasting", "sentiment", "translation"]
+    assert driver.find_element("id", "panel-captioning").is_displayed()
+    assert not driver.find_element("id", "panel-sentiment").is_displayed()
+
+
+def test_sentiment_tab_shows_the_label_and_probabilities(page):
+    driver, server = page
+    open_tab(driver, "sentiment")
+    driver.find_element("id", "sentiment-input").send_keys("The best coffee I have had in years.")
+    driver.find_element("id", "sentiment-submit").click()
+    label = wait_for(driver, "#sentiment-result .label").text
+    _, body = server.call("/v1/models/sentiment:predict",
+                          {"instances": ["The best coffee I have had in years."]})
+    assert label == body["predictions"][0]["labels"]
+    shown = [float(p.text) for p in driver.find_elements("css selector", "#sentiment-result .probability")]
+    assert shown == pytest.approx(body["predictions"][0]["probabilities"], abs=1e-3)
+
+
+def test_translation_tab_shows_the_translation(page):
+    driver, server = page
+    open_tab(driver, "translation")
+    driver.find_element("id", "translation-input").send_keys("Wie spät ist es?")
+    driver.find_element("id", "translation-submit").click()
+    shown = wait_for(driver, "#translation-result .muted").text
+    _, body = server.call("/v1/models/translation:predict", {"instances": ["Wie spät ist es?"]})
+    expected = body["predictions"][0]
+    assert driver.find_element("css selector", "#translation-result .translation").get_attribute(
+        "textContent") == expected["translations"]
+    assert shown == f"score {expected['scores']:.3f}"
+
+
+def test_captioning_tab_captions_a_chosen_image(page, tmp_path):
+    from PIL import Image
+
+    driver, server = page
+    open_tab(driver, "captioning")
+    image = tmp_path / "yellow.png"
+    Image.new("RGB", (24, 24), (255, 200, 0)).save(image)
+    driver.find_element("id", "captioning-input").send_keys(str(image))
+    wait_for(driver, "#captioning-result .muted")
+    caption = driver.find_element("css selector", "#captioning-result .caption").get_attribute(
+        "textContent")
+    import base64
+
+    _, body = server.call("/v1/models/captioning:predict",
+                          {"instances": [{"b64": base64.b64encode(image.read_bytes()).decode()}]})
+    assert caption == body["predictions"][0]["captions"]
+
+
+def test_forecasting_tab_plots_the_window_forecast_and_interval(page):
+    driver, server = page
+    open_tab(driver, "forecasting")
+    driver.find_element("id", "forecasting-example").click()
+    driver.find_element("id", "forecasting-submit").click()
+    wait_for(driver, "#forecasting-result svg.plot")
+    _, described = server.call("/rnnapps/models")
+    info = next(m for m in described["models"] if m["name"] == "forecasting")["info"]
+    history = driver.find_element("css selector", "svg .history").get_attribute("points").split()
+    assert len(history) == info["lookback"]
+    forecast = driver.find_element("css selector", "svg .forecast").get_attribute("points").split()
+    assert len(forecast) == info["horizon"] + 1  # joined to the window's last point
+    band = driver.find_element("css selector", "svg .interval").get_attribute("points").split()
+    assert len(band) == 2 * info["horizon"]
+    values = [float(td.text) for td in driver.find_elements("css selector", ".forecast-value")]
+    _, body = server.call("/v1/models/forecasting:predict", {"instances": [info["recent"]]})
+    assert values == pytest.approx(body["predictions"][0]["forecast"], rel=1e-3)
+
+
+def test_a_bad_window_shows_the_error_and_the_page_keeps_working(page):
+    driver, _ = page
+    open_tab(driver, "forecasting")
+    box = driver.find_element("id", "forecasting-input")
+    box.clear()
+    box.send_keys("1 2 3")
+    driver.find_element("id", "forecasting-submit").click()
+    alert = wait_for(driver, "#forecasting-result .error").text
+    assert "window of" in alert
+    driver.find_element("id", "forecasting-example").click()
+    driver.find_element("id", "forecasting-submit").click()
+    wait_for(driver, "#forecasting-result svg.plot")
+
+
+def test_the_page_renders(page, tmp_path):
+    driver, _ = page
+    path = tmp_path / "page.png"
+    assert driver.save_screenshot(str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
