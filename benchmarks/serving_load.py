@@ -6,8 +6,9 @@ well the model was trained) answers one-review requests of real test reviews
 from 1, 8 and 64 concurrent clients, each for `--seconds`, with dynamic
 batching on and off. Clients keep their connection open (HTTP/1.1
 keep-alive) and send the next request when the answer arrives. Reported:
-requests/s, p50/p99 latency, errors; and the in-process limits: p50 of one
-review through `serving_default`, and reviews/s at batch 256.
+requests/s, p50/p99 latency, errors; and the in-process limits, measured
+before and after the load (the stricter of the two is the target): p50 of
+one review through `serving_default`, and reviews/s at batch 256.
 
 Goals (issue 15): no errors; one client's p50 within 2 ms of the in-process
 p50; 64 clients with batching at least half the in-process batch-256
@@ -70,6 +71,7 @@ def in_process(path, texts, requests, repeats):
         serve(text=tf.constant([texts[i % len(texts)]]))["labels"].numpy()
         single.append(time.perf_counter() - start)
     batch = tf.constant(texts[:256])
+    serve(text=batch)  # the first call at a new batch size sets up its kernels
     rates = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -152,7 +154,7 @@ def main(argv=None):
     texts = test_reviews()
     with tempfile.TemporaryDirectory() as folder:
         model = pathlib.Path(args.model) if args.model else train_export(pathlib.Path(folder))
-        limit = in_process(model, texts, args.requests, repeats=5)
+        limit = in_process(model, texts, args.requests, repeats=10)
         print(f"in-process serving_default: one review p50 {limit['p50_ms']:.2f} ms, "
               f"p99 {limit['p99_ms']:.2f} ms; batch 256: {limit['batch256_per_s']:.0f} reviews/s")
         rows = []
@@ -168,6 +170,17 @@ def main(argv=None):
                           f"p99 {row['p99_ms']:7.2f} ms  errors {row['errors']}", flush=True)
             finally:
                 server.stop()
+        # The machine's speed drifts: measure the limits again after the load,
+        # and hold the server to the faster of the two measurements.
+        again = in_process(model, texts, args.requests, repeats=10)
+        print(f"in-process again: one review p50 {again['p50_ms']:.2f} ms; "
+              f"batch 256: {again['batch256_per_s']:.0f} reviews/s")
+        limit = {
+            "p50_ms": min(limit["p50_ms"], again["p50_ms"]),
+            "p99_ms": min(limit["p99_ms"], again["p99_ms"]),
+            "batch256_per_s": max(limit["batch256_per_s"], again["batch256_per_s"]),
+            "measurements": [limit, again],
+        }
     one = next(r for r in rows if r["batching"] and r["clients"] == 1)
     many = next(r for r in rows if r["batching"] and r["clients"] == 64)
     goals = {

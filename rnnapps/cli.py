@@ -220,8 +220,9 @@ def _add_serve_command(commands):
                        help="most examples in one batch (default: %(default)s)")
     serve.add_argument("--batch-timeout-micros", type=_non_negative_int,
                        default=defaults.batch_timeout_micros,
-                       help="how long a batch waits for more requests; 0 waits only while "
-                       "every batch thread is busy (default: %(default)s)")
+                       help="how long a batch waits for more requests under concurrent load "
+                       "(a lone request never waits); 0 waits only while every batch thread "
+                       "is busy (default: %(default)s)")
     serve.add_argument("--max-enqueued-batches", type=_positive_int,
                        default=defaults.max_enqueued_batches,
                        help="queue capacity in batches; past it requests get 503 at once "

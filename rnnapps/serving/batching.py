@@ -2,10 +2,12 @@
 
 As TF Serving's batching (`--enable_batching`): requests queue per model
 version and signature; a batch closes when it holds `max_batch_size` rows, or
-`batch_timeout_micros` after its first request, or (with a timeout of 0, the
-default, TF Serving's advice for CPUs) as soon as a batch thread is free, so
-batches grow exactly while the model is busy. At most `num_batch_threads`
-batches run at once, in worker threads, off the event loop. The queue holds
+when its first request has waited `batch_timeout_micros`, and runs as soon as
+a batch thread is free. Unlike TF Serving, the timeout applies only under
+concurrent load (two requests outstanding at once within the last 100 ms):
+a lone client's request runs at once, with no latency added, and under load
+batches fill up, which is what the timeout is for. At most `num_batch_threads` batches run at once,
+in worker threads, off the event loop. The queue holds
 at most `max_enqueued_batches * max_batch_size` rows; a request past that is
 refused at once (`QueueFull`, answered 503) instead of waiting unboundedly.
 
@@ -18,11 +20,17 @@ a time, so only the request that caused the error fails.
 import asyncio
 import collections
 import dataclasses
+import math
 import time
 
 import numpy as np
 
 __all__ = ["Batcher", "QueueFull"]
+
+# How long after two requests were last outstanding at once the model counts
+# as under load (and a batch waits up to its timeout for more); at least three
+# timeouts.
+_LOAD_MEMORY = 0.1
 
 
 class QueueFull(Exception):
@@ -48,7 +56,8 @@ class Batcher:
         max_batch_size: Most rows in one batch (1 turns batching off: each
             request runs alone). A request larger than this runs alone.
         batch_timeout_micros: How long the first request of a batch waits
-            for others (0: only for as long as every batch thread is busy).
+            for others under concurrent load (0: only for as long as every
+            batch thread is busy).
         max_enqueued_batches: Queue capacity, in batches.
         num_batch_threads: Most batches running at once.
         is_input_error: A predicate on an exception from `run`: `True` when
@@ -73,6 +82,8 @@ class Batcher:
         self._arrived = asyncio.Event()
         self._threads = asyncio.Semaphore(num_batch_threads)
         self._running = set()
+        self._outstanding = 0  # requests submitted and not yet answered
+        self._last_concurrent = -math.inf  # when two were last outstanding at once
         self._loop_task = None
         self.batch_sizes = collections.Counter()  # rows per batch run, for tests and logs
 
@@ -94,8 +105,14 @@ class Batcher:
         task = _Task(arrays, rows, key, asyncio.get_running_loop().create_future())
         self._queue.append(task)
         self._queued_rows += rows
+        self._outstanding += 1
+        if self._outstanding > 1:
+            self._last_concurrent = time.monotonic()
         self._arrived.set()
-        return await task.future
+        try:
+            return await task.future
+        finally:
+            self._outstanding -= 1
 
     def _take(self, batch, rows):
         """Moves queued tasks of the batch's shapes into `batch`, up to the size."""
@@ -119,7 +136,12 @@ class Batcher:
             self._queued_rows -= first.rows
             batch, rows = [first], first.rows
             rows = self._take(batch, rows)
-            deadline = time.monotonic() + self.timeout
+            # Wait for more only under concurrent load (two requests outstanding
+            # at once within the last 100 ms): there a fuller batch costs less
+            # per example, while a lone client's request runs at once.
+            memory = max(_LOAD_MEMORY, 3 * self.timeout)
+            loaded = time.monotonic() - self._last_concurrent < memory
+            deadline = time.monotonic() + (self.timeout if loaded else 0.0)
             while rows < self.max_batch_size and time.monotonic() < deadline:
                 self._arrived.clear()
                 try:

@@ -236,7 +236,10 @@ class ModelRegistry:
             else:
                 self.explicit[name] = Model(name, path)
         if self.base_path is not None and not self.base_path.is_dir():
-            raise ValueError(f"The model base path {self.base_path} is not a folder")
+            raise ValueError(
+                f"The model base path {self.base_path} is not a folder (train a task first, "
+                "e.g. `rnnapps train sentiment`, or name the folder with --model-base-path)"
+            )
         self.num_versions = num_versions
         self.models = dict(self.explicit)
         self._lock = threading.Lock()  # one poll at a time

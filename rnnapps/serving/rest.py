@@ -288,6 +288,16 @@ def _rows(document, specs):
             "instances is a plain list, but expecting list of objects as multiple input "
             f"tensors required as per tensorinfo_map (inputs: {', '.join(names)})"
         )
+    if not named and specs[names[0]].shape is not None and len(specs[names[0]].shape) == 1:
+        # One scalar input (text, image bytes): one leaf per instance, no nesting to follow.
+        dtype = specs[names[0]].dtype
+        array = np.empty(len(instances), dtype=_numpy_dtype(dtype))
+        try:
+            array[:] = [_scalar(value, dtype) for value in instances]
+        except RestError:
+            pass  # the general path below names the element at fault
+        else:
+            return {names[0]: array}
     columns = {name: [] for name in names}
     for index, instance in enumerate(instances):
         is_named = isinstance(instance, dict) and not _is_b64(instance)

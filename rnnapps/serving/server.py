@@ -81,8 +81,9 @@ class ServerConfig:
     num_versions: int = 1
     batching: bool = True
     max_batch_size: int = 64
-    # 0: a batch waits only while every batch thread is busy (TF Serving's advice on CPU).
-    batch_timeout_micros: int = 0
+    # How long a batch waits for more requests under concurrent load (a lone
+    # client's request never waits); 0: only while every batch thread is busy.
+    batch_timeout_micros: int = 2000
     max_enqueued_batches: int = 16
     num_batch_threads: int = 2
     # Requests larger than this get 413 (a 1000x1000 PNG in base64 is about 4 MB).
@@ -126,6 +127,7 @@ class _App:
         self.loader = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="rnnapps-load")
         self.poller = None
+        self.closing = set()  # batchers of unloaded versions, finishing their requests
         self.loop = None
         self.page = None
 
@@ -163,8 +165,13 @@ class _App:
     def _unloaded(self, servable):
         """Called from the loader thread: let the unloaded version's batchers
         finish what they hold."""
+        def close(batcher):
+            task = self.loop.create_task(batcher.close())
+            self.closing.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self.closing.discard)
+
         for batcher in list(servable.batchers.values()):
-            self.loop.call_soon_threadsafe(lambda b=batcher: self.loop.create_task(b.close()))
+            self.loop.call_soon_threadsafe(close, batcher)
 
     # --- Inference ------------------------------------------------------
 
@@ -255,50 +262,61 @@ _PAGE_INFO = (
 )
 
 
+class _Disconnected(Exception):
+    """The client went away before its request body arrived."""
+
+
+async def _read_body(scope, receive, limit):
+    """The request body (`RestError` 413 past `limit` bytes).
+
+    A body past the limit is read to its end but not kept (up to 8 times the
+    limit), so that a client which sends it all before reading the answer
+    gets the 413 instead of a reset connection.
+    """
+    too_large = rest.RestError(
+        f"The request body is larger than the server's limit of {limit} bytes "
+        "(--max-body-bytes)", 413)
+    for key, value in scope["headers"]:
+        if key == b"content-length" and value.isdigit() and int(value) > 8 * limit:
+            raise too_large
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        if not message.get("more_body") or size > 8 * limit:
+            break
+    if size > limit:
+        raise too_large
+    return b"".join(chunks)
+
+
 def build_app(config, registry):
-    """The ASGI application serving `registry`'s models."""
+    """The ASGI application serving `registry`'s models.
+
+    The REST API (`/v1/...`) is plain ASGI: it is the hot path, and Starlette's
+    request, routing and middleware layers cost as much event-loop time per
+    request as everything else together (measured with py-spy under
+    `benchmarks/serving_load.py`). Starlette serves the rest: the page, its
+    static files, `/rnnapps/models`, and the lifespan.
+    """
     from starlette.applications import Starlette
-    from starlette.requests import ClientDisconnect
     from starlette.responses import HTMLResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
     state = _App(config, registry)
 
-    def json_response(document, status=200):
-        return Response(rest.dumps(document), status_code=status, media_type="application/json")
-
-    def error_response(error):
-        return json_response({"error": error.message}, error.status)
-
-    async def read_body(request):
-        limit = config.max_body_bytes
-        length = request.headers.get("content-length", "")
-        too_large = rest.RestError(
-            f"The request body is larger than the server's limit of {limit} bytes "
-            "(--max-body-bytes)", 413)
-        # A body past the limit is read to its end but not kept (up to 8 times
-        # the limit), so that a client which sends it all before reading
-        # gets the 413 instead of a reset connection.
-        if length.isdigit() and int(length) > 8 * limit:
-            raise too_large
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > 8 * limit:
-                break
-            if size <= limit:
-                chunks.append(chunk)
-        if size > limit:
-            raise too_large
-        return b"".join(chunks)
-
-    async def v1(request):
-        path, method = request.url.path, request.method
+    async def v1(method, path, scope, receive):
+        """(status, JSON document) of a TF Serving API request."""
         try:
             if method == "POST" and (match := _POST.fullmatch(path)):
                 name, version, label, verb = match.groups()
-                body = await read_body(request)
+                body = await _read_body(scope, receive, config.max_body_bytes)
                 if verb != "predict":
                     if verb.lower() in ("classify", "regress"):
                         raise rest.RestError(
@@ -306,23 +324,23 @@ def build_app(config, registry):
                             "(tf.Example input); rnnapps exports have predict signatures only: "
                             "use :predict", 400)
                     raise rest.RestError(f"Malformed request: {method} {path}")
-                return json_response(await state.predict(
-                    body, name, _version(version), label))
+                return 200, await state.predict(body, name, _version(version), label)
             if method == "GET" and (match := _GET.fullmatch(path)):
                 name, version, label, sub = match.groups()
                 if name is None:
                     raise rest.RestError("Missing model name in request.")
                 if sub == "metadata":
-                    return json_response(state.metadata(name, _version(version), label))
-                return json_response(state.status(name, _version(version), label))
+                    return 200, state.metadata(name, _version(version), label)
+                return 200, state.status(name, _version(version), label)
             raise rest.RestError(f"Malformed request: {method} {path}")
         except rest.RestError as error:
-            return error_response(error)
-        except ClientDisconnect:
-            return Response(status_code=499)
+            return error.status, {"error": error.message}
         except Exception as error:  # noqa: BLE001 - a bug here must not look like a crash
             log.exception("%s %s failed", method, path)
-            return error_response(rest.RestError(f"Internal: {type(error).__name__}: {error}", 500))
+            return 500, {"error": f"Internal: {type(error).__name__}: {error}"}
+
+    def json_response(document, status=200):
+        return Response(rest.dumps(document), status_code=status, media_type="application/json")
 
     async def models(request):
         return json_response(state.page_models())
@@ -344,18 +362,30 @@ def build_app(config, registry):
         yield
         await state.stop()
 
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
-    app = Starlette(
+    site = Starlette(
         routes=[
             Route("/", page),
             Route("/rnnapps/models", models),
             Mount("/static", StaticFiles(directory=str(static)), name="static"),
-            Route("/v1/{rest:path}", v1, methods=methods),
         ],
         exception_handlers={404: not_found, 405: not_found},
         lifespan=lifespan,
     )
-    app.state.server = state
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await site(scope, receive, send)
+        try:
+            status, document = await v1(scope["method"], scope["path"], scope, receive)
+        except _Disconnected:
+            return
+        body = rest.dumps(document)
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        ]})
+        await send({"type": "http.response.body", "body": body})
+
+    app.server = state
     return app
 
 

@@ -450,7 +450,8 @@ def load_data(config):
         "last_time": None if series.times is None else str(series.times[-1])[:19],
         # The series' last window, in its own units: an example input for
         # clients (the `rnnapps serve` page offers it).
-        "recent": [[float(v) for v in row] for row in series.values[-lookback:]],
+        # (Each float32 as its shortest decimal: 369.8, not 369.79998779296875.)
+        "recent": [[float(str(v)) for v in row] for row in series.values[-lookback:]],
     }
     raw = {"series": series, "origins": origins, "test": (test_x, test_y)}
     return TaskData(train, validation, test, info, raw)

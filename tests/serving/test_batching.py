@@ -128,3 +128,25 @@ def test_arguments_are_checked(executor):
         Batcher(Model(), executor, max_batch_size=0)
     with pytest.raises(ValueError, match="num_batch_threads must be positive"):
         Batcher(Model(), executor, num_batch_threads=0)
+
+
+def test_under_load_a_batch_waits_for_later_requests_and_a_lone_request_does_not(executor):
+    model = Model(delay=0.0)
+
+    async def main():
+        batcher = Batcher(model, executor, max_batch_size=8, batch_timeout_micros=300_000,
+                          num_batch_threads=2)
+        started = time.monotonic()
+        await batcher.submit({"x": np.ones((1, 2))})  # alone: runs at once
+        alone = time.monotonic() - started
+        # Two at once: the model is under load for the next 100 ms ...
+        await asyncio.gather(*(batcher.submit({"x": np.ones((1, 2))}) for _ in range(2)))
+        # ... so a request waits up to the timeout for the next one.
+        first = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 2))}))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(first, batcher.submit({"x": np.ones((1, 2))}))
+        return alone
+
+    alone = run(main())
+    assert alone < 0.15
+    assert model.calls == [1, 2, 2]

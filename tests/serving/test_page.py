@@ -2,6 +2,8 @@
 ChromeDriver, driven by Selenium): each tab's form round-trips through the
 REST API."""
 
+import json
+
 import pytest
 
 from serving_support import Server, browser
@@ -10,11 +12,12 @@ pytestmark = pytest.mark.tensorflow_only
 
 
 @pytest.fixture(scope="module")
-def page(exports, tmp_path_factory):
+def page(exports, sleeper, tmp_path_factory):
     from selenium.webdriver.support.ui import WebDriverWait
 
     folder = tmp_path_factory.mktemp("page")
-    server = Server("--model-base-path", str(exports), "--poll-seconds", "0", cwd=folder)
+    server = Server("--model-base-path", str(exports), "--model", f"sleep={sleeper}",
+                    "--poll-seconds", "0", cwd=folder)
     driver = browser(folder / "profile")
     try:
         driver.get(server.url + "/")
@@ -43,7 +46,7 @@ def open_tab(driver, name):
 def test_one_tab_per_model(page):
     driver, _ = page
     tabs = [t.text for t in driver.find_elements("css selector", "nav button")]
-    assert tabs == ["captioning", "forecasting", "sentiment", "translation"]
+    assert tabs == ["captioning", "forecasting", "sentiment", "sleep", "translation"]
     assert driver.find_element("id", "panel-captioning").is_displayed()
     assert not driver.find_element("id", "panel-sentiment").is_displayed()
 
@@ -123,6 +126,15 @@ def test_a_bad_window_shows_the_error_and_the_page_keeps_working(page):
     driver.find_element("id", "forecasting-example").click()
     driver.find_element("id", "forecasting-submit").click()
     wait_for(driver, "#forecasting-result svg.plot")
+
+
+def test_a_savedmodel_of_any_kind_gets_a_json_tab(page):
+    driver, _ = page
+    open_tab(driver, "sleep")
+    driver.find_element("id", "sleep-input").send_keys('{"instances": [0.01, 0.02]}')
+    driver.find_element("id", "sleep-submit").click()
+    answer = json.loads(wait_for(driver, "#sleep-result pre").text)
+    assert len(answer["predictions"]) == 2 and min(answer["predictions"]) >= 0.02
 
 
 def test_the_page_renders(page, tmp_path):

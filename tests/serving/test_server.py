@@ -333,3 +333,45 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path, exports):
                          cwd=tmp_path)
     assert proc.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr.strip().splitlines()[-1]
+
+
+# --- What is loaded, and what a URL can reach ---------------------------------------
+
+
+def test_a_version_that_fails_to_load_is_reported_and_the_previous_one_keeps_serving(
+        exports, tmp_path, start_server):
+    base = tmp_path / "models"
+    shutil.copytree(exports / "sentiment", base / "sentiment")
+    server = start_server("--model-base-path", str(base), "--poll-seconds", "0.2")
+    broken = base / "sentiment" / ".broken"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"this is not a SavedModel")
+    broken.rename(base / "sentiment" / "2")
+    wait_for(lambda: state(server, 2) == "END")
+    status, body = server.call("/v1/models/sentiment/versions/2")
+    assert body["model_version_status"][0]["status"]["error_code"] == "UNKNOWN"
+    assert "Failed to load" in body["model_version_status"][0]["status"]["error_message"]
+    assert state(server, 1) == "AVAILABLE"
+    assert server.call("/v1/models/sentiment:predict", {"instances": ["x"]})[0] == 200
+
+
+def test_only_savedmodels_are_loaded_and_urls_stay_inside_the_base_path(
+        exports, tmp_path, start_server):
+    import pickle
+
+    base = tmp_path / "models"
+    shutil.copytree(exports / "sentiment", base / "sentiment")
+    # A version folder holding a pickle and a Keras file, but no SavedModel: never loaded.
+    (base / "sentiment" / "5").mkdir()
+    (base / "sentiment" / "5" / "model.pkl").write_bytes(pickle.dumps({"x": 1}))
+    (base / "sentiment" / "5" / "model.keras").write_bytes(b"PK")
+    # A SavedModel outside the base path, next to it.
+    shutil.copytree(exports / "sentiment", tmp_path / "outside")
+    server = start_server("--model-base-path", str(base), "--poll-seconds", "0")
+    assert server.started["models"] == {"sentiment": [1]}
+    for path in ["/v1/models/..:predict", "/v1/models/%2E%2E%2Foutside:predict",
+                 "/v1/models/..%2Foutside:predict", "/v1/models/sentiment%2F..%2F..%2Foutside:predict",
+                 "/v1/models/sentiment/versions/5:predict"]:
+        status, body = server.call(path, {"instances": ["x"]})
+        assert status in (400, 404), (path, status, body)
+    assert server.call("/v1/models/outside")[0] == 404

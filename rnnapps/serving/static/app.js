@@ -143,7 +143,7 @@ function parseWindow(text, lookback, features) {
   return values;
 }
 
-function plot(window, forecast, lower, upper) {
+function plot(window, forecast, lower, upper, unit) {
   const width = 800, height = 300, pad = 40;
   const all = [...window, ...forecast, ...(lower || []), ...(upper || [])];
   const low = Math.min(...all), high = Math.max(...all);
@@ -172,9 +172,16 @@ function plot(window, forecast, lower, upper) {
     stroke: "#fb8500", "stroke-width": 2, class: "forecast" });
   add("line", { x1: x(window.length - 1), x2: x(window.length - 1), y1: pad / 2, y2: height - pad / 2,
     stroke: "#8c959f", "stroke-dasharray": "4 4" });
-  for (const [value, label] of [[high, high], [low, low]]) {
+  for (const value of [high, low]) {
     const text = add("text", { x: 4, y: y(value) + 4, "font-size": 12, fill: "#656d76" });
-    text.textContent = Number(label).toPrecision(4);
+    text.textContent = Number(value).toPrecision(4);
+  }
+  // The time axis, in steps before and after the window's last value.
+  const steps_ = unit ? ` ${unit}s` : " steps";
+  for (const [i, label, anchor] of [[0, `−${window.length - 1}${steps_}`, "start"],
+    [window.length - 1, "now", "middle"], [steps - 1, `+${forecast.length}${steps_}`, "end"]]) {
+    const text = add("text", { x: x(i), y: height - 8, "font-size": 12, fill: "#656d76", "text-anchor": anchor });
+    text.textContent = label;
   }
   return svg;
 }
@@ -209,7 +216,8 @@ function forecastingPanel(model) {
       forecast.forEach((v, i) => table.append(el("tr", {}, el("td", { text: `+${i + 1}` }),
         el("td", { class: "forecast-value", text: v.toPrecision(5) }),
         ...(lower ? [el("td", { text: lower[i].toPrecision(5) }), el("td", { text: upper[i].toPrecision(5) })] : []))));
-      result.replaceChildren(plot(history, forecast, lower, upper), legend, table);
+      const unit = /^[a-z]+$/.test(info.step || "") ? info.step : null;  // "week", "month", ...
+      result.replaceChildren(plot(history, forecast, lower, upper, unit), legend, table);
     },
   });
   const nodes = parts.nodes;
@@ -217,7 +225,9 @@ function forecastingPanel(model) {
     const example = el("button", { class: "secondary", id: `${model.name}-example`,
       text: "Use the series' last window" });
     example.addEventListener("click", () => {
-      parts.input.value = info.recent.map((row) => row.join(" ")).join(features > 1 ? "\n" : " ");
+      // float32 values to 7 significant digits: 369.8, not 369.79998779296875.
+      parts.input.value = info.recent.map((row) => row.map((v) => +v.toPrecision(7)).join(" "))
+        .join(features > 1 ? "\n" : " ");
     });
     nodes[2].prepend(example);
   }
