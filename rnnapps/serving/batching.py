@@ -82,6 +82,7 @@ class Batcher:
         self._arrived = asyncio.Event()
         self._threads = asyncio.Semaphore(num_batch_threads)
         self._running = set()
+        self._held = []
         self._outstanding = 0  # requests submitted and not yet answered
         self._last_concurrent = -math.inf  # when two were last outstanding at once
         self._loop_task = None
@@ -134,8 +135,10 @@ class Batcher:
                 await self._arrived.wait()
             first = self._queue.popleft()
             self._queued_rows -= first.rows
-            batch, rows = [first], first.rows
-            rows = self._take(batch, rows)
+            # The batch being gathered: out of the queue, not yet running
+            # (`close` waits for it too).
+            batch = self._held = [first]
+            rows = self._take(batch, first.rows)
             # Wait for more only under concurrent load (two requests outstanding
             # at once within the last 100 ms): there a fuller batch costs less
             # per example, while a lone client's request runs at once.
@@ -155,6 +158,7 @@ class Batcher:
             task = asyncio.get_running_loop().create_task(self._execute(batch))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+            self._held = []
 
     async def _execute(self, batch):
         loop = asyncio.get_running_loop()
@@ -200,8 +204,8 @@ class Batcher:
         ]
 
     async def close(self):
-        """Finishes what is queued and running, then stops."""
-        while self._queue or self._running:
+        """Finishes what is queued, gathered and running, then stops."""
+        while self._queue or self._held or self._running:
             await asyncio.sleep(0.01)
         if self._loop_task is not None:
             self._loop_task.cancel()

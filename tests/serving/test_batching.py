@@ -150,3 +150,22 @@ def test_under_load_a_batch_waits_for_later_requests_and_a_lone_request_does_not
     alone = run(main())
     assert alone < 0.15
     assert model.calls == [1, 2, 2]
+
+
+def test_close_answers_the_batch_being_gathered(executor):
+    """A batch taken off the queue and waiting for more (or for a thread) is
+    answered before `close` returns, never dropped."""
+    model = Model(delay=0.1)
+
+    async def main():
+        batcher = Batcher(model, executor, max_batch_size=8, batch_timeout_micros=200_000,
+                          num_batch_threads=1)
+        busy = [asyncio.ensure_future(batcher.submit({"x": np.ones((1, 2))})) for _ in range(2)]
+        await asyncio.sleep(0.02)  # both run; the model counts as under load
+        late = asyncio.ensure_future(batcher.submit({"x": np.ones((1, 2))}))
+        await asyncio.sleep(0.01)  # `late` is out of the queue, waiting for company
+        await asyncio.wait_for(batcher.close(), 5)
+        assert late.done() and late.result()["y"].shape == (1, 2)
+        await asyncio.gather(*busy)
+
+    run(main())
