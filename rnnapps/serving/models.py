@@ -78,6 +78,7 @@ class Signature:
         self.function = function
         _, kwargs = function.structured_input_signature
         self.inputs = {key: _spec(key, spec) for key, spec in kwargs.items()}
+        self._dtypes = {key: spec.dtype for key, spec in kwargs.items()}
         outputs = function.structured_outputs
         self.outputs = {key: _spec(key, spec) for key, spec in outputs.items()} if isinstance(
             outputs, dict) else {}
@@ -91,8 +92,7 @@ class Signature:
         """Runs the signature on NumPy inputs; returns NumPy outputs."""
         import tensorflow as tf
 
-        tensors = {name: tf.constant(array, dtype=self.function.structured_input_signature[1][
-            name].dtype) for name, array in arrays.items()}
+        tensors = {name: tf.constant(array, dtype=self._dtypes[name]) for name, array in arrays.items()}
         outputs = self.function(**tensors)
         return {name: value.numpy() for name, value in outputs.items()}
 
