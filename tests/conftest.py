@@ -75,3 +75,19 @@ def fashion_mnist():
 
         debian.install(digits.FASHION_PACKAGE)
         return digits._fashion_folder()
+
+
+@pytest.fixture(scope="session")
+def english_text():
+    """WordNet and GCIDE (Debian packages wordnet-base and dict-gcide), the
+    unlabelled English of `rnnapps.datasets.english`. Installed for the tests
+    when missing, like `ding`."""
+    from rnnapps.datasets import debian, english
+
+    for package, find in ((english.WORDNET_PACKAGE, english.wordnet_folder),
+                          (english.GCIDE_PACKAGE, english.gcide_file)):
+        try:
+            find()
+        except FileNotFoundError:
+            debian.install(package)
+    return english.wordnet_folder(), english.gcide_file()

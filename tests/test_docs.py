@@ -15,6 +15,7 @@ MODULES = [
     "rnnapps.optimizers.clipped",
     "rnnapps.datasets.adding",
     "rnnapps.datasets.digits",
+    "rnnapps.datasets.english",
     "rnnapps.decoding",
     "rnnapps.diagnostics",
     "rnnapps.export",
