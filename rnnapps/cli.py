@@ -240,10 +240,8 @@ def run_serve(args):
 
     try:
         config = server.main_options(args)
-        return server.serve(config, ready=lambda url, registry: print(json.dumps({
-            "url": url,
-            "models": {n: sorted(m.servables) for n, m in sorted(registry.models.items())},
-        }), flush=True))
+        return server.serve(config, ready=lambda url, loaded: print(
+            json.dumps({"url": url, "models": loaded}), flush=True))
     except (ValueError, OSError) as error:
         raise UsageError(str(error))
 

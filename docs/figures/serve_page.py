@@ -10,19 +10,15 @@ tab, each written to a temporary file and renamed into place.
 """
 
 import argparse
-import json
 import os
 import pathlib
-import queue
-import subprocess
 import sys
 import tempfile
-import threading
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "serving"))
 
-from serving_support import browser  # noqa: E402  (the tests' Chromium set-up)
+from serving_support import Server, browser  # noqa: E402  (the tests' helpers)
 
 INPUTS = {
     "sentiment": "Smooth, rich and not bitter at all. My new favourite coffee.",
@@ -41,16 +37,11 @@ def main(argv=None):
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rnnapps.cli", "serve", "--model-base-path",
-         args.model_base_path, "--port", "0", "--poll-seconds", "0"],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    lines = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(l) for l in server.stdout], daemon=True).start()
-    url = json.loads(lines.get(timeout=300))["url"]
-    with tempfile.TemporaryDirectory() as profile:
-        driver = browser(pathlib.Path(profile))
+    with tempfile.TemporaryDirectory() as work:
+        server = Server("--model-base-path", str(pathlib.Path(args.model_base_path).resolve()),
+                        "--poll-seconds", "0", cwd=work)  # its log goes to `work`
+        url = server.url + "/"
+        driver = browser(pathlib.Path(work) / "profile")
         try:
             driver.get(url)
             wait = WebDriverWait(driver, 60)
@@ -71,8 +62,7 @@ def main(argv=None):
                 print(f"wrote {out}")
         finally:
             driver.quit()
-            server.terminate()
-            server.wait(60)
+            server.stop()
 
 
 if __name__ == "__main__":

@@ -418,8 +418,8 @@ def serve(config, ready=None):
 
     Args:
         config: A `ServerConfig`.
-        ready: Called with `(url, registry)` once the models are loaded and
-            the socket listens.
+        ready: Called with `(url, loaded)` once the models are loaded and
+            the socket listens; `loaded` maps each model to its loaded versions.
 
     Raises:
         ValueError: a model path that is not there, no model to serve.
@@ -458,7 +458,7 @@ def serve(config, ready=None):
           f"loaded in {time.monotonic() - started:.1f} s; serving at {url}", file=sys.stderr,
           flush=True)
     if ready is not None:
-        ready(url, registry)
+        ready(url, loaded)
     # uvicorn re-raises the signal that stopped it once it has shut down
     # gracefully; with these handlers that re-raise does nothing, and the
     # command exits 0 after finishing the requests in flight.
