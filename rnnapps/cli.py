@@ -387,7 +387,8 @@ def run_export(args):
     saved["data"] = task.export_info(saved["data"], _task_options(task, args))
     serve_fn, signature = task.serving_signature(model, saved["data"])
     export_path = export_serving_model(
-        model, serve_fn, signature, args.export_dir, task.name, metadata=saved
+        model, serve_fn, signature, args.export_dir, task.name, metadata=saved,
+        signatures=task.other_signatures(model, saved["data"]),
     )
     print(f"Exported {model_file} to {export_path}")
     print(json.dumps({"task": task.name, "export_path": str(export_path), "checkpoint": str(model_file)}))
@@ -401,7 +402,7 @@ def run_predict(args):
         inputs = [line.rstrip("\n") for line in sys.stdin]
     loaded = _load_export(args.model)
     metadata, _ = _export_config(task, args.model)
-    predictions = task.predict_export(loaded, inputs, metadata)
+    predictions = task.predict_export(loaded, inputs, metadata, _task_options(task, args))
     for p in predictions:
         print(task.format_prediction(p))
     print(json.dumps({"task": task.name, "model": str(args.model), "predictions": predictions}))

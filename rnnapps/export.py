@@ -147,7 +147,8 @@ def serve_empty_batches(serve_fn, input_signature):
     return serve
 
 
-def export_serving_model(model, serve_fn, input_signature, export_dir, task, metadata=None):
+def export_serving_model(model, serve_fn, input_signature, export_dir, task, metadata=None,
+                         signatures=None):
     """Exports `serve_fn` as the `serving_default` signature of a SavedModel.
 
     An empty batch is answered with empty outputs without running
@@ -163,6 +164,8 @@ def export_serving_model(model, serve_fn, input_signature, export_dir, task, met
         task: The task name; the export goes to `export_dir/task/<version>`.
         metadata: An optional JSON-serializable dict saved as
             `assets.extra/rnnapps.json` (see `read_metadata`).
+        signatures: Optional other signatures, `{name: (fn, input_signature)}`
+            (served by name: TF Serving's `signature_name`).
 
     Returns:
         The `pathlib.Path` of the new version folder.
@@ -189,8 +192,9 @@ def export_serving_model(model, serve_fn, input_signature, export_dir, task, met
         with _without_cudnn(model), tf.device("/cpu:0"):
             # An empty batch gets empty outputs without running the network
             # (kernels differ in whether they accept zero-size tensors).
-            serve_fn = serve_empty_batches(serve_fn, input_signature)
-            archive.add_endpoint("serving_default", serve_fn, input_signature)
+            endpoints = {"serving_default": (serve_fn, input_signature), **(signatures or {})}
+            for name, (fn, signature) in endpoints.items():
+                archive.add_endpoint(name, serve_empty_batches(fn, signature), signature)
             archive.write_out(str(staging), verbose=False)
         # mkdtemp makes the folder private (0700); a version folder must be
         # readable like any other the user makes (a server may run as

@@ -87,6 +87,11 @@ class Task:
         """Returns `(serve_fn, input_signature)` for the SavedModel export."""
         raise NotImplementedError
 
+    def other_signatures(self, model, info):
+        """Signatures the export has besides `serving_default`:
+        `{name: (fn, input_signature)}`; none by default."""
+        return {}
+
     def load_checkpoint(self, path):
         """Loads a `.keras` checkpoint written by `train` (for `rnnapps export`)."""
         import keras
@@ -142,11 +147,12 @@ class Task:
         """
         raise NotImplementedError
 
-    def predict_export(self, loaded, inputs, metadata):
+    def predict_export(self, loaded, inputs, metadata, options=None):
         """Predictions (list of dicts) of a loaded SavedModel for raw inputs.
 
         `metadata` is what the export saved about its training run
-        (`rnnapps.export.read_metadata`).
+        (`rnnapps.export.read_metadata`); `options` holds the values of the
+        flags from `add_arguments` (e.g. how many suggestions).
         """
         raise NotImplementedError
 
@@ -281,6 +287,7 @@ def train(task, config, verbose="auto", log=print):
     export_path = export_serving_model(
         model, serve_fn, signature, config.export_dir, task.name,
         metadata=export_metadata(task, config, data.info),
+        signatures=task.other_signatures(model, data.info),
     )
     examples = task.example_predictions(model, data)
     for line in examples:

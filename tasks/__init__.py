@@ -1,6 +1,6 @@
 """The rnnapps task packages, installed as `rnnapps.tasks`.
 
-Each subpackage (sentiment, forecasting, translation, captioning) is one complete application: data loaders, preprocessing, model,
+Each subpackage (sentiment, forecasting, translation, captioning, next_word) is one complete application: data loaders, preprocessing, model,
 presets, export. A task never imports another task; what they share lives in
 `rnnapps` itself (`rnnapps.task`, `rnnapps.export`).
 
@@ -11,7 +11,7 @@ presets, export. A task never imports another task; what they share lives in
 
 import importlib
 
-TASKS = ("sentiment", "forecasting", "translation", "captioning")
+TASKS = ("sentiment", "forecasting", "translation", "captioning", "next_word")
 
 __all__ = ["TASKS", "get_task"]
 

@@ -32,6 +32,10 @@ MODULES = [
     "rnnapps.tasks.captioning",
     "rnnapps.tasks.captioning.data",
     "rnnapps.tasks.captioning.model",
+    "rnnapps.language_model",
+    "rnnapps.tasks.next_word",
+    "rnnapps.tasks.next_word.data",
+    "rnnapps.tasks.next_word.ngram",
 ]
 
 

@@ -433,7 +433,7 @@ class CaptioningTask(Task):
         captions, _ = self._serve_all(loaded, pipeline.encoded_images(test))
         return {**bleu_scores(captions, test.captions), "images": len(captions)}
 
-    def predict_export(self, loaded, inputs, metadata=None):
+    def predict_export(self, loaded, inputs, metadata=None, options=None):
         import tensorflow as tf
 
         encoded = []

@@ -201,7 +201,7 @@ class ForecastingTask(Task):
 
     # --- Prediction -----------------------------------------------------
 
-    def predict_export(self, loaded, inputs, metadata):
+    def predict_export(self, loaded, inputs, metadata, options=None):
         import tensorflow as tf
 
         info = metadata.get("data")

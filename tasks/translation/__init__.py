@@ -470,7 +470,7 @@ class TranslationTask(Task):
             **({"dictionary_lookup": lookup} if lookup else {}),
         }
 
-    def predict_export(self, loaded, inputs, metadata=None):
+    def predict_export(self, loaded, inputs, metadata=None, options=None):
         import tensorflow as tf
 
         out = loaded.signatures["serving_default"](text=tf.constant(list(inputs), tf.string))

@@ -1,0 +1,234 @@
+"""Next-word data: English sentences as token ids, in tf.data datasets.
+
+Sources (all offline):
+
+- `wordnet` (default): WordNet 3.0's glosses and example sentences, from
+  Debian's `wordnet-base` (165k sentences, 1.3M words);
+- `gcide`: the GCIDE dictionary's definitions and quotations, from Debian's
+  `dict-gcide` (222k sentences, 3.7M words, much of it 19th-century);
+- `english`: both;
+- the path of a UTF-8 text file: each line is cut into sentences.
+
+The Debian packages are unpacked into the cache without root on first use
+(`rnnapps.datasets.debian`) when they are not installed.
+
+Splits are deterministic: the MD5 hash of a sentence sends 5% of them to
+validation and 5% to test, so a repeated sentence never lands in two splits.
+
+Words are what `keras.layers.TextVectorization` makes of a sentence by
+default (lower case, punctuation stripped, split on whitespace); the
+vocabulary holds the most frequent training words, with ids 0-3 for
+padding, `[UNK]`, `<s>` and `</s>`. A sentence `w1 .. wn` becomes the pair
+`(<s> w1 .. wn, w1 .. wn </s>)`: at every step, the next word.
+"""
+
+import hashlib
+import pathlib
+import re
+
+import numpy as np
+
+from rnnapps.task import TaskData
+from rnnapps.task import TaskError
+
+__all__ = [
+    "PAD_ID", "UNK_ID", "START_ID", "END_ID", "START", "END", "SOURCES",
+    "load_sentences", "split_sentences", "fit_vocabulary", "load_data", "make_dataset",
+]
+
+# The ids `rnnapps.language_model` reserves (not imported: it imports Keras).
+PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
+START, END = "<s>", "</s>"
+
+
+def _english(package, read):
+    from rnnapps.datasets import debian
+
+    try:
+        return read()
+    except FileNotFoundError:
+        print(f"Unpacking Debian's {package} into {debian.cache_dir()} (once)...", flush=True)
+        try:
+            debian.install(package)
+        except RuntimeError as error:
+            raise TaskError(
+                f"the default data needs Debian's {package}: `sudo apt-get install {package}` "
+                f"({error})"
+            )
+        return read()
+
+
+def _wordnet():
+    from rnnapps.datasets import english
+
+    return _english(english.WORDNET_PACKAGE, english.wordnet_sentences)
+
+
+def _gcide():
+    from rnnapps.datasets import english
+
+    return _english(english.GCIDE_PACKAGE, english.gcide_sentences)
+
+
+SOURCES = {
+    "wordnet": _wordnet,
+    "gcide": _gcide,
+    "english": lambda: _wordnet() + _gcide(),
+}
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def split_sentences(text):
+    """The sentences of a paragraph: cut after `.`, `!` or `?` before a capital.
+
+    >>> split_sentences("I liked it. So did she! Was it 3 p.m. then?")
+    ['I liked it.', 'So did she!', 'Was it 3 p.m. then?']
+    """
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def _text_file(path):
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise TaskError(f"no such text file: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise TaskError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})")
+    return [sentence for line in text.splitlines() for sentence in split_sentences(line)]
+
+
+def load_sentences(data):
+    """The sentences of `data`: a source name or a text file's path."""
+    if data in SOURCES:
+        sentences = SOURCES[data]()
+    elif pathlib.Path(data).exists() or pathlib.Path(data).suffix:
+        sentences = _text_file(data)
+    else:
+        raise TaskError(
+            f"unknown data {data!r}: give one of {', '.join(SOURCES)} or the path of a text file"
+        )
+    return sentences
+
+
+def _bucket(sentence, buckets=20):
+    return int(hashlib.md5(sentence.encode("utf-8")).hexdigest(), 16) % buckets
+
+
+def _splits(sentences):
+    buckets = np.array([_bucket(s) for s in sentences])
+    sentences = np.asarray(sentences, dtype=object)
+    return {
+        "train": sentences[buckets >= 2],
+        "validation": sentences[buckets == 1],
+        "test": sentences[buckets == 0],
+    }
+
+
+def fit_vocabulary(sentences, vocabulary_size):
+    """The `vocabulary_size - 4` most frequent words of `sentences`, after
+    `<s>` and `</s>` (TextVectorization adds padding and `[UNK]` in front)."""
+    import keras
+    import tensorflow as tf
+
+    if vocabulary_size < 6:
+        raise TaskError(f"vocabulary_size must be at least 6. Received: {vocabulary_size}")
+    counter = keras.layers.TextVectorization(max_tokens=vocabulary_size - 2)
+    counter.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(list(sentences))).batch(4096))
+    return [START, END, *counter.get_vocabulary()[2:]]
+
+
+def _token_ids(sentences, vocabulary, max_length):
+    """A list of int32 arrays, one per sentence with at least one word."""
+    import keras
+    import tensorflow as tf
+
+    vectorize = keras.layers.TextVectorization(vocabulary=vocabulary, ragged=True)
+    ids = []
+    for start in range(0, len(sentences), 8192):
+        batch = vectorize(tf.constant(list(sentences[start:start + 8192])))
+        ids.extend(row[:max_length] for row in batch.numpy())
+    return [np.asarray(row, np.int32) for row in ids if len(row)]
+
+
+# Sentence lengths (with <s>) at which a new bucket of batches starts.
+_BOUNDARIES = [8, 12, 16, 24, 32, 48]
+
+
+def make_dataset(ids, batch_size, shuffle_seed=None):
+    """Batches of `(<s> w1 .. wn, w1 .. wn </s>)` int32 pairs, padded with 0.
+
+    Sentences of similar length share a batch (`bucket_by_sequence_length`),
+    so little of a batch is padding; the training set (seeded) reshuffles
+    every epoch.
+    """
+    import tensorflow as tf
+
+    if not ids:
+        raise TaskError("no sentence with a word in it")
+    lengths = np.array([len(row) for row in ids])
+    ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(ids).astype(np.int32), lengths)
+    dataset = tf.data.Dataset.from_tensor_slices(ragged)
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(ids), seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def pair(words):
+        return (tf.concat([[START_ID], words], 0), tf.concat([words, [END_ID]], 0))
+
+    dataset = dataset.map(pair, num_parallel_calls=tf.data.AUTOTUNE).bucket_by_sequence_length(
+        lambda x, y: tf.shape(x)[0], _BOUNDARIES, [batch_size] * (len(_BOUNDARIES) + 1)
+    )
+    # Known steps per epoch, so that the progress bar shows an ETA from the
+    # first epoch on: each length bucket ends with one partial batch.
+    counts = np.bincount(np.searchsorted(_BOUNDARIES, lengths + 1, side="right"))
+    steps = int(sum(-(-count // batch_size) for count in counts))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def load_data(config):
+    """`TaskData` for a `NextWordConfig`.
+
+    `raw` holds the sentences (`raw["sentences"][split]`), their token ids
+    (`raw[split]`, lists of int32 arrays without `<s>`/`</s>`) and the
+    vocabulary (`raw["vocabulary"]`).
+    """
+    sentences = load_sentences(config.data)
+    splits = _splits(sentences)
+    if config.max_sentences:
+        splits["train"] = splits["train"][: config.max_sentences]
+    for split, texts in splits.items():
+        if len(texts) == 0:
+            raise TaskError(f"the {split} split of {config.data} is empty (too few sentences?)")
+    vocabulary = fit_vocabulary(splits["train"], config.vocabulary_size)
+    ids = {
+        split: _token_ids(texts, vocabulary, config.max_length) for split, texts in splits.items()
+    }
+    for split, rows in ids.items():
+        if not rows:
+            raise TaskError(f"the {split} split of {config.data} has no words")
+    datasets = {
+        split: make_dataset(rows, config.batch_size, config.seed if split == "train" else None)
+        for split, rows in ids.items()
+    }
+    tokens = {split: int(sum(len(r) + 1 for r in rows)) for split, rows in ids.items()}
+    test_words = np.concatenate(ids["test"])
+    name = config.data if config.data in SOURCES else pathlib.Path(config.data).name
+    return TaskData(
+        train=datasets["train"],
+        validation=datasets["validation"],
+        test=datasets["test"],
+        info={
+            "name": name,
+            "sizes": {split: len(rows) for split, rows in ids.items()},
+            "tokens": tokens,
+            "vocabulary_size": len(vocabulary) + 2,
+            "test_unknown_rate": round(float(np.mean(test_words == UNK_ID)), 4),
+            # What the export and the test report need of the config.
+            "max_length": config.max_length,
+            "continuation_length": config.continuation_length,
+            "ngram_order": config.ngram_order,
+        },
+        raw={"sentences": splits, "vocabulary": vocabulary, **ids},
+    )

@@ -1,0 +1,85 @@
+"""`rnnapps.language_model.WordLanguageModel` on every backend (ids in, logits out)."""
+
+import numpy as np
+import pytest
+
+import keras
+
+from rnnapps.language_model import EmbeddingDropout
+from rnnapps.language_model import WordLanguageModel
+
+VOCABULARY = ["<s>", "</s>", "a", "cup", "of", "tea", "the", "door"]  # ids 2-9
+
+
+def tiny(cell="lstm", layers=2, **kwargs):
+    keras.utils.set_random_seed(0)
+    model = WordLanguageModel(VOCABULARY, cell=cell, layers=layers, embedding_dim=6, units=8,
+                              **kwargs)
+    model.build((None, None))
+    return model
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "irnn"])
+def test_stepping_matches_the_whole_sequence(cell):
+    """`next_word` after a padded prefix, then `step` word by word, give the
+    same logits as one call over the whole sentence."""
+    model = tiny(cell)
+    ids = np.array([[2, 4, 5, 6, 7], [2, 8, 9, 0, 0]], "int32")
+    full = keras.ops.convert_to_numpy(model(ids))
+    logits, states = model.next_word(ids[:, :2])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(logits), full[:, 1], atol=1e-5)
+    for t in (2, 3):
+        logits, states = model.step(ids[:, t], states)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(logits)[0], full[0, t], atol=1e-5)
+    # A padded row: the logits after its last word, not after the padding.
+    logits, _ = model.next_word(ids)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(logits)[1], full[1, 2], atol=1e-5)
+
+
+def test_greedy_continuation_never_chooses_unknown_or_start_and_stops_at_the_end():
+    model = tiny(layers=1)
+    # Make [UNK] (1) and <s> (2) by far the most likely, then </s> (3).
+    bias = np.zeros(10, "float32")
+    logits = keras.ops.convert_to_tensor(np.tile([0, 50, 40, 30, 0, 0, 0, 0, 0, 0], (2, 1)) + bias)
+    _, states = model.next_word(np.array([[2, 4], [2, 5]], "int32"))
+    words = keras.ops.convert_to_numpy(model.greedy_continuation(logits, states, 4))
+    assert words.shape == (2, 4)
+    assert (words[:, 0] == 0).all()  # </s> first: nothing follows
+    assert (words == 0).all()
+
+
+def test_tied_weights_and_serialization(tmp_path):
+    model = tiny()
+    assert model.projection is not None  # units 8 != embedding_dim 6
+    weights = {w.path for w in model.weights}
+    assert not any("reverse" in path for path in weights)  # one matrix, used twice
+    untied = tiny(tie_embeddings=False)
+    assert len(untied.weights) == len(model.weights) + 1
+    path = tmp_path / "lm.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    ids = np.array([[2, 4, 5]], "int32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(ids)),
+                               keras.ops.convert_to_numpy(model(ids)), atol=1e-6)
+    assert loaded.vocabulary == VOCABULARY and loaded.get_config()["layers"] == 2
+
+
+def test_embedding_dropout_drops_whole_words():
+    layer = EmbeddingDropout(vocabulary_size=50, rate=0.5, seed=3)
+    ids = np.tile(np.arange(50), (4, 1))
+    out = keras.ops.convert_to_numpy(layer(np.ones((4, 50, 3), "float32"), ids, training=True))
+    dropped = out[..., 0] == 0
+    assert (dropped == dropped[0]).all()  # the same words in every row
+    assert 10 < dropped[0].sum() < 40
+    np.testing.assert_allclose(out[~dropped], 2.0)  # kept words scaled by 1 / (1 - rate)
+    same = keras.ops.convert_to_numpy(layer(np.ones((4, 50, 3), "float32"), ids))
+    np.testing.assert_array_equal(same, 1.0)  # not training: unchanged
+    with pytest.raises(ValueError, match="rate must be in"):
+        EmbeddingDropout(10, rate=1.0)
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="cell must be one of"):
+        WordLanguageModel(VOCABULARY, cell="rnn")
+    with pytest.raises(ValueError, match="must start with"):
+        WordLanguageModel(["a", "b"])

@@ -1,0 +1,177 @@
+"""The next-word task: data, the language model, the export and the CLI."""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+from cli_support import assert_one_line_error
+from cli_support import assert_serves_empty_batch
+from cli_support import last_json
+from cli_support import run_cli
+from cli_support import serve_in_fresh_process
+from rnnapps.task import TaskError
+
+pytestmark = pytest.mark.tensorflow_only
+
+TINY = ["--vocabulary-size", "600", "--embedding-dim", "16", "--units", "24", "--epochs", "1",
+        "--batch-size", "32", "--ngram-order", "3"]
+
+
+@pytest.fixture(scope="module")
+def sentences_file(tmp_path_factory, english_text):
+    """2,000 real WordNet sentences as a user's text file, three to a line."""
+    from rnnapps.datasets import english
+
+    sentences = english.wordnet_sentences()[:2000]
+    path = tmp_path_factory.mktemp("data") / "english.txt"
+    path.write_text("\n".join(" ".join(sentences[i:i + 3]) for i in range(0, 2000, 3)) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, sentences_file):
+    """`rnnapps train next_word` on the text file: (folder, result JSON)."""
+    cwd = tmp_path_factory.mktemp("run")
+    result = last_json(run_cli("train", "next_word", "--data", str(sentences_file), *TINY, cwd=cwd))
+    return cwd, result
+
+
+# === Data ===
+
+
+def test_text_file_is_cut_into_sentences_with_a_deterministic_split(sentences_file):
+    from rnnapps.tasks.next_word import data
+
+    sentences = data.load_sentences(str(sentences_file))
+    assert 1900 <= len(sentences) <= 2100  # three per line, cut again
+    splits = data._splits(sentences)
+    assert sum(len(v) for v in splits.values()) == len(sentences)
+    assert not set(splits["train"]) & set(splits["test"])
+    assert 40 < len(splits["test"]) < 180 and 40 < len(splits["validation"]) < 180
+    assert list(data._splits(sentences)["test"]) == list(splits["test"])
+
+
+def test_vocabulary_ids_and_pairs():
+    import tensorflow as tf
+
+    from rnnapps.tasks.next_word import data
+
+    vocabulary = data.fit_vocabulary(["the cat sat", "the dog sat", "the cat"], 7)
+    # Ids: 0 padding, 1 [UNK], 2 <s>, 3 </s>, then the words by frequency.
+    assert vocabulary[:2] == ["<s>", "</s>"] and vocabulary[2:] == ["the", "sat", "cat"]
+    ids = data._token_ids(["The cat ran!", "...", "the dog"], vocabulary, max_length=2)
+    assert [r.tolist() for r in ids] == [[4, 6], [4, 1]]  # cut to 2 words; '...' dropped
+    x, y = next(iter(data.make_dataset(ids, batch_size=4)))
+    assert sorted(x.numpy().tolist()) == [[2, 4, 1], [2, 4, 6]]
+    assert sorted(y.numpy().tolist()) == [[4, 1, 3], [4, 6, 3]]
+    dataset = data.make_dataset([np.array([4])] * 70, batch_size=32)
+    assert int(dataset.cardinality()) == 3 == len(list(dataset))
+    assert tf.data.experimental.cardinality(dataset) > 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such text file"),
+    (b"\xff\xfe caf\xe9\n", "is not UTF-8 text"),
+    (b"", "split of"),
+])
+def test_bad_text_files_give_a_clear_error(tmp_path, content, message):
+    from rnnapps.tasks.next_word import NextWordConfig, load_data
+
+    path = tmp_path / "corpus.txt"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(TaskError, match=message):
+        load_data(NextWordConfig(data=str(path)))
+    with pytest.raises(TaskError, match="unknown data 'shakespeare'"):
+        load_data(NextWordConfig(data="shakespeare"))
+
+
+# === The exported model, through the CLI ===
+
+
+def test_train_reports_perplexity_next_to_the_ngram_baseline(trained):
+    _, result = trained
+    metrics = result["metrics"]
+    assert result["export_path"].endswith("next_word/1")
+    assert 1 < metrics["perplexity"] < 600 and 1 < metrics["ngram_perplexity"] < 600
+    assert metrics["ngram_order"] == 3
+    for key in ("top1_accuracy", "top5_accuracy", "ngram_top1_accuracy", "ngram_top5_accuracy"):
+        assert 0 <= metrics[key] <= 1
+    assert metrics["top1_accuracy"] <= metrics["top5_accuracy"]
+    assert any("Next words" in line for line in result["examples"])
+
+
+def test_predict_prints_k_suggestions_and_a_continuation(trained):
+    cwd, result = trained
+    proc = run_cli("predict", "next_word", "--model", result["export_path"], "--k", "3",
+                   "I would like a cup of", "", cwd=cwd)
+    out = last_json(proc)
+    first, empty = out["predictions"]
+    assert [len(p["next_words"]) for p in out["predictions"]] == [3, 3]
+    probabilities = [s["probability"] for s in first["next_words"]]
+    assert probabilities == sorted(probabilities, reverse=True) and 0 < sum(probabilities) <= 1
+    words = [s["word"] for s in first["next_words"]]
+    assert "[UNK]" not in words and "<s>" not in words and all(words)
+    assert isinstance(first["continuation"], str) and "[UNK]" not in first["continuation"]
+    assert "I would like a cup of ->" in proc.stdout
+    bad = run_cli("predict", "next_word", "--model", result["export_path"], "--k", "0", "tea",
+                  cwd=cwd)
+    assert bad.returncode == 2 and "--k must be at least 1" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_evaluate_scores_the_export_like_training_did(trained, sentences_file):
+    cwd, result = trained
+    out = last_json(run_cli("evaluate", "next_word", "--model", result["export_path"],
+                            "--data", str(sentences_file), cwd=cwd))
+    metrics = out["metrics"]
+    # The `score` signature gives the perplexity the training run measured.
+    assert metrics["perplexity"] == pytest.approx(result["metrics"]["perplexity"], rel=1e-3)
+    assert metrics["tokens"] == result["metrics"]["tokens"]
+    assert 0 <= metrics["suggestion_top1"] <= metrics["suggestion_top5"] <= 1
+    assert metrics["suggestion_positions"] > 500
+
+
+def test_export_serves_without_rnnapps(trained):
+    cwd, result = trained
+    export = str(pathlib.Path(cwd) / result["export_path"])
+    script = f"""
+import json, sys
+import tensorflow as tf
+loaded = tf.saved_model.load({export!r})
+serve = loaded.signatures["serving_default"]
+out = serve(text=tf.constant(["a cup of", "the", "x " * 100]), k=tf.constant([2, 4, 1]))
+score = loaded.signatures["score"](text=tf.constant(["a cup of tea", "tea cup of a"]))
+try:
+    serve(text=tf.constant(["a"]), k=tf.constant([0]))
+    error = None
+except tf.errors.InvalidArgumentError as e:
+    error = e.message
+print(json.dumps({{
+    "words": out["words"].numpy().astype(str).tolist(),
+    "p": out["probabilities"].numpy().tolist(),
+    "continuation": out["continuation"].numpy().astype(str).tolist(),
+    "score": score["log_probability"].numpy().tolist(),
+    "tokens": score["tokens"].numpy().tolist(),
+    "error": error,
+    "rnnapps": any(m.startswith("rnnapps") for m in sys.modules),
+}}))
+"""
+    served = serve_in_fresh_process(script, cwd)
+    assert served["rnnapps"] is False
+    # Rows asking for fewer than the batch's largest k are padded with "" and 0.
+    assert [sum(1 for w in row if w) for row in served["words"]] == [2, 4, 1]
+    assert served["p"][0][2:] == [0.0, 0.0] and all(p > 0 for p in served["p"][1])
+    assert all(row == sorted(row, reverse=True) for row in served["p"])
+    assert len(served["continuation"]) == 3
+    assert served["tokens"] == [5, 5] and all(s < 0 for s in served["score"])
+    assert "k must be at least 1" in served["error"]
+    assert_serves_empty_batch(export, cwd, {
+        "words": ([0, 0], "string"), "probabilities": ([0, 0], "float32"),
+        "continuation": ([0], "string"),
+    })
+
+
+def test_bad_input_is_one_line(tmp_path):
+    proc = run_cli("train", "next_word", "--data", "missing.txt", "--epochs", "1", cwd=tmp_path)
+    assert_one_line_error(proc, "no such text file: missing.txt", tmp_path)
