@@ -8,6 +8,11 @@ Use it from the command line (`rnnapps train sentiment`) or from Python:
     data = sentiment.load_data(config)            # tf.data: (text, label id)
     model = sentiment.build_model(config, data.raw["train"][0], len(data.info["label_names"]))
     model.fit(data.train, validation_data=data.validation, epochs=config.epochs)
+    print(sentiment.task.test_metrics(model, data))   # accuracy, AUC; on sentences too
+
+Besides the test reviews, the metrics score the model on their sentences
+(`data.sentence_pieces`), each labelled with its review's label: how it does
+on one-liners. `metrics.binary_auc` is the AUC, in NumPy.
 """
 
 import numpy as np
@@ -17,8 +22,15 @@ from rnnapps.tasks.sentiment.config import PRESETS
 from rnnapps.tasks.sentiment.config import SentimentConfig
 from rnnapps.tasks.sentiment.data import load_data
 from rnnapps.tasks.sentiment.data import load_examples
+from rnnapps.tasks.sentiment.data import rotten_tomatoes_snippets
+from rnnapps.tasks.sentiment.data import sentence_pieces
+from rnnapps.tasks.sentiment.metrics import binary_auc
+from rnnapps.tasks.sentiment.metrics import classifier_metrics
 
-__all__ = ["SentimentConfig", "PRESETS", "SentimentTask", "load_data", "load_examples", "build_model", "task"]
+__all__ = [
+    "SentimentConfig", "PRESETS", "SentimentTask", "load_data", "load_examples", "sentence_pieces",
+    "rotten_tomatoes_snippets", "binary_auc", "build_model", "task",
+]
 
 
 class SentimentTask(Task):
@@ -52,6 +64,34 @@ class SentimentTask(Task):
 
         return serve, [tf.TensorSpec([None], tf.string, name="text")]
 
+    def test_metrics(self, model, data):
+        """`loss` and `accuracy` on the test split, its `auc`, and the same on
+        its sentences (`pieces_accuracy`, `pieces_auc`, and `pieces`, their count).
+
+        `auc` (two classes only) ranks the test texts by the probability of
+        the label with index 1 (`other` for the default data); for two
+        classes that is the same AUC as ranking by the other label's
+        probability. It is `None` when the texts hold one label only.
+        """
+        index = {name: i for i, name in enumerate(data.info["label_names"])}
+
+        def scores(texts, labels):
+            ids = np.array([index[label] for label in labels], np.int64)
+            if len(texts) == 0:
+                return classifier_metrics(np.zeros((0, len(index))), ids)
+            probabilities = model.predict(np.asarray(texts, object), batch_size=256, verbose=0)
+            return classifier_metrics(probabilities, ids)
+
+        metrics = super().test_metrics(model, data)  # loss and accuracy, by model.evaluate
+        texts, labels = data.raw["test"]
+        on_test = scores(texts, labels)
+        if "auc" in on_test:  # two classes
+            metrics["auc"] = on_test["auc"]
+        pieces, piece_labels = sentence_pieces(texts, labels)
+        metrics.update({f"pieces_{k}": v for k, v in scores(pieces, piece_labels).items()})
+        metrics["pieces"] = len(pieces)
+        return metrics
+
     def example_predictions(self, model, data, count=5):
         texts, labels = data.raw["test"]
         texts, labels = list(texts[:count]), list(labels[:count])
@@ -65,18 +105,32 @@ class SentimentTask(Task):
         return ["Example predictions on the test split:", *lines]
 
     def evaluate_export(self, loaded, data, options=None):
+        """`accuracy` and `auc` on the test split and on its sentences, from the
+        export's `labels` and `probabilities`: `test_metrics` without the loss."""
+        label_names = data.info["label_names"]
+
+        def scores(texts, labels):
+            probabilities, predicted = _serve_in_batches(loaded, texts)
+            labels = np.asarray(labels, object)
+            metrics = {"accuracy": round(float(np.mean(predicted == labels)), 5) if len(labels) else None}
+            if probabilities.shape[1] == 2:
+                # Column 1's label, read off the export's own outputs, in case
+                # the data's label names differ from the training run's.
+                positives = labels == _column_names(probabilities, predicted, label_names)[1]
+                both = positives.any() and not positives.all()
+                metrics["auc"] = round(binary_auc(probabilities[:, 1], positives), 5) if both else None
+            return metrics
+
         texts, labels = data.raw["test"]
-        predicted = []
-        serve = loaded.signatures["serving_default"]
-        for start in range(0, len(texts), 256):
-            import tensorflow as tf
+        pieces, piece_labels = sentence_pieces(texts, labels)
+        return {
+            **scores(texts, labels),
+            "examples": len(texts),
+            **{f"pieces_{k}": v for k, v in scores(pieces, piece_labels).items()},
+            "pieces": len(pieces),
+        }
 
-            out = serve(text=tf.constant(list(texts[start:start + 256])))
-            predicted.extend(label.decode("utf-8") for label in out["labels"].numpy())
-        accuracy = float(np.mean(np.array(predicted, object) == np.asarray(labels, object)))
-        return {"accuracy": round(accuracy, 5), "examples": len(texts)}
-
-    def predict_export(self, loaded, inputs, metadata=None):
+    def predict_export(self, loaded, inputs, metadata=None, options=None):
         import tensorflow as tf
 
         out = loaded.signatures["serving_default"](text=tf.constant(list(inputs), tf.string))
@@ -92,6 +146,32 @@ class SentimentTask(Task):
 
 
 task = SentimentTask()
+
+
+def _serve_in_batches(loaded, texts, batch_size=256):
+    """The export's `probabilities` and `labels` (decoded) for `texts`."""
+    import tensorflow as tf
+
+    serve = loaded.signatures["serving_default"]
+    probabilities, labels = [], []
+    for start in range(0, len(texts), batch_size):
+        out = serve(text=tf.constant([str(t) for t in texts[start:start + batch_size]], tf.string))
+        probabilities.append(out["probabilities"].numpy())
+        labels.extend(label.decode("utf-8") for label in out["labels"].numpy())
+    if not probabilities:  # no texts: ask the export for its number of classes
+        probabilities.append(serve(text=tf.constant([""]))["probabilities"].numpy()[:0])
+    return np.concatenate(probabilities), np.asarray(labels, object)
+
+
+def _column_names(probabilities, predicted, fallback):
+    """The label each probability column stands for: the export's `labels`
+    where it chose that column, else `fallback` (the data's label names)."""
+    classes = probabilities.shape[1]
+    names = list(fallback) if len(fallback) == classes else [None] * classes
+    chosen = probabilities.argmax(axis=1)
+    for column in np.unique(chosen):
+        names[column] = predicted[chosen == column][0]
+    return names
 
 
 def build_model(config, train_texts, num_classes):

