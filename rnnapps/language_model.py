@@ -23,11 +23,12 @@ states there, and `greedy_continuation` extends them word by word.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from rnnapps.layers import IRNN
 
-__all__ = ["EmbeddingDropout", "WordLanguageModel", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "PREDICTABLE_FROM"]
+__all__ = ["EmbeddingDropout", "WordLanguageModel", "token_ids", "sentence_batches", "perplexity", "pretrained", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "PREDICTABLE_FROM"]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 # Ids 0-3 are padding, [UNK], <s> and </s>: suggestions start at 4.
@@ -237,6 +238,31 @@ class WordLanguageModel(keras.Model):
             logits, states = self.step(ops.maximum(token, _END), states)
         return ops.stack(words, axis=1)
 
+    def with_words(self, words):
+        """A copy of this model whose vocabulary ends with `words` (those it
+        lacks, in order), for fine-tuning on text with words of its own
+        (ULMFiT): the new words' embeddings (and output weights) start as
+        the mean of the others', every other weight is this model's. Old
+        words keep their ids and their logits.
+        """
+        known = set(self.vocabulary)
+        new_words = [w for w in dict.fromkeys(words) if w not in known and w]
+        config = {**self.get_config(), "vocabulary": self.vocabulary + new_words}
+        model = type(self).from_config(config)
+        model.build((None, None))
+        old = ops.convert_to_numpy(self.embedding.embeddings)
+        rows = np.repeat(old[PREDICTABLE_FROM:].mean(0, keepdims=True), len(new_words), 0)
+        model.embedding.embeddings.assign(np.concatenate([old, rows]))
+        if not self.tie_embeddings:
+            old = ops.convert_to_numpy(self.embedding.reverse_embeddings)
+            columns = np.repeat(old[:, PREDICTABLE_FROM:].mean(1, keepdims=True), len(new_words), 1)
+            model.embedding.reverse_embeddings.assign(np.concatenate([old, columns], 1))
+        for target, source in zip(model.recurrent, self.recurrent):
+            target.set_weights(source.get_weights())
+        if self.projection is not None:
+            model.projection.set_weights(self.projection.get_weights())
+        return model
+
     def get_config(self):
         embedding_dropout, input_dropout, output_dropout = self.dropout_rates
         return {
@@ -251,3 +277,124 @@ class WordLanguageModel(keras.Model):
             "input_dropout": input_dropout,
             "output_dropout": output_dropout,
         }
+
+
+# === Data: sentences as batches of (<s> w1 .. wn, w1 .. wn </s>) ===
+
+# Sentence lengths (with <s>) at which a new bucket of batches starts.
+_BOUNDARIES = [8, 12, 16, 24, 32, 48]
+
+
+def token_ids(sentences, vocabulary, max_length):
+    """The word ids of each sentence with at least one word (int32 arrays,
+    without `<s>`/`</s>`, cut to `max_length` words), for `sentence_batches`."""
+    import tensorflow as tf
+
+    vectorize = keras.layers.TextVectorization(vocabulary=vocabulary, ragged=True)
+    ids = []
+    for start in range(0, len(sentences), 8192):
+        batch = vectorize(tf.constant(list(sentences[start:start + 8192])))
+        ids.extend(row[:max_length] for row in batch.numpy())
+    return [np.asarray(row, np.int32) for row in ids if len(row)]
+
+
+def sentence_batches(ids, batch_size, shuffle_seed=None):
+    """Batches of `(<s> w1 .. wn, w1 .. wn </s>)` int32 pairs, padded with 0.
+
+    Sentences of similar length share a batch (`bucket_by_sequence_length`),
+    so little of a batch is padding; the training set (seeded) reshuffles
+    every epoch.
+    """
+    import tensorflow as tf
+
+    if not ids:
+        raise ValueError("no sentence with a word in it")
+    lengths = np.array([len(row) for row in ids])
+    ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(ids).astype(np.int32), lengths)
+    dataset = tf.data.Dataset.from_tensor_slices(ragged)
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(ids), seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def pair(words):
+        return (tf.concat([[START_ID], words], 0), tf.concat([words, [END_ID]], 0))
+
+    dataset = dataset.map(pair, num_parallel_calls=tf.data.AUTOTUNE).bucket_by_sequence_length(
+        lambda x, y: tf.shape(x)[0], _BOUNDARIES, [batch_size] * (len(_BOUNDARIES) + 1)
+    )
+    # Known steps per epoch, so that the progress bar shows an ETA from the
+    # first epoch on: each length bucket ends with one partial batch.
+    counts = np.bincount(np.searchsorted(_BOUNDARIES, lengths + 1, side="right"))
+    steps = int(sum(-(-count // batch_size) for count in counts))
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def perplexity(model, batches):
+    """Per-word perplexity of `model` on `(inputs, targets)` batches: exp of
+    the mean negative log-likelihood of every target but padding."""
+    total, count = 0.0, 0
+    for inputs, targets in batches:
+        logits = ops.convert_to_numpy(model(inputs, training=False)).astype(np.float64)
+        targets = np.asarray(targets)
+        logits -= logits.max(-1, keepdims=True)
+        log_probabilities = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+        picked = np.take_along_axis(log_probabilities, targets[..., None], -1)[..., 0]
+        valid = targets != PAD_ID
+        total += float(picked[valid].sum())
+        count += int(valid.sum())
+    return float(np.exp(-total / max(count, 1)))
+
+
+# === Pretrained models, trained once into the cache ===
+
+
+def cache_dir():
+    """Where pretrained language models are kept: `~/.cache/rnnapps/language_models`
+    (or `$RNNAPPS_CACHE/language_models`)."""
+    import os
+    import pathlib
+
+    root = os.environ.get("RNNAPPS_CACHE") or pathlib.Path.home() / ".cache" / "rnnapps"
+    return pathlib.Path(root) / "language_models"
+
+
+def pretrained(preset="wordnet", log=print):
+    """The `next_word` task's language model for `preset` (e.g. "wordnet"),
+    trained once with the preset's settings and kept in `cache_dir()`.
+
+    The first call trains it (`rnnapps train next_word --preset PRESET`,
+    with a progress bar; about 35 minutes on 2 CPU cores for "wordnet");
+    later calls load the cached `PRESET-<run id>.keras`. A new version of
+    the preset's settings gets a new file.
+
+    Returns:
+        A `WordLanguageModel`.
+    """
+    import dataclasses
+    import os
+    import shutil
+
+    from rnnapps import task as task_module
+    from rnnapps.tasks import get_task
+
+    next_word = get_task("next_word")
+    if preset not in next_word.presets:
+        raise ValueError(
+            f"no language model preset {preset!r}; choose one of {', '.join(next_word.presets)} "
+            "or give the path of a next_word checkpoint"
+        )
+    config = next_word.presets[preset]
+    path = cache_dir() / f"{preset}-{task_module.run_id(next_word, config)}.keras"
+    if not path.is_file():
+        log(f"Training the {preset} language model once (about 35 minutes on 2 CPU cores); "
+            f"later runs reuse {path}")
+        # A fixed working folder: an interrupted run resumes from its last
+        # completed epoch (BackupAndRestore) when called again.
+        work = path.with_name(f".{path.stem}-training")
+        config = dataclasses.replace(config, export_dir=str(work))
+        result = task_module.train(next_word, config, log=log)
+        staged = path.with_name(f".{path.name}.{os.getpid()}")
+        shutil.copyfile(result["checkpoint"], staged)
+        os.replace(staged, path)  # atomic: never a half-written model in the cache
+        shutil.rmtree(work, ignore_errors=True)
+    return keras.saving.load_model(path)

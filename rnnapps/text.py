@@ -20,8 +20,22 @@ import os
 import re
 import sys
 
-__all__ = ["PAD_ID", "UNK_ID", "START_ID", "END_ID", "fit_sentencepiece", "detokenize", "pad_ragged",
+__all__ = ["standardize", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "fit_sentencepiece", "detokenize", "pad_ragged",
            "teacher_forcing", "quiet_stderr"]
+
+# What keras.layers.TextVectorization's default standardization strips.
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+
+
+def standardize(text):
+    """The words of `text` as `keras.layers.TextVectorization` reads them by
+    default (lower case, punctuation stripped, split on whitespace), in Python.
+
+    >>> standardize("Don't stop, Bob!")
+    ['dont', 'stop', 'bob']
+    """
+    return _PUNCTUATION.sub("", text.lower()).split()
+
 
 # The ids `compute_sentence_piece_proto` reserves.
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3

@@ -54,6 +54,8 @@ def test_page_examples_run(page, tmp_path, monkeypatch, request):
         pytest.skip("the page's examples need the TensorFlow backend")
     if page.name == "translation.md":
         request.getfixturevalue("ding")  # its examples train on the Ding dictionary
+    if page.name == "next_word.md":
+        request.getfixturevalue("english_text")  # its examples train on WordNet's sentences
     if page.name == "captioning.md":
         request.getfixturevalue("emoji_font")  # its examples train on the emoji drawings
     blocks = python_blocks(page)

@@ -19,13 +19,12 @@ From Python:
     model.fit(data.train, validation_data=data.validation, epochs=config.epochs)
 """
 
-import re
-
 import numpy as np
 
 from rnnapps.task import Task
 from rnnapps.task import TaskData
 from rnnapps.task import TaskError
+from rnnapps.text import standardize
 from rnnapps.tasks.next_word.config import PRESETS
 from rnnapps.tasks.next_word.config import NextWordConfig
 from rnnapps.tasks.next_word.data import END_ID
@@ -35,26 +34,12 @@ from rnnapps.tasks.next_word.data import load_data
 from rnnapps.tasks.next_word.data import load_sentences
 
 __all__ = ["NextWordConfig", "PRESETS", "NextWordTask", "load_data", "build_model", "task",
-           "standardize"]
+           "language_model_metrics", "ngram_metrics"]
 
 # Suggestions are words: ids 0-3 (padding, [UNK], <s>, </s>) never are.
 _FIRST_WORD_ID = 4
 _PROMPTS = ("I would like a cup of", "The capital of France is", "She opened the door and",
             "A large body of")
-# What keras.layers.TextVectorization's default standardization strips.
-_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
-
-
-def standardize(text):
-    """The words of `text` as the model reads them (TextVectorization's
-    default: lower case, punctuation stripped).
-
-    >>> standardize("Don't stop, Bob!")
-    ['dont', 'stop', 'bob']
-    """
-    return _PUNCTUATION.sub("", text.lower()).split()
-
-
 class NextWordTask(Task):
     name = "next_word"
     config_class = NextWordConfig

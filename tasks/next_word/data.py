@@ -33,7 +33,7 @@ from rnnapps.task import TaskError
 
 __all__ = [
     "PAD_ID", "UNK_ID", "START_ID", "END_ID", "START", "END", "SOURCES",
-    "load_sentences", "split_sentences", "fit_vocabulary", "load_data", "make_dataset",
+    "load_sentences", "split_sentences", "fit_vocabulary", "load_data",
 ]
 
 # The ids `rnnapps.language_model` reserves (not imported: it imports Keras).
@@ -139,54 +139,6 @@ def fit_vocabulary(sentences, vocabulary_size):
     return [START, END, *counter.get_vocabulary()[2:]]
 
 
-def _token_ids(sentences, vocabulary, max_length):
-    """A list of int32 arrays, one per sentence with at least one word."""
-    import keras
-    import tensorflow as tf
-
-    vectorize = keras.layers.TextVectorization(vocabulary=vocabulary, ragged=True)
-    ids = []
-    for start in range(0, len(sentences), 8192):
-        batch = vectorize(tf.constant(list(sentences[start:start + 8192])))
-        ids.extend(row[:max_length] for row in batch.numpy())
-    return [np.asarray(row, np.int32) for row in ids if len(row)]
-
-
-# Sentence lengths (with <s>) at which a new bucket of batches starts.
-_BOUNDARIES = [8, 12, 16, 24, 32, 48]
-
-
-def make_dataset(ids, batch_size, shuffle_seed=None):
-    """Batches of `(<s> w1 .. wn, w1 .. wn </s>)` int32 pairs, padded with 0.
-
-    Sentences of similar length share a batch (`bucket_by_sequence_length`),
-    so little of a batch is padding; the training set (seeded) reshuffles
-    every epoch.
-    """
-    import tensorflow as tf
-
-    if not ids:
-        raise TaskError("no sentence with a word in it")
-    lengths = np.array([len(row) for row in ids])
-    ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(ids).astype(np.int32), lengths)
-    dataset = tf.data.Dataset.from_tensor_slices(ragged)
-    if shuffle_seed is not None:
-        dataset = dataset.shuffle(len(ids), seed=shuffle_seed, reshuffle_each_iteration=True)
-
-    def pair(words):
-        return (tf.concat([[START_ID], words], 0), tf.concat([words, [END_ID]], 0))
-
-    dataset = dataset.map(pair, num_parallel_calls=tf.data.AUTOTUNE).bucket_by_sequence_length(
-        lambda x, y: tf.shape(x)[0], _BOUNDARIES, [batch_size] * (len(_BOUNDARIES) + 1)
-    )
-    # Known steps per epoch, so that the progress bar shows an ETA from the
-    # first epoch on: each length bucket ends with one partial batch.
-    counts = np.bincount(np.searchsorted(_BOUNDARIES, lengths + 1, side="right"))
-    steps = int(sum(-(-count // batch_size) for count in counts))
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
 def load_data(config):
     """`TaskData` for a `NextWordConfig`.
 
@@ -202,14 +154,17 @@ def load_data(config):
         if len(texts) == 0:
             raise TaskError(f"the {split} split of {config.data} is empty (too few sentences?)")
     vocabulary = fit_vocabulary(splits["train"], config.vocabulary_size)
+    from rnnapps.language_model import sentence_batches
+    from rnnapps.language_model import token_ids
+
     ids = {
-        split: _token_ids(texts, vocabulary, config.max_length) for split, texts in splits.items()
+        split: token_ids(texts, vocabulary, config.max_length) for split, texts in splits.items()
     }
     for split, rows in ids.items():
         if not rows:
             raise TaskError(f"the {split} split of {config.data} has no words")
     datasets = {
-        split: make_dataset(rows, config.batch_size, config.seed if split == "train" else None)
+        split: sentence_batches(rows, config.batch_size, config.seed if split == "train" else None)
         for split, rows in ids.items()
     }
     tokens = {split: int(sum(len(r) + 1 for r in rows)) for split, rows in ids.items()}

@@ -29,7 +29,7 @@ from rnnapps.tasks.sentiment.metrics import classifier_metrics
 
 __all__ = [
     "SentimentConfig", "PRESETS", "SentimentTask", "load_data", "load_examples", "sentence_pieces",
-    "rotten_tomatoes_snippets", "binary_auc", "build_model", "task",
+    "rotten_tomatoes_snippets", "binary_auc", "build_model", "build_pretrained_model", "task",
 ]
 
 
@@ -45,7 +45,10 @@ class SentimentTask(Task):
         return load_data(config)
 
     def build_model(self, config, data):
-        return build_model(config, data.raw["train"][0], len(data.info["label_names"]))
+        num_classes = len(data.info["label_names"])
+        if not config.encoder:
+            return build_model(config, data.raw["train"][0], num_classes)
+        return build_pretrained_model(config, data)
 
     def load_checkpoint(self, path):
         from rnnapps.tasks.sentiment import model  # noqa: F401  (registers its layers)
@@ -172,6 +175,39 @@ def _column_names(probabilities, predicted, fallback):
     for column in np.unique(chosen):
         names[column] = predicted[chosen == column][0]
     return names
+
+
+def build_pretrained_model(config, data, log=print):
+    """A compiled classifier whose encoder starts from the language model
+    `config.encoder` (ULMFiT: `rnnapps.tasks.sentiment.encoder`): its
+    vocabulary is extended with the training texts' words, it is fine-tuned
+    on their sentences for `config.lm_epochs` epochs, then its layers become
+    the classifier's. What that did goes into `data.info["encoder"]`."""
+    from rnnapps.tasks.sentiment import encoder
+    from rnnapps.tasks.sentiment import model
+
+    language_model = encoder.load_language_model(config.encoder, log=log)
+    # The texts the classifier trains on (validation included: no labels
+    # are used), never the test texts.
+    texts = [*data.raw["train"][0], *data.raw["validation"][0]]
+    size = language_model.vocabulary_size
+    language_model = encoder.extend_vocabulary(language_model, texts)
+    log(f"Fine-tuning the language model on the training texts ({config.lm_epochs} epochs; "
+        f"{language_model.vocabulary_size - size} of their words added to its vocabulary)")
+    report = encoder.fine_tune_language_model(
+        language_model, texts, config.lm_epochs, seed=config.seed
+    )
+    log(f"Language model perplexity on held-out training sentences: "
+        f"{report['perplexity_before']} before, {report['perplexity_after']} after")
+    data.info["encoder"] = {
+        "language_model": config.encoder, "words_added": language_model.vocabulary_size - size,
+        **report,
+    }
+    steps = int(data.train.cardinality())
+    return model.build_model(
+        config, None, len(data.info["label_names"]), encoder=language_model,
+        steps_per_epoch=max(steps, 1),
+    )
 
 
 def build_model(config, train_texts, num_classes):

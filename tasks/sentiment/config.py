@@ -22,13 +22,28 @@ class SentimentConfig:
     vocabulary_size: int = _field(8_000, "largest vocabulary, OOV and padding included")
     # Reviews have a median of ~50 words; 200 keeps 95% whole.
     sequence_length: int = _field(200, "tokens kept per text (longer texts are cut)")
+    # === Pretrained encoder (ULMFiT) ===
+    encoder: str = _field(
+        "", "start the vocabulary, embedding and recurrent layers from a language model: a "
+        "next_word preset (wordnet: trained once into ~/.cache/rnnapps) or the path of a "
+        "next_word checkpoint; its sizes and cell replace the settings below "
+        "(default: none, train from scratch)",
+    )
+    lm_epochs: int = _field(
+        2, "with --encoder: epochs of fine-tuning the language model on the training texts first"
+    )
+    unfreeze: bool = _field(
+        True, "with --encoder: discriminative learning rates (each lower layer learns 2.6x "
+        "slower) and gradual unfreezing (one more layer group trains each epoch)",
+    )
     # === Model ===
     cell: str = _field("lstm", "recurrent cell of the encoder", choices=("lstm", "gru", "irnn"))
     bidirectional: bool = _field(False, "read the text in both directions")
     reverse: bool = _field(False, "feed the words backwards (ReverseSequence)")
     pooling: str = _field(
-        "last", "summary of the text: the encoder's last state, or the max/mean over its steps",
-        choices=("last", "max", "mean"),
+        "last", "summary of the text: the encoder's last state, the max/mean over its steps, "
+        "or all three concatenated (concat, as in ULMFiT)",
+        choices=("last", "max", "mean", "concat"),
     )
     embedding_dim: int = _field(64, "word embedding size")
     units: int = _field(64, "recurrent units (per direction)")

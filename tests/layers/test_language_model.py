@@ -83,3 +83,18 @@ def test_bad_settings():
         WordLanguageModel(VOCABULARY, cell="rnn")
     with pytest.raises(ValueError, match="must start with"):
         WordLanguageModel(["a", "b"])
+
+
+def test_with_words_extends_the_vocabulary_and_keeps_the_rest():
+    model = tiny()
+    bigger = model.with_words(["tea", "yummy", "pricey", "yummy"])
+    assert bigger.vocabulary == VOCABULARY + ["yummy", "pricey"]
+    assert bigger.vocabulary_size == model.vocabulary_size + 2
+    ids = np.array([[2, 4, 5, 6]], "int32")
+    old = keras.ops.convert_to_numpy(model(ids))
+    new = keras.ops.convert_to_numpy(bigger(ids))
+    np.testing.assert_allclose(new[..., : old.shape[-1]], old, atol=1e-6)  # old words unchanged
+    embeddings = keras.ops.convert_to_numpy(bigger.embedding.embeddings)
+    np.testing.assert_allclose(embeddings[-1], embeddings[4:-2].mean(0), atol=1e-6)
+    untied = tiny(tie_embeddings=False).with_words(["yummy"])
+    assert keras.ops.convert_to_numpy(untied.embedding.reverse_embeddings).shape == (6, 11)

@@ -55,17 +55,19 @@ def test_text_file_is_cut_into_sentences_with_a_deterministic_split(sentences_fi
 def test_vocabulary_ids_and_pairs():
     import tensorflow as tf
 
+    from rnnapps.language_model import sentence_batches
+    from rnnapps.language_model import token_ids
     from rnnapps.tasks.next_word import data
 
     vocabulary = data.fit_vocabulary(["the cat sat", "the dog sat", "the cat"], 7)
     # Ids: 0 padding, 1 [UNK], 2 <s>, 3 </s>, then the words by frequency.
     assert vocabulary[:2] == ["<s>", "</s>"] and vocabulary[2:] == ["the", "sat", "cat"]
-    ids = data._token_ids(["The cat ran!", "...", "the dog"], vocabulary, max_length=2)
+    ids = token_ids(["The cat ran!", "...", "the dog"], vocabulary, max_length=2)
     assert [r.tolist() for r in ids] == [[4, 6], [4, 1]]  # cut to 2 words; '...' dropped
-    x, y = next(iter(data.make_dataset(ids, batch_size=4)))
+    x, y = next(iter(sentence_batches(ids, batch_size=4)))
     assert sorted(x.numpy().tolist()) == [[2, 4, 1], [2, 4, 6]]
     assert sorted(y.numpy().tolist()) == [[4, 1, 3], [4, 6, 3]]
-    dataset = data.make_dataset([np.array([4])] * 70, batch_size=32)
+    dataset = sentence_batches([np.array([4])] * 70, batch_size=32)
     assert int(dataset.cardinality()) == 3 == len(list(dataset))
     assert tf.data.experimental.cardinality(dataset) > 0
 

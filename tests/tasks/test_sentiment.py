@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cli_support import assert_one_line_error
+from cli_support import last_json
 from cli_support import run_cli
 from cli_support import assert_serves_empty_batch, serve_in_fresh_process
 from rnnapps.task import TaskError
@@ -496,3 +497,78 @@ def test_multiclass_metrics_have_no_auc_and_the_export_agrees(tmp_path):
     assert evaluated["pieces"] == metrics["pieces"]
     assert evaluated["accuracy"] == pytest.approx(metrics["accuracy"], abs=1e-6)
     assert evaluated["pieces_accuracy"] == pytest.approx(metrics["pieces_accuracy"], abs=1e-6)
+
+
+# === A pretrained language model as the encoder (ULMFiT) ===
+
+
+@pytest.fixture(scope="module")
+def language_model_file(tmp_path_factory, reviews_csv):
+    """A tiny `next_word` language model (vocabulary from 300 reviews, one
+    epoch), saved as a checkpoint like `rnnapps train next_word` writes."""
+    import keras
+
+    from rnnapps.language_model import WordLanguageModel
+    from rnnapps.language_model import sentence_batches
+    from rnnapps.language_model import token_ids
+    from rnnapps.tasks.next_word.data import fit_vocabulary
+
+    texts = sentiment.load_examples(str(reviews_csv), "review", "stars")["train"][0][:150]
+    vocabulary = fit_vocabulary(texts, 300)
+    keras.utils.set_random_seed(0)
+    model = WordLanguageModel(vocabulary, embedding_dim=8, units=12)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
+    model.fit(sentence_batches(token_ids(texts, vocabulary, 30), 16, shuffle_seed=0), verbose=0)
+    path = tmp_path_factory.mktemp("lm") / "model.keras"
+    model.save(path)
+    return path
+
+
+def test_classifier_starts_from_the_language_model_and_unfreezes_gradually(
+    tmp_path, reviews_csv, language_model_file
+):
+    import keras
+
+    config = tiny_config(tmp_path, reviews_csv, encoder=str(language_model_file), lm_epochs=1,
+                         pooling="concat")
+    data = sentiment.load_data(config)
+    model = sentiment.task.build_model(config, data)
+    language_model = keras.saving.load_model(language_model_file)
+    report = data.info["encoder"]
+    # The reviews' own words joined the vocabulary, and fine-tuning on their
+    # sentences lowered the held-out perplexity.
+    assert report["words_added"] > 20 and report["perplexity_after"] < report["perplexity_before"]
+    vocabulary = model.get_layer("vectorize").get_vocabulary()
+    assert vocabulary[: language_model.vocabulary_size] == ["", "[UNK]", *language_model.vocabulary]
+    embedding = model.get_layer("embedding").embeddings.numpy().copy()
+    encoder = [w.copy() for w in model.get_layer("encoder_0").get_weights()]
+    head = model.get_layer("classifier").kernel.numpy().copy()
+    # Epoch 1 trains the head alone; the encoder joins in epoch 2, the embedding in epoch 3.
+    model.fit(data.train, epochs=1, verbose=0)
+    assert not np.allclose(model.get_layer("classifier").kernel.numpy(), head)
+    for before, after in zip(encoder, model.get_layer("encoder_0").get_weights()):
+        np.testing.assert_array_equal(before, after)
+    np.testing.assert_array_equal(model.get_layer("embedding").embeddings.numpy(), embedding)
+    model.fit(data.train, epochs=1, verbose=0)
+    assert not np.allclose(model.get_layer("encoder_0").get_weights()[0], encoder[0])
+    np.testing.assert_array_equal(model.get_layer("embedding").embeddings.numpy(), embedding)
+    probabilities = model.predict(np.array(["great coffee", ""], dtype=object), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_train_with_an_encoder_through_the_cli(tmp_path, reviews_csv, language_model_file):
+    args = ["--data", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
+            "--encoder", str(language_model_file), "--lm-epochs", "1", "--epochs", "2",
+            "--sequence-length", "24", "--batch-size", "16"]
+    result = last_json(run_cli("train", "sentiment", *args, cwd=tmp_path))
+    assert 0 <= result["metrics"]["accuracy"] <= 1 and result["epochs_run"] == 2
+    saved = json.loads((pathlib.Path(tmp_path) / result["export_path"] / "assets.extra" /
+                        "rnnapps.json").read_text())
+    assert saved["data"]["encoder"]["language_model"] == str(language_model_file)
+    served = last_json(run_cli("predict", "sentiment", "--model", result["export_path"],
+                               "Great tea", cwd=tmp_path))
+    assert served["predictions"][0]["label"] in {"great", "other"}
+    empty = tmp_path / "bad"
+    empty.mkdir()
+    bad = run_cli("train", "sentiment", *args[:6], "--encoder", "nowhere/model.keras", cwd=empty)
+    assert_one_line_error(bad, "no language model at nowhere/model.keras", empty)
