@@ -7,7 +7,7 @@ from serving_support import TINY, Server, sleep_model, tiny_export
 
 
 @pytest.fixture(scope="session")
-def exports(tmp_path_factory, ding, emoji_font):
+def exports(tmp_path_factory, ding, emoji_font, english_text):
     """A model base path holding version 1 of each task."""
     base = tmp_path_factory.mktemp("saved_models")
     for name in TINY:

@@ -25,6 +25,8 @@ TINY = {
                         epochs=1, batch_size=32, beam_size=2, max_length=16),
     "captioning": dict(train_size=200, image_size=24, vocabulary_size=200, units=16,
                        embedding_dim=8, epochs=1, batch_size=32, beam_size=2, max_length=12),
+    "next_word": dict(max_sentences=1500, vocabulary_size=400, embedding_dim=8, units=8,
+                      epochs=1, batch_size=64, ngram_order=0),
 }
 
 
@@ -45,7 +47,8 @@ def tiny_export(name, base):
     model.fit(data.train.take(3), epochs=1, verbose=0)
     serve_fn, signature = task.serving_signature(model, data.info)
     return export_serving_model(model, serve_fn, signature, base, task.name,
-                                metadata=export_metadata(task, config, data.info))
+                                metadata=export_metadata(task, config, data.info),
+                                signatures=task.other_signatures(model, data.info))
 
 
 class Server:

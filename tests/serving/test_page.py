@@ -46,7 +46,7 @@ def open_tab(driver, name):
 def test_one_tab_per_model(page):
     driver, _ = page
     tabs = [t.text for t in driver.find_elements("css selector", "nav button")]
-    assert tabs == ["captioning", "forecasting", "sentiment", "sleep", "translation"]
+    assert tabs == ["captioning", "forecasting", "next_word", "sentiment", "sleep", "translation"]
     assert driver.find_element("id", "panel-captioning").is_displayed()
     assert not driver.find_element("id", "panel-sentiment").is_displayed()
 
@@ -75,6 +75,24 @@ def test_translation_tab_shows_the_translation(page):
     assert driver.find_element("css selector", "#translation-result .translation").get_attribute(
         "textContent") == expected["translations"]
     assert shown == f"score {expected['scores']:.3f}"
+
+
+def test_next_word_tab_shows_the_suggestions_and_the_continuation(page):
+    driver, server = page
+    open_tab(driver, "next_word")
+    driver.find_element("id", "next_word-input").send_keys("I would like a cup of")
+    driver.find_element("id", "next_word-submit").click()
+    wait_for(driver, "#next_word-result .continuation")
+    _, body = server.call("/v1/models/next_word:predict",
+                          {"instances": [{"text": "I would like a cup of", "k": 5}]})
+    expected = body["predictions"][0]
+    words = [b.find_element("css selector", "span").text
+             for b in driver.find_elements("css selector", "#next_word-result .bar")]
+    assert words == expected["words"] and len(words) == 5
+    shown = [float(p.text) for p in driver.find_elements("css selector", "#next_word-result .probability")]
+    assert shown == pytest.approx(expected["probabilities"], abs=1e-3)
+    continuation = driver.find_element("css selector", "#next_word-result .continuation")
+    assert continuation.get_attribute("textContent") == f"I would like a cup of {expected['continuation']}"
 
 
 def test_captioning_tab_captions_a_chosen_image(page, tmp_path):

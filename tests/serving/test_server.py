@@ -60,6 +60,23 @@ def test_translation_returns_strings(server):
     assert all(isinstance(p["scores"], float) for p in body["predictions"])
 
 
+def test_next_word_suggests_and_scores(server):
+    status, body = server.call("/v1/models/next_word:predict", {"instances": [
+        {"text": "I would like a cup of", "k": 3}, {"text": "", "k": 1}]})
+    assert status == 200, body
+    first, second = body["predictions"]
+    assert len(first["words"]) == 3 and all(first["words"])
+    assert second["words"][1:] == ["", ""] and second["probabilities"][1:] == [0.0, 0.0]
+    assert first["probabilities"] == sorted(first["probabilities"], reverse=True)
+    assert isinstance(first["continuation"], str)
+    status, scored = server.call("/v1/models/next_word:predict",
+                                 {"signature_name": "score", "inputs": ["a cup of tea", "tea"]})
+    assert status == 200, scored
+    assert scored["outputs"]["tokens"] == [5, 2] and all(lp < 0 for lp in scored["outputs"]["log_probability"])
+    status, bad = server.call("/v1/models/next_word:predict", {"instances": [{"text": "a", "k": 0}]})
+    assert status == 400 and "k must be at least 1" in bad["error"]
+
+
 def test_captioning_takes_b64_image_bytes(server):
     status, body = server.call("/v1/models/captioning:predict",
                                {"instances": [{"b64": png()}, {"b64": png((0, 0, 255))}]})

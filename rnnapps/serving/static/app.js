@@ -234,6 +234,27 @@ function forecastingPanel(model) {
   return nodes;
 }
 
+// --- Next word: a text in, the likely next words and a continuation out ------------
+
+function nextWordPanel(model) {
+  const parts = form(model, {
+    label: "The start of a sentence", button: "Suggest", placeholder: "I would like a cup of",
+    run: async (text, result) => {
+      const [prediction] = await predict(model, [{ text, k: 5 }]);
+      const bars = prediction.words.map((word, i) => el("div", { class: "bar" },
+        el("span", { text: word }),
+        el("div", { class: "track" }, el("div", { class: "fill",
+          style: `width:${(100 * prediction.probabilities[i]).toFixed(1)}%` })),
+        el("span", { class: "probability", text: prediction.probabilities[i].toFixed(3) })));
+      result.replaceChildren(
+        el("div", { class: "answer continuation" },
+          el("span", { class: "muted", text: `${text} ` }), el("span", { text: prediction.continuation })),
+        ...bars);
+    },
+  });
+  return parts.nodes;
+}
+
 // --- Any other SavedModel: a JSON request ------------------------------------
 
 function genericPanel(model) {
@@ -257,7 +278,7 @@ function genericPanel(model) {
 
 const PANELS = {
   sentiment: sentimentPanel, translation: translationPanel,
-  captioning: captioningPanel, forecasting: forecastingPanel,
+  captioning: captioningPanel, forecasting: forecastingPanel, next_word: nextWordPanel,
 };
 
 function select(name) {
