@@ -28,7 +28,7 @@ from keras import ops
 
 from rnnapps.layers import IRNN
 
-__all__ = ["EmbeddingDropout", "WordLanguageModel", "token_ids", "sentence_batches", "perplexity", "pretrained", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "PREDICTABLE_FROM"]
+__all__ = ["EmbeddingDropout", "WordLanguageModel", "token_ids", "sentence_batches", "perplexity", "load", "pretrained", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "PREDICTABLE_FROM"]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 # Ids 0-3 are padding, [UNK], <s> and </s>: suggestions start at 4.
@@ -358,12 +358,21 @@ def cache_dir():
     return pathlib.Path(root) / "language_models"
 
 
+def load(path):
+    """A `WordLanguageModel` saved as `.keras` (e.g. a `next_word` checkpoint,
+    compiled with rnnapps's optimizers)."""
+    import rnnapps.layers  # noqa: F401  (registers the layers and
+    import rnnapps.optimizers  # noqa: F401   optimizers a checkpoint may use)
+
+    return keras.saving.load_model(path)
+
+
 def pretrained(preset="wordnet", log=print):
     """The `next_word` task's language model for `preset` (e.g. "wordnet"),
     trained once with the preset's settings and kept in `cache_dir()`.
 
     The first call trains it (`rnnapps train next_word --preset PRESET`,
-    with a progress bar; about 35 minutes on 2 CPU cores for "wordnet");
+    with a progress bar; 20-45 minutes on 2 CPU cores for "wordnet");
     later calls load the cached `PRESET-<run id>.keras`. A new version of
     the preset's settings gets a new file.
 
@@ -386,7 +395,7 @@ def pretrained(preset="wordnet", log=print):
     config = next_word.presets[preset]
     path = cache_dir() / f"{preset}-{task_module.run_id(next_word, config)}.keras"
     if not path.is_file():
-        log(f"Training the {preset} language model once (about 35 minutes on 2 CPU cores); "
+        log(f"Training the {preset} language model once (20-45 minutes on 2 CPU cores); "
             f"later runs reuse {path}")
         # A fixed working folder: an interrupted run resumes from its last
         # completed epoch (BackupAndRestore) when called again.
@@ -397,4 +406,4 @@ def pretrained(preset="wordnet", log=print):
         shutil.copyfile(result["checkpoint"], staged)
         os.replace(staged, path)  # atomic: never a half-written model in the cache
         shutil.rmtree(work, ignore_errors=True)
-    return keras.saving.load_model(path)
+    return load(path)

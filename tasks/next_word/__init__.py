@@ -17,6 +17,12 @@ From Python:
     data = next_word.load_data(config)        # tf.data: (<s> w1..wn, w1..wn </s>)
     model = next_word.build_model(config, data.raw["vocabulary"])
     model.fit(data.train, validation_data=data.validation, epochs=config.epochs)
+
+The presets are the offline corpora:
+
+>>> from rnnapps.tasks import next_word
+>>> next_word.task.name, sorted(next_word.PRESETS)
+('next_word', ['english', 'gcide', 'wordnet'])
 """
 
 import numpy as np

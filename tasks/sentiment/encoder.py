@@ -26,8 +26,6 @@ def load_language_model(encoder, log=print):
     """The `WordLanguageModel` named by `encoder`: a `next_word` preset
     ("wordnet": trained once into the cache) or the path of a `next_word`
     checkpoint (a run folder or its `model.keras`)."""
-    import keras
-
     from rnnapps import language_model
 
     path = pathlib.Path(encoder)
@@ -37,7 +35,7 @@ def load_language_model(encoder, log=print):
         if not path.is_file():
             raise TaskError(f"no language model at {encoder} (expected a next_word checkpoint)")
         try:
-            model = keras.saving.load_model(path)
+            model = language_model.load(path)
         except (OSError, ValueError, TypeError) as error:
             raise TaskError(f"cannot load {path}: {str(error).splitlines()[0]}")
     else:

@@ -508,16 +508,18 @@ def language_model_file(tmp_path_factory, reviews_csv):
     epoch), saved as a checkpoint like `rnnapps train next_word` writes."""
     import keras
 
-    from rnnapps.language_model import WordLanguageModel
     from rnnapps.language_model import sentence_batches
     from rnnapps.language_model import token_ids
+    from rnnapps.tasks import next_word
     from rnnapps.tasks.next_word.data import fit_vocabulary
 
     texts = sentiment.load_examples(str(reviews_csv), "review", "stars")["train"][0][:150]
     vocabulary = fit_vocabulary(texts, 300)
     keras.utils.set_random_seed(0)
-    model = WordLanguageModel(vocabulary, embedding_dim=8, units=12)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0))
+    # Built and compiled as the next_word task does (its optimizer included).
+    model = next_word.build_model(
+        next_word.NextWordConfig(embedding_dim=8, units=12), vocabulary
+    )
     model.fit(sentence_batches(token_ids(texts, vocabulary, 30), 16, shuffle_seed=0), verbose=0)
     path = tmp_path_factory.mktemp("lm") / "model.keras"
     model.save(path)
@@ -533,7 +535,7 @@ def test_classifier_starts_from_the_language_model_and_unfreezes_gradually(
                          pooling="concat")
     data = sentiment.load_data(config)
     model = sentiment.task.build_model(config, data)
-    language_model = keras.saving.load_model(language_model_file)
+    language_model = keras.saving.load_model(language_model_file, compile=False)
     report = data.info["encoder"]
     # The reviews' own words joined the vocabulary, and fine-tuning on their
     # sentences lowered the held-out perplexity.
