@@ -177,3 +177,24 @@ print(json.dumps({{
 def test_bad_input_is_one_line(tmp_path):
     proc = run_cli("train", "next_word", "--data", "missing.txt", "--epochs", "1", cwd=tmp_path)
     assert_one_line_error(proc, "no such text file: missing.txt", tmp_path)
+
+
+def test_pretrained_trains_once_into_the_cache_then_loads(tmp_path, monkeypatch, sentences_file):
+    from rnnapps import language_model
+    from rnnapps.tasks import next_word
+
+    monkeypatch.setenv("RNNAPPS_CACHE", str(tmp_path / "cache"))
+    tiny = next_word.NextWordConfig(data=str(sentences_file), vocabulary_size=300, embedding_dim=8,
+                                    units=8, epochs=1, ngram_order=0)
+    monkeypatch.setitem(next_word.task.presets, "tiny", tiny)
+    lines = []
+    first = language_model.pretrained("tiny", log=lines.append)
+    assert isinstance(first, language_model.WordLanguageModel)
+    assert any("Training the tiny language model once" in str(line) for line in lines)
+    cached = sorted(p.name for p in language_model.cache_dir().iterdir())
+    assert len(cached) == 1 and cached[0].startswith("tiny-") and cached[0].endswith(".keras")
+    lines.clear()
+    again = language_model.pretrained("tiny", log=lines.append)
+    assert lines == [] and again.vocabulary == first.vocabulary  # loaded, not trained
+    with pytest.raises(ValueError, match="no language model preset 'klingon'"):
+        language_model.pretrained("klingon")
