@@ -372,7 +372,7 @@ def pretrained(preset="wordnet", log=print):
     trained once with the preset's settings and kept in `cache_dir()`.
 
     The first call trains it (`rnnapps train next_word --preset PRESET`,
-    with a progress bar; 20-45 minutes on 2 CPU cores for "wordnet");
+    with a progress bar; 25-55 minutes on 2 CPU cores for "wordnet");
     later calls load the cached `PRESET-<run id>.keras`. A new version of
     the preset's settings gets a new file.
 
@@ -395,7 +395,7 @@ def pretrained(preset="wordnet", log=print):
     config = next_word.presets[preset]
     path = cache_dir() / f"{preset}-{task_module.run_id(next_word, config)}.keras"
     if not path.is_file():
-        log(f"Training the {preset} language model once (20-45 minutes on 2 CPU cores); "
+        log(f"Training the {preset} language model once (25-55 minutes on 2 CPU cores); "
             f"later runs reuse {path}")
         # A fixed working folder: an interrupted run resumes from its last
         # completed epoch (BackupAndRestore) when called again.
