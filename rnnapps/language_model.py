@@ -28,7 +28,7 @@ from keras import ops
 
 from rnnapps.layers import IRNN
 
-__all__ = ["EmbeddingDropout", "WordLanguageModel", "token_ids", "sentence_batches", "perplexity", "load", "pretrained", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "PREDICTABLE_FROM"]
+__all__ = ["EmbeddingDropout", "WordLanguageModel", "token_ids", "sentence_batches", "log_probabilities_of", "perplexity", "load", "pretrained", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "PREDICTABLE_FROM"]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 # Ids 0-3 are padding, [UNK], <s> and </s>: suggestions start at 4.
@@ -329,15 +329,21 @@ def sentence_batches(ids, batch_size, shuffle_seed=None):
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def log_probabilities_of(model, inputs):
+    """`(batch, steps, vocabulary)` float64 NumPy log-probabilities of the next
+    word at every step of `inputs` (inference mode)."""
+    logits = ops.convert_to_numpy(model(inputs, training=False)).astype(np.float64)
+    logits -= logits.max(-1, keepdims=True)
+    return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+
+
 def perplexity(model, batches):
     """Per-word perplexity of `model` on `(inputs, targets)` batches: exp of
     the mean negative log-likelihood of every target but padding."""
     total, count = 0.0, 0
     for inputs, targets in batches:
-        logits = ops.convert_to_numpy(model(inputs, training=False)).astype(np.float64)
+        log_probabilities = log_probabilities_of(model, inputs)
         targets = np.asarray(targets)
-        logits -= logits.max(-1, keepdims=True)
-        log_probabilities = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
         picked = np.take_along_axis(log_probabilities, targets[..., None], -1)[..., 0]
         valid = targets != PAD_ID
         total += float(picked[valid].sum())

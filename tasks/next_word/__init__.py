@@ -280,21 +280,19 @@ def language_model_metrics(model, dataset):
     top-1/top-5 accuracy of word suggestions (positions whose next token is
     a vocabulary word; the model's most likely words) of `model` on batches
     of `(inputs, targets)`."""
-    from keras import ops
+    from rnnapps.language_model import log_probabilities_of
 
     total = 0.0
     tokens = hits1 = hits5 = words = 0
     for inputs, targets in dataset:
-        logits = ops.convert_to_numpy(model(inputs, training=False)).astype(np.float64)
+        log_probabilities = log_probabilities_of(model, inputs)
         targets = np.asarray(targets)
-        logits -= logits.max(-1, keepdims=True)
-        log_probabilities = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
         valid = targets != PAD_ID
         picked = np.take_along_axis(log_probabilities, targets[..., None], -1)[..., 0]
         total += float(picked[valid].sum())
         tokens += int(valid.sum())
         is_word = targets >= _FIRST_WORD_ID
-        scores = logits[is_word][:, _FIRST_WORD_ID:]
+        scores = log_probabilities[is_word][:, _FIRST_WORD_ID:]
         top5 = _top(scores, 5) + _FIRST_WORD_ID
         top1 = np.argmax(scores, -1) + _FIRST_WORD_ID
         hits1 += int((top1 == targets[is_word]).sum())
