@@ -7,11 +7,16 @@ Every method forecasts the same test windows and is scored by the task's own
 `metrics.forecast_metrics`, so the MASE scale (in-sample seasonal-naive MAE
 of the training part) is the same for all of them.
 
-- naive, seasonal naive: the task's baselines (`test_metrics`).
-- AutoETS: statsforecast's `AutoETS(season_length=S)` on the target history,
-  refit at each test origin.
+- naive, seasonal naive: the task's baselines (`metrics.baseline_forecasts`);
+  a series with several seasons (taylor, elecdemand: 48 and 336 half-hours;
+  seattle_temps, sf_temps: 24 and 168 hours) gets seasonal naive for each.
+- AutoETS: statsforecast's `AutoETS(season_length=S)` on the target history
+  (S the shortest season), refit at each test origin.
 - MSTL: statsforecast's `MSTL(season_length=S, trend_forecaster=AutoETS(model="ZZN"))`,
-  refit at each origin (skipped when the season is shorter than 2).
+  refit at each origin (`metrics.mstl`): with several seasons, the task's own
+  baseline (all seasons, the last 8 longest seasons of history: what `train`
+  prints); with one, on the whole history (skipped when the season is shorter
+  than 2).
 - rnnapps: the `rnnapps train forecasting` model (default settings, or
   `--epochs`, `--cell`, `--decoder`, `--normalization`, `--transform`), trained once per seed on the windows
   before the first origin with early stopping on the validation windows,
@@ -21,11 +26,10 @@ The table reports MASE on the held-out last horizon and, with `--backtest K`
 (K > 1), over all K test windows; for rnnapps, the median over seeds with
 the min-max range.
 
-    python benchmarks/forecasting_quality.py                        # 5 series, 3 seeds
+    python benchmarks/forecasting_quality.py                        # 9 series, 3 seeds
+    python benchmarks/forecasting_quality.py --series co2,air_passengers,sunspots,a10,nottem
     python benchmarks/forecasting_quality.py --backtest 4 --seeds 0
     python benchmarks/forecasting_quality.py --series co2 --decoder autoregressive
-
-Needs statsforecast (`pip install -e ".[bench]"`).
 """
 
 import logging
@@ -42,7 +46,6 @@ import time
 
 import keras
 import numpy as np
-from statsforecast.models import MSTL
 from statsforecast.models import AutoETS
 
 from rnnapps.task import TaskError
@@ -68,8 +71,21 @@ def auto_ets(season):
     return lambda: AutoETS(season_length=max(season, 1))
 
 
-def mstl(season):
-    return lambda: MSTL(season_length=season, trend_forecaster=AutoETS(model="ZZN"))
+def baselines_and_mstl(data):
+    """The task's baselines at each origin, with MSTL wherever the season allows.
+
+    Several seasons: `metrics.baseline_forecasts` (its `mstl` is the one
+    `train` prints). One season: MSTL on the whole history, as before the
+    task had MSTL of its own.
+    """
+    target = data.raw["series"].values[:, 0].astype(np.float64)
+    origins, horizon, seasons = data.raw["origins"], data.info["horizon"], data.info["seasons"]
+    forecasts = M.baseline_forecasts(target, origins, horizon, seasons)
+    if "mstl" not in forecasts and seasons[-1] >= 2:
+        forecasts["mstl"] = np.stack([
+            M.mstl(target[:origin], horizon, seasons, seasons_of_history=None) for origin in origins
+        ])
+    return forecasts
 
 
 def mase(data, forecast, windows):
@@ -109,16 +125,15 @@ def rnnapps_scores(config):
 def evaluate_series(name, seeds, backtest, overrides):
     """Rows of the table for one series (the last horizon, then the backtest)."""
     data = forecasting.load_data(forecasting.ForecastingConfig(data=name, backtest=backtest))
-    season = data.info["season"]
+    seasons = data.info["seasons"]
     seconds = {}
 
     start = time.perf_counter()
-    peers = {"AutoETS": statsforecast_forecasts(auto_ets(season), data)}
+    peers = {"AutoETS": statsforecast_forecasts(auto_ets(seasons[0]), data)}
     seconds["AutoETS"] = time.perf_counter() - start
-    if season >= 2:
-        start = time.perf_counter()
-        peers["MSTL"] = statsforecast_forecasts(mstl(season), data)
-        seconds["MSTL"] = time.perf_counter() - start
+    start = time.perf_counter()
+    baselines = baselines_and_mstl(data)
+    seconds["baselines and MSTL"] = time.perf_counter() - start
 
     start = time.perf_counter()
     runs = []
@@ -135,14 +150,20 @@ def evaluate_series(name, seeds, backtest, overrides):
     for window in windows:
         # test_metrics puts the last horizon at the top level, all windows under "backtest".
         tables = [run if window == "last" else run["backtest"] for run in runs]
+        scores = {method: mase(data, forecast, window) for method, forecast in baselines.items()}
         rows.append({
             "series": name,
             "horizon": data.info["horizon"],
-            "season": season,
+            "seasons": seasons,
             "windows": "last" if window == "last" else f"all {backtest}",
-            "naive": tables[0]["naive"]["mase"],
-            "seasonal naive": tables[0]["seasonal_naive"]["mase"],
+            "naive": scores["naive"],
+            # Season -> MASE, the longest last.
+            "seasonal naive": {
+                **{season: scores[f"seasonal_naive_{season}"] for season in seasons[:-1]},
+                seasons[-1]: scores["seasonal_naive"],
+            },
             **{peer: mase(data, forecast, window) for peer, forecast in peers.items()},
+            **({"MSTL": scores["mstl"]} if "mstl" in scores else {}),
             "rnnapps": [table["model"]["mase"] for table in tables],
         })
     return rows, seconds
@@ -157,12 +178,18 @@ def format_row(row):
     ours = row["rnnapps"]
     median = statistics.median(ours)
     spread = f" ({min(ours):.3f}-{max(ours):.3f})" if len(ours) > 1 else ""
-    wins = sum(m < row["seasonal naive"] for m in ours)
-    verdict = "yes" if median < row["seasonal naive"] else "no"
+    seasonal = row["seasonal naive"]
+    best_seasonal = min(seasonal.values())
+    wins = sum(m < best_seasonal for m in ours)
+    verdict = "yes" if median < best_seasonal else "no"
+    if len(seasonal) > 1:
+        seasonal_cell = ", ".join(f"{mase:.3f} ({season})" for season, mase in seasonal.items())
+    else:
+        seasonal_cell = f"{best_seasonal:.3f}"
     mstl_mase = f"{row['MSTL']:.3f}" if "MSTL" in row else "skipped"
     cells = [
-        row["series"], row["horizon"], row["season"], row["windows"],
-        f"{row['naive']:.3f}", f"{row['seasonal naive']:.3f}", f"{row['AutoETS']:.3f}",
+        row["series"], row["horizon"], ", ".join(map(str, row["seasons"])), row["windows"],
+        f"{row['naive']:.3f}", seasonal_cell, f"{row['AutoETS']:.3f}",
         mstl_mase, f"{median:.3f}{spread}", f"{verdict} ({wins}/{len(ours)} seeds)",
         f"{median / row['AutoETS']:.2f}",
     ]
@@ -171,8 +198,8 @@ def format_row(row):
 
 def print_table(rows):
     header = [
-        "series", "horizon", "season", "test windows", "naive", "seasonal naive", "AutoETS",
-        "MSTL", "rnnapps (median, min-max)", "rnnapps beats seasonal naive?",
+        "series", "horizon", "seasons", "test windows", "naive", "seasonal naive (season)",
+        "AutoETS", "MSTL", "rnnapps (median, min-max)", "rnnapps beats seasonal naive?",
         "rnnapps / AutoETS",
     ]
     print("| " + " | ".join(header) + " |")
@@ -185,9 +212,12 @@ def print_notes(rows, seeds, backtest):
     print()
     print(f"MASE (lower is better; scale: in-sample seasonal-naive MAE of the training part). "
           f"rnnapps: {len(seeds)} seed(s), trained once on the data before the first test origin; "
-          f"AutoETS and MSTL are refit on the whole history before each test origin ({backtest} here).")
+          f"AutoETS and MSTL are refit on the whole history before each test origin ({backtest} here); "
+          f"MSTL with several seasons on the last {M.MSTL_SEASONS_OF_HISTORY} longest seasons, as `train` does.")
     print("'rnnapps / AutoETS': median rnnapps MASE over AutoETS MASE (below 1: rnnapps is better).")
-    long_seasons = sorted({row["series"] for row in rows if row["season"] > 24})
+    print("With several seasons, MASE is scaled by the longest and 'rnnapps beats seasonal naive?' "
+          "compares with the best seasonal naive.")
+    long_seasons = sorted({row["series"] for row in rows if row["seasons"][0] > 24})
     if long_seasons:
         print(f"statsforecast's AutoETS (like R's ets) fits no seasonal component when the season "
               f"is longer than 24 steps: non-seasonal on {', '.join(long_seasons)}.")
@@ -198,7 +228,10 @@ def print_notes(rows, seeds, backtest):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--series", default="co2,air_passengers,sunspots,a10,nottem")
+    parser.add_argument(
+        "--series", default="co2,air_passengers,sunspots,a10,nottem,taylor,elecdemand,seattle_temps,sf_temps",
+        help="named series, separated by commas",
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--backtest", type=int, default=1, help="test windows (rolling origins)")
     parser.add_argument("--epochs", type=int, default=None, help="default: the config's")
@@ -206,13 +239,15 @@ def main(argv=None):
     parser.add_argument("--decoder", choices=("direct", "autoregressive"), default=None)
     parser.add_argument("--normalization", choices=("last", "season", "standard"), default=None)
     parser.add_argument("--transform", choices=("none", "log"), default=None)
+    parser.add_argument("--structure", choices=("auto", "seasonal", "network"), default=None)
     args = parser.parse_args(argv)
 
     seeds = [int(s) for s in args.seeds.split(",")]
     overrides = {
         key: value for key, value in
         {"epochs": args.epochs, "cell": args.cell, "decoder": args.decoder,
-         "normalization": args.normalization, "transform": args.transform}.items()
+         "normalization": args.normalization, "transform": args.transform,
+         "structure": args.structure}.items()
         if value is not None
     }
     rows, timings, skipped = [], {}, []

@@ -371,6 +371,8 @@ def run_evaluate(args):
     config = _config(task, args, base=base)
     data = task.load_evaluation_data(config)
     metrics = task.evaluate_export(loaded, data, _task_options(task, args))
+    for line in task.evaluation_lines(metrics):
+        print(line)
     print(json.dumps({
         "task": task.name, "model": str(args.model), "metrics": metrics,
         "data": {"name": data.info["name"], "sizes": data.info["sizes"]},

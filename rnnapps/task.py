@@ -120,6 +120,11 @@ class Task:
         """Returns a few lines showing the model's predictions."""
         return []
 
+    def evaluation_lines(self, metrics):
+        """Lines `rnnapps evaluate` prints before its JSON line: a readable
+        view of `metrics` (e.g. a table). By default, none."""
+        return []
+
     def test_metrics(self, model, data):
         """Metrics (a JSON-serializable dict) of a trained model on `data.test`.
 

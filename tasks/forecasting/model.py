@@ -9,6 +9,21 @@
         -> InverseScaling (times the scale, plus the target's reference level)
         -> forecast [B, H] (or quantiles [B, H, Q])
 
+For a series with several seasons (half-hourly demand: a day of 48 steps
+and a week of 336) the default is the seasonal-lag model instead:
+
+    window [B, L, F] -> WindowScaling (the last value as reference)
+        -> SeasonalLags: for every forecast step, the value one and two
+           periods back of each season, plain and anchored on the level
+           change since (seasonal-naive candidates)
+        -> LagMix: their weighted sum, per step, started from the candidate
+           that is best on the validation windows
+        + a correction: an LSTM over the latest day -> Dense(H x Q), from 0
+        -> InverseScaling -> forecast [B, H] (or [B, H, Q])
+
+It is Smyl's (2020) residual structure: the network corrects a seasonal
+baseline instead of learning the seasons from hundreds of raw steps.
+
 Column 0 of the window is the target; the other columns are covariates seen
 in the past only. Scaling is part of the model, so the export takes and
 returns the series' own units.
@@ -22,6 +37,7 @@ only.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from rnnapps.layers import IRNN
@@ -32,7 +48,11 @@ __all__ = [
     "WindowScaling",
     "InverseScaling",
     "FeedbackCell",
+    "SeasonalLags",
+    "LagMix",
     "PinballLoss",
+    "seasonal_lags",
+    "seasonal_bases",
     "build_model",
     "median_index",
 ]
@@ -208,6 +228,142 @@ class FeedbackCell(keras.layers.Layer):
         return cls(**config)
 
 
+def seasonal_lags(seasons, horizon, lookback):
+    """The lags the seasonal structure reads: one and two periods of each
+    season, those at least `horizon` (so every forecast step has its value
+    one period back in the window) and less than `lookback` (so the step
+    before it is in the window too)."""
+    lags = {k * s for s in seasons for k in (1, 2)}
+    return sorted(lag for lag in lags if horizon <= lag < lookback)
+
+
+@keras.saving.register_keras_serializable(package="rnnapps.forecasting")
+class SeasonalLags(keras.layers.Layer):
+    """Seasonal-naive candidates for every forecast step, from a scaled window.
+
+    For each lag `s` (a multiple of a season) and forecast step `h`, two
+    features of the target column (column 0), in the window's scaled units
+    (`WindowScaling` with the last value as reference, so `x[t-1] = 0`):
+
+    - plain: `x[t+h-s]`, the value one period back (seasonal naive);
+    - anchored: `x[t+h-s] - x[t-1-s]`, the same value moved by the change of
+      level since then (seasonal naive started from the last value).
+
+    Args:
+        lags: the lags, each at least the horizon and less than the window.
+        horizon: forecast steps.
+
+    Call arguments:
+        inputs: the scaled window `[batch, lookback, features]`.
+
+    Output shape:
+        `[batch, horizon, 2 * len(lags)]`: the plain features, then the
+        anchored ones, in the order of `lags`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> window = np.arange(6.0)[None, :, None] - 5.0   # scaled: last value 0
+    >>> features = SeasonalLags(lags=[2, 4], horizon=2)(window)
+    >>> np.asarray(features)[0].tolist()   # [plain s=2, plain s=4, anchored s=2, anchored s=4]
+    [[-1.0, -3.0, 1.0, 1.0], [0.0, -2.0, 2.0, 2.0]]
+    """
+
+    def __init__(self, lags, horizon, **kwargs):
+        super().__init__(**kwargs)
+        self.lags = [int(lag) for lag in lags]
+        self.horizon = int(horizon)
+        if not self.lags or min(self.lags) < self.horizon:
+            raise ValueError(
+                f"every lag must be at least the horizon ({self.horizon}). Received: lags={self.lags}"
+            )
+
+    def call(self, inputs):
+        target = inputs[:, :, 0]
+        lookback = inputs.shape[1]
+        plain = [[lookback + h - lag for lag in self.lags] for h in range(self.horizon)]
+        anchor = [[lookback - 1 - lag for lag in self.lags] for _ in range(self.horizon)]
+        shape = (-1, self.horizon, len(self.lags))
+        plain = ops.reshape(ops.take(target, sum(plain, []), axis=1), shape)
+        anchor = ops.reshape(ops.take(target, sum(anchor, []), axis=1), shape)
+        return ops.concatenate([plain, plain - anchor], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.horizon, 2 * len(self.lags))
+
+    def get_config(self):
+        return {**super().get_config(), "lags": self.lags, "horizon": self.horizon}
+
+
+@keras.saving.register_keras_serializable(package="rnnapps.forecasting")
+class LagMix(keras.layers.Layer):
+    """A weighted sum of candidate features, with its own weights per forecast step.
+
+    `outputs[b, h] = sum_j kernel[h, j] * inputs[b, h, j]`. The kernel starts
+    at `initial` for every step (e.g. one seasonal-naive candidate with
+    weight 1), so training starts from that forecast and moves only where
+    the training windows say so.
+
+    Args:
+        initial: `{feature index: weight}` the kernel starts from (the same
+            for every step); the other weights start at 0.
+
+    Call arguments:
+        inputs: `[batch, horizon, features]`.
+
+    Output shape:
+        `[batch, horizon]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> mix = LagMix(initial={1: 0.5, 2: 0.5})
+    >>> np.asarray(mix(np.array([[[1.0, 2.0, 4.0]]]))).tolist()
+    [[3.0]]
+    """
+
+    def __init__(self, initial=None, **kwargs):
+        super().__init__(**kwargs)
+        self.initial = {int(k): float(v) for k, v in (initial or {}).items()}
+
+    def build(self, input_shape):
+        steps, features = input_shape[1], input_shape[2]
+        start = [[self.initial.get(j, 0.0) for j in range(features)]] * steps
+        self.kernel = self.add_weight(
+            (steps, features), initializer=keras.initializers.Constant(start), name="kernel"
+        )
+
+    def call(self, inputs):
+        return ops.sum(inputs * ops.cast(self.kernel, inputs.dtype), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[:2]
+
+    def get_config(self):
+        # JSON keys are strings; __init__ turns them back into ints.
+        return {**super().get_config(), "initial": {str(k): v for k, v in self.initial.items()}}
+
+
+def seasonal_bases(lags, seasons):
+    """The candidate starting points of `LagMix`: `{name: {feature: weight}}`.
+
+    For each lag, the plain seasonal naive (`naive_<lag>`) and the anchored
+    one (`anchored_<lag>`); and for each season with two lags in the window,
+    the mean of its anchored candidates (`anchored_mean_<season>`: a steadier
+    seasonal profile).
+    """
+    count = len(lags)
+    bases = {}
+    for j, lag in enumerate(lags):
+        bases[f"naive_{lag}"] = {j: 1.0}
+        bases[f"anchored_{lag}"] = {count + j: 1.0}
+    for season in seasons:
+        own = [j for j, lag in enumerate(lags) if lag % season == 0 and lag // season in (1, 2)]
+        if len(own) == 2:
+            bases[f"anchored_mean_{season}"] = {count + j: 0.5 for j in own}
+    return bases
+
+
 @keras.saving.register_keras_serializable(package="rnnapps.forecasting")
 class PinballLoss(keras.losses.Loss):
     """The quantile (pinball) loss, averaged over quantiles and steps.
@@ -272,6 +428,8 @@ def build_model(config, info):
         `[batch, horizon]`, or `[batch, horizon, quantiles]` when
         `info["quantiles"]` is not empty.
     """
+    if uses_seasonal_lags(config, info):
+        return _build_seasonal(config, info)
     quantiles = list(info["quantiles"])
     outputs_per_step = len(quantiles) or 1
     horizon, lookback = info["horizon"], info["lookback"]
@@ -325,6 +483,10 @@ def build_model(config, info):
     model = keras.Model(window, forecast, name=f"forecaster_{config.cell}_{config.decoder}")
 
     # === Training setup ===
+    return _compile(model, config, quantiles)
+
+
+def _compile(model, config, quantiles):
     if quantiles:
         loss = PinballLoss(quantiles)
         metrics = [QuantileMAE(median_index(quantiles))]
@@ -339,3 +501,94 @@ def build_model(config, info):
         metrics=metrics,
     )
     return model
+
+
+def uses_seasonal_lags(config, info):
+    """Whether `build_model` makes the seasonal-lag model: `config.structure`
+    says so, or it is "auto", the series has several seasons and the
+    decoder is the direct one."""
+    if config.structure == "auto":
+        return len(info.get("seasons") or []) > 1 and config.decoder == "direct"
+    return config.structure == "seasonal"
+
+
+def choose_base(config, info, windows, targets):
+    """The `seasonal_bases` candidate with the lowest MAE on `(windows,
+    targets)` (the validation windows): where `LagMix` starts.
+
+    Returns:
+        `(name, {name: mae})`.
+    """
+    seasons = info.get("seasons") or [info["season"]]
+    lags = seasonal_lags(seasons, info["horizon"], info["lookback"])
+    log = config.transform == "log"
+    scaled, reference = WindowScaling(info["scale"], reference_steps=1, log=log)(windows)
+    features = keras.ops.convert_to_numpy(SeasonalLags(lags, info["horizon"])(scaled))
+    last = keras.ops.convert_to_numpy(reference)[:, :1]
+    errors = {}
+    for name, weights in seasonal_bases(lags, seasons).items():
+        mixed = sum(w * features[:, :, j] for j, w in weights.items())
+        forecast = mixed * info["scale"][0] + last
+        if log:
+            forecast = np.exp(forecast)
+        errors[name] = float(np.mean(np.abs(forecast - targets)))
+    return min(errors, key=errors.get), errors
+
+
+def _build_seasonal(config, info):
+    """The seasonal-lag model (Smyl 2020's residual idea, with lags as in
+    DeepAR): a per-step mix of seasonal-naive candidates, started from
+    `info["base"]` (the candidate best on validation), plus a correction
+    the recurrent network reads off the recent steps.
+
+        window [B, L, F] -> WindowScaling (last value as reference)
+          -> SeasonalLags -> LagMix                      -> base [B, H]
+          -> last `recent` steps -> LSTM -> Dense(H x Q)  -> correction
+        base + correction -> InverseScaling -> forecast [B, H] (or [B, H, Q])
+    """
+    quantiles = list(info["quantiles"])
+    outputs_per_step = len(quantiles) or 1
+    horizon, lookback = info["horizon"], info["lookback"]
+    seasons = info.get("seasons") or [info["season"]]
+    lags = seasonal_lags(seasons, horizon, lookback)
+    if not lags:
+        raise ValueError(
+            f"the seasonal structure needs a lag of one season that is at least the horizon "
+            f"({horizon}) and shorter than the lookback ({lookback}); seasons: {seasons}"
+        )
+    bases = seasonal_bases(lags, seasons)
+    base = info.get("base") or f"naive_{max(lags)}"
+    if base not in bases:
+        raise ValueError(f"base must be one of {', '.join(bases)}. Received: base={base!r}")
+    # The recurrent network reads the latest shortest season, not the
+    # whole window (two weeks of half-hours are 672 steps).
+    recent = min(min(seasons), lookback)
+    log = config.transform == "log"
+
+    # === Layers ===
+    scaling = WindowScaling(info["scale"], info["center"], reference_steps=1, log=log, name="scaling")
+    candidates = SeasonalLags(lags, horizon, name="seasonal_lags")
+    mix = LagMix(bases[base], name="lag_mix")
+    encoder = _CELLS[config.cell](config.units, name="encoder")
+    dropout = keras.layers.Dropout(config.dropout, name="dropout")
+    # Zeros: training starts from the chosen seasonal-naive forecast.
+    head = keras.layers.Dense(horizon * outputs_per_step, kernel_initializer="zeros", name="head")
+    unscale = InverseScaling(info["scale"][0], log=log, name="unscale")
+
+    # === Functional Model ===
+    window = keras.Input((lookback, len(info["columns"])), name="window")
+    scaled, reference = scaling(window)
+    base_forecast = mix(candidates(scaled))
+    correction = head(dropout(encoder(scaled[:, -recent:, :])))
+    if quantiles:
+        correction = keras.layers.Reshape((horizon, outputs_per_step), name="steps")(correction)
+        forecast = keras.ops.expand_dims(base_forecast, -1) + correction
+    else:
+        forecast = base_forecast + correction
+    forecast = unscale((forecast, reference))
+    if len(quantiles) > 1:
+        forecast = keras.ops.sort(forecast, axis=-1)
+    model = keras.Model(window, forecast, name=f"forecaster_{config.cell}_seasonal")
+
+    # === Training setup ===
+    return _compile(model, config, quantiles)

@@ -11,14 +11,18 @@ __all__ = ["plot_forecast"]
 
 
 def plot_forecast(path, data, outputs, seasons=3):
-    """Draws the last test window of `data` with the model's `outputs` to a PNG.
+    """Draws the test windows of `data` with the model's `outputs` to a PNG.
+
+    With one test window: its forecast after `seasons` seasons of history.
+    With several (`--backtest K`): every window's forecast in turn (e.g. a
+    week of next-day forecasts), after as much history.
 
     Args:
         path: the image to write (written whole or not at all).
         data: the task's `TaskData` (its `raw["series"]`, `raw["origins"]`).
         outputs: the model's outputs on the test windows, `[windows, horizon]`
             or `[windows, horizon, quantiles]`.
-        seasons: how many seasons of history to show before the forecast.
+        seasons: how many seasons of history to show before a single forecast.
     """
     path = pathlib.Path(path)
     if not path.parent.is_dir():
@@ -33,31 +37,39 @@ def plot_forecast(path, data, outputs, seasons=3):
 
     info = data.info
     series = data.raw["series"]
-    origin = data.raw["origins"][-1]
+    origins = data.raw["origins"]
     horizon, season = info["horizon"], info["season"]
-    start = max(0, origin - max(seasons * season, 2 * horizon, info["lookback"]))
+    if len(origins) > 1:
+        shown = len(origins) * horizon
+    else:
+        shown = max(seasons * season, 2 * horizon, info["lookback"])
+    start = max(0, origins[0] - shown)
     axis = np.arange(len(series.values)) if series.times is None else series.times
     target = series.values[:, 0]
-    future = slice(origin, origin + horizon)
     quantiles = info["quantiles"]
-    if quantiles:
-        point = outputs[-1, :, median_index(quantiles)]
-    else:
-        point = outputs[-1]
+    point = outputs[..., median_index(quantiles)] if quantiles else outputs
+    end = origins[-1] + horizon
 
     figure, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
-    ax.plot(axis[start:origin], target[start:origin], color="0.3", lw=1.2, label="history")
-    ax.plot(axis[future], target[future], color="black", lw=1.2, ls="--", label="actual")
-    ax.plot(axis[future], seasonal_naive(target[:origin], horizon, season), color="tab:orange",
-            lw=1, label=f"seasonal naive (season {season})")
-    if quantiles:
-        ax.fill_between(axis[future], outputs[-1, :, 0], outputs[-1, :, -1], color="tab:blue",
-                        alpha=0.2, label=f"interval {quantiles[0]:g}-{quantiles[-1]:g}")
-    ax.plot(axis[future], point, color="tab:blue", lw=1.6, label="rnnapps forecast")
-    ax.axvline(axis[origin - 1], color="0.6", lw=0.8)
+    ax.plot(axis[start:origins[0]], target[start:origins[0]], color="0.3", lw=1.2, label="history")
+    ax.plot(axis[origins[0]:end], target[origins[0]:end], color="black", lw=1.2, ls="--",
+            label="actual")
+    for k, origin in enumerate(origins):
+        future = slice(origin, origin + horizon)
+        first = k == 0  # one legend entry per kind
+        ax.plot(axis[future], seasonal_naive(target[:origin], horizon, season), color="tab:orange",
+                lw=1, label=f"seasonal naive (season {season})" if first else None)
+        if quantiles:
+            ax.fill_between(axis[future], outputs[k, :, 0], outputs[k, :, -1], color="tab:blue",
+                            alpha=0.2, label=f"interval {quantiles[0]:g}-{quantiles[-1]:g}" if first else None)
+        ax.plot(axis[future], point[k], color="tab:blue", lw=1.6, label="rnnapps forecast" if first else None)
+        ax.axvline(axis[origin - 1], color="0.6", lw=0.8)
     column = info["columns"][0]
     title = info["name"] if column == info["name"] else f"{info['name']}: {column}"
-    ax.set_title(f"{title}, last {horizon} steps held out")
+    if len(origins) > 1:
+        ax.set_title(f"{title}: {len(origins)} forecasts of {horizon} steps, each from the data before it")
+    else:
+        ax.set_title(f"{title}, last {horizon} steps held out")
     ax.legend(loc="best", fontsize=8)
     figure.tight_layout()
     try:

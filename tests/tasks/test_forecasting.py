@@ -43,6 +43,17 @@ def passengers_csv(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def taylor_csv(tmp_path_factory):
+    """The last three weeks of the real half-hourly taylor series as a user's CSV."""
+    series = forecasting.load_series(forecasting.ForecastingConfig(data="taylor"))
+    path = tmp_path_factory.mktemp("data") / "demand.csv"
+    times = [str(t)[:16].replace("T", " ") for t in series.times[-3 * 336:]]
+    lines = ["time,demand"] + [f"{t},{v:g}" for t, v in zip(times, series.values[-3 * 336:, 0])]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def write(tmp_path, name, lines):
     path = tmp_path / name
     path.write_text("\n".join(lines) + "\n")
@@ -74,6 +85,67 @@ def test_named_series(name, steps, step, season, columns):
     series = forecasting.load_series(forecasting.ForecastingConfig(data=name))
     assert (len(series.values), series.step, series.season, series.columns) == (steps, step, season, columns)
     assert series.filled == 0 and np.all(np.diff(series.times) > np.timedelta64(0))
+
+
+@pytest.mark.parametrize(
+    "name, steps, step, seasons, filled, first, last",
+    [
+        # 12 weeks of 336 half-hours from Monday 5 June 2000.
+        ("taylor", 4032, "30 minutes", [48, 336], 0, "2000-06-05T00:00", "2000-08-27T23:30"),
+        ("elecdemand", 17520, "30 minutes", [48, 336], 0, "2014-01-01T00:00", "2014-12-31T23:30"),
+        # 8,759 rows: 03:00 on 14 March 2010 (the switch to summer time) is missing.
+        ("seattle_temps", 8760, "hour", [24, 168], 1, "2010-01-01T00:00", "2010-12-31T23:00"),
+        ("sf_temps", 8760, "hour", [24, 168], 1, "2010-01-01T00:00", "2010-12-31T23:00"),
+    ],
+)
+def test_high_frequency_named_series_have_daily_and_weekly_seasons(name, steps, step, seasons, filled,
+                                                                     first, last):
+    series = forecasting.load_series(forecasting.ForecastingConfig(data=name))
+    assert (len(series.values), series.step, series.seasons, series.filled) == (steps, step, seasons, filled)
+    # The longest season stays `season`; the default horizon is one day.
+    assert series.season == seasons[-1] and series.horizon == seasons[0]
+    assert str(series.times[0])[:16] == first and str(series.times[-1])[:16] == last
+    assert np.all(np.diff(series.times) == series.times[1] - series.times[0])
+    assert series.values.shape[1] == 1 and np.isfinite(series.values).all()
+
+
+def test_elecdemand_covariates_and_every_rescales_every_season():
+    series = forecasting.load_series(forecasting.ForecastingConfig(data="elecdemand"))
+    assert series.columns == ["demand"] and 2 < float(series.values.min()) < float(series.values.max()) < 10
+    covariates = forecasting.load_series(
+        forecasting.ForecastingConfig(data="elecdemand", value_column="demand,workday,temperature"))
+    assert covariates.columns == ["demand", "workday", "temperature"]
+    np.testing.assert_array_equal(covariates.values[:, 0], series.values[:, 0])
+    assert set(np.unique(covariates.values[:, 1])) == {0.0, 1.0}
+    hourly = forecasting.load_series(forecasting.ForecastingConfig(data="taylor", every=2))
+    assert hourly.seasons == [24, 168] and hourly.horizon == 48 and hourly.step == "2 x 30 minutes"
+
+
+def test_several_seasons_set_the_windows_and_mase_scales_by_the_longest():
+    from rnnapps.tasks.forecasting.data import seasonal_mae
+
+    data = forecasting.load_data(config(data="taylor"))
+    info = data.info
+    assert (info["seasons"], info["season"], info["horizon"], info["lookback"]) == ([48, 336], 336, 48, 673)
+    train_part = data.raw["series"].values[: data.raw["origins"][0], 0]
+    assert info["mase_season"] == 336
+    assert info["mase_scale"] == pytest.approx(seasonal_mae(train_part, 336))
+    daily = forecasting.load_data(config(data="taylor", mase_season=48)).info
+    assert daily["mase_season"] == 48 and daily["seasons"] == [48, 336]
+    assert daily["mase_scale"] == pytest.approx(seasonal_mae(train_part, 48))
+    assert daily["mase_scale"] != pytest.approx(info["mase_scale"])
+    # --season sets them (in any order); one season gives the old windows.
+    assert forecasting.load_data(config(data="taylor", season="336,48")).info["seasons"] == [48, 336]
+    one = forecasting.load_data(config(data="taylor", season=48)).info
+    assert (one["seasons"], one["season"], one["lookback"], one["mase_season"]) == ([48], 48, 96, 48)
+
+
+@pytest.mark.parametrize("season", ["48,x", "0,48", "-48", "48.5", "48,"])
+def test_bad_season_gives_one_clear_error(season):
+    with pytest.raises(TaskError) as error:
+        forecasting.load_data(config(data="taylor", season=season))
+    assert str(error.value).startswith("--season must be a positive whole number") and repr(season) in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 def test_splits_are_in_time_order_and_scaling_comes_from_the_training_part():
@@ -117,6 +189,8 @@ def test_jena_climate_format_and_every(tmp_path):
     path = write(tmp_path, "jena_climate_2009_2016.csv", [header, *rows])
     series = forecasting.load_series(config(data=str(path), value_column="T (degC),p (mbar)"))
     assert series.step == "10 minutes" and series.season == 144 and len(series.values) == 400
+    # Under two weeks of data: no weekly season.
+    assert series.seasons == [144] and series.horizon == 144
     hourly = forecasting.load_series(config(data=str(path), value_column="T (degC)", every=6))
     assert hourly.season == 24 and len(hourly.values) == 67 and hourly.step == "6 x 10 minutes"
 
@@ -165,11 +239,62 @@ def test_bad_series_give_one_clear_error(tmp_path, lines, overrides, message):
         ({"backtest": 0}, "--backtest must be at least 1"),
         ({"data": "air_passengers", "horizon": 70}, "too short"),
         ({"data": "sunspots", "value_column": "sunspots"}, "has no column 'sunspots'"),
+        ({"mase_season": -1}, "--mase-season must be 0"),
     ],
 )
 def test_bad_settings_give_one_clear_error(overrides, message):
     with pytest.raises(TaskError, match=message.replace("(", r"\(")):
         forecasting.load_data(config(**overrides))
+
+
+# --- Baselines of series with several seasons -------------------------------
+
+
+class SeasonalNaiveModel:
+    """Stands in for a trained model: forecasts the last week again (no training)."""
+
+    def predict(self, windows, verbose=0):
+        return np.stack([np.resize(w[-336:, 0], 48) for w in windows])
+
+
+def test_several_seasons_add_seasonal_naive_per_season_and_mstl(taylor_csv):
+    from rnnapps.tasks.forecasting import metrics
+
+    data = forecasting.load_data(config(data=str(taylor_csv), backtest=3))
+    info = data.info
+    assert (info["step"], info["seasons"], info["horizon"], info["lookback"]) == ("30 minutes", [48, 336], 48, 673)
+    _, actual = data.raw["test"]
+    target = data.raw["series"].values[:, 0]
+    baselines = metrics.baseline_forecasts(target, data.raw["origins"], 48, info["seasons"])
+    assert list(baselines) == ["naive", "seasonal_naive", "seasonal_naive_48", "mstl"]
+    assert all(f.shape == (3, 48) and np.isfinite(f).all() for f in baselines.values())
+    np.testing.assert_array_equal(baselines["seasonal_naive_48"][0], target[864 - 48 : 864])
+    # Friday to Sunday of the last week of August 2000: MSTL knows the
+    # weekend is coming, yesterday's profile does not.
+    error = {name: np.mean(np.abs(f - actual)) for name, f in baselines.items()}
+    assert error["mstl"] < 0.5 * error["seasonal_naive_48"]
+    # One season: the two baselines of old, no MSTL.
+    assert list(metrics.baseline_forecasts(target, [864], 48, 48)) == ["naive", "seasonal_naive"]
+
+
+def test_backtest_reports_each_origin(taylor_csv):
+    data = forecasting.load_data(config(data=str(taylor_csv), backtest=3))
+    scores = forecasting.task.test_metrics(SeasonalNaiveModel(), data)
+    names = ["model", "naive", "seasonal_naive", "seasonal_naive_48", "mstl"]
+    assert set(names) <= set(scores) and set(names) <= set(scores["backtest"])
+    rows = scores["backtest"]["per_origin"]
+    assert [row["origin"] for row in rows] == ["2000-08-25", "2000-08-26", "2000-08-27"]
+    assert all(list(row) == ["origin", *names] for row in rows)
+    # The model repeats last week: the same forecasts as seasonal naive (336).
+    assert [row["model"] for row in rows] == [row["seasonal_naive"] for row in rows]
+    assert np.mean([row["mstl"] for row in rows]) == pytest.approx(scores["backtest"]["mstl"]["mase"], rel=1e-3)
+    lines = forecasting.task.example_predictions(SeasonalNaiveModel(), data)
+    assert lines[0].startswith(f"Backtest MASE (3 test windows) {scores['backtest']['model']['mase']:.3f} vs naive ")
+    assert "seasonal naive (48)" in lines[0] and "MSTL" in lines[0] and lines[0].endswith(", the best baseline.")
+    table = lines[lines.index("MASE per test window:") + 1 :][:4]
+    assert table[0].split() == ["origin", *names]
+    assert [line.split()[0] for line in table[1:]] == ["2000-08-25", "2000-08-26", "2000-08-27"]
+    assert all(len(line.split()) == len(names) + 1 for line in table[1:])
 
 
 # --- Training, quality, export ---------------------------------------------
@@ -210,7 +335,10 @@ def test_quantiles_backtest_and_autoregressive_decoder():
     assert scores["interval"] == [0.1, 0.9]
     assert 0.0 <= scores["model"]["coverage"] <= 1.0 and scores["model"]["interval_width"] > 0
     assert scores["backtest"]["windows"] == 3
-    assert set(scores["backtest"]) == {"windows", "model", "naive", "seasonal_naive"}
+    assert set(scores["backtest"]) == {"windows", "model", "naive", "seasonal_naive", "per_origin"}
+    rows = scores["backtest"]["per_origin"]
+    assert [row["origin"] for row in rows] == ["1958-01-01", "1959-01-01", "1960-01-01"]
+    assert list(rows[0]) == ["origin", "model", "naive", "seasonal_naive"]
     assert data.raw["origins"] == [144 - 36, 144 - 24, 144 - 12]
 
 
@@ -261,6 +389,29 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "quantiles": ou
     np.testing.assert_allclose(model.predict(window, verbose=0)[0, :, 1], forecast[0], rtol=1e-4)
 
 
+def test_seasonal_structure_starts_from_the_best_candidate_on_validation(taylor_csv):
+    info = forecasting.load_data(config(data=str(taylor_csv))).info
+    # One and two days and weeks back, plain and anchored, and the means.
+    assert {"naive_48", "naive_96", "naive_336", "naive_672", "anchored_336",
+            "anchored_mean_48", "anchored_mean_336"} <= set(info["base_mae"])
+    assert info["base"] == min(info["base_mae"], key=info["base_mae"].get)
+    # Weekdays and weekends differ: yesterday is the worst guess of the lot.
+    assert info["base_mae"]["naive_48"] > info["base_mae"][info["base"]]
+    assert "base" not in forecasting.load_data(config(data=str(taylor_csv), structure="network")).info
+    with pytest.raises(TaskError, match="the seasonal structure needs a season"):
+        forecasting.load_data(config(data=str(taylor_csv), structure="seasonal", lookback=40))
+
+
+def test_seasonal_structure_beats_seasonal_naive_on_half_hourly_demand():
+    # The defaults of `rnnapps train forecasting --data taylor --backtest 7`:
+    # a week of next-day forecasts, seed 0.
+    model, data = fit(forecasting.ForecastingConfig(data="taylor", backtest=7))
+    assert model.name == "forecaster_lstm_seasonal"
+    scores = forecasting.task.test_metrics(model, data)["backtest"]
+    assert scores["model"]["mase"] < 0.95 * scores["seasonal_naive"]["mase"]
+    assert scores["model"]["mase"] < scores["seasonal_naive_48"]["mase"]
+
+
 # --- Command line ------------------------------------------------------------
 
 
@@ -304,6 +455,25 @@ def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv):
                                  str(tmp_path / pathlib.Path(trained["checkpoint"]).parent),
                                  "--export-dir", "out", cwd=tmp_path))
     assert exported["export_path"].endswith("forecasting/2")
+
+
+def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_path, taylor_csv):
+    trained = run_cli("train", "forecasting", "--data", str(taylor_csv), "--backtest", "2",
+                      "--epochs", "1", "--units", "4", "--export-dir", "out", cwd=tmp_path)
+    result = last_json(trained)
+    assert "the mix of seasonal lags starts from" in trained.stdout
+    rows = result["metrics"]["backtest"]["per_origin"]
+    assert [row["origin"] for row in rows] == ["2000-08-26", "2000-08-27"]
+    assert "MASE per test window:" in trained.stdout
+    evaluated = run_cli("evaluate", "forecasting", "--model", str(tmp_path / result["export_path"]),
+                        "--plot", "days.png", cwd=tmp_path)
+    # Both test windows drawn in turn.
+    assert (tmp_path / "days.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    lines = evaluated.stdout.strip().splitlines()
+    assert lines[0] == "MASE per test window:" and lines[2].split()[0] == "2000-08-26"
+    # The SavedModel forecasts as the trained model did.
+    per_origin = last_json(evaluated)["metrics"]["backtest"]["per_origin"]
+    assert [row["model"] for row in per_origin] == pytest.approx([row["model"] for row in rows], rel=1e-4)
 
 
 def test_cli_predict_numbers_for_a_single_column_model(tmp_path):
@@ -355,6 +525,8 @@ def test_cli_diagnose_plots_a_checkpoint_against_a_fresh_model(tmp_path, capsys,
         (["train", "forecasting", "--cell", "transformer"], "invalid choice: 'transformer'"),
         (["train", "forecasting", "--horizon", "many"], "invalid int value: 'many'"),
         (["train", "forecasting", "--data", "air_passengers", "--lookback", "200"], "too short"),
+        (["train", "forecasting", "--data", "taylor", "--season", "48,x"],
+         "--season must be a positive whole number, or several separated by commas (e.g. 48,336), got '48,x'"),
         (["predict", "forecasting", "--model", "nowhere", "1"], "nowhere is not an exported model"),
     ],
 )
@@ -384,3 +556,8 @@ def test_flags_override_presets_and_run_ids_differ():
     cfg = _config(forecasting.task, args, args.preset)
     assert cfg.data == "sunspots" and cfg.value_column == "a,b,c"
     assert run_id(forecasting.task, cfg) != run_id(forecasting.task, dataclasses.replace(cfg, seed=1))
+    argv = ["train", "forecasting", "--data", "taylor", "--season", "48,336", "--mase-season", "48"]
+    cfg = _config(forecasting.task, build_parser(argv).parse_args(argv))
+    assert (cfg.season, cfg.mase_season) == ("48,336", 48)
+    info = forecasting.load_data(cfg).info
+    assert (info["seasons"], info["mase_season"]) == ([48, 336], 48)

@@ -8,9 +8,13 @@ from rnnapps.tasks.forecasting import metrics
 from rnnapps.tasks.forecasting.config import ForecastingConfig
 from rnnapps.tasks.forecasting.model import FeedbackCell
 from rnnapps.tasks.forecasting.model import InverseScaling
+from rnnapps.tasks.forecasting.model import LagMix
 from rnnapps.tasks.forecasting.model import PinballLoss
+from rnnapps.tasks.forecasting.model import SeasonalLags
 from rnnapps.tasks.forecasting.model import WindowScaling
 from rnnapps.tasks.forecasting.model import build_model
+from rnnapps.tasks.forecasting.model import seasonal_bases
+from rnnapps.tasks.forecasting.model import seasonal_lags
 
 
 def info(quantiles=(), features=1, lookback=6, horizon=3):
@@ -143,3 +147,71 @@ def test_config_presets_name_real_series():
 
     assert all(p.data in NAMED_SERIES for p in PRESETS.values())
     assert ForecastingConfig().data == "co2"
+
+
+# --- The seasonal-lag model (several seasons) ------------------------------
+
+
+def seasonal_info(quantiles=(), base=None):
+    # Seasons 2 and 4, horizon 2, lookback 9: lags 2, 4 and 8.
+    return {
+        **info(quantiles, features=1, lookback=9, horizon=2), "season": 4, "seasons": [2, 4],
+        "base": base,
+    }
+
+
+def test_seasonal_lags_and_bases_by_hand():
+    assert seasonal_lags([2, 4], horizon=2, lookback=9) == [2, 4, 8]
+    assert seasonal_lags([48, 336], horizon=48, lookback=672) == [48, 96, 336]
+    bases = seasonal_bases([2, 4, 8], [2, 4])
+    assert bases["naive_8"] == {2: 1.0} and bases["anchored_2"] == {3: 1.0}
+    # Season 2: lags 2 and 4 (one and two periods); season 4: lags 4 and 8.
+    assert bases["anchored_mean_2"] == {3: 0.5, 4: 0.5}
+    assert bases["anchored_mean_4"] == {4: 0.5, 5: 0.5}
+    with pytest.raises(ValueError, match="at least the horizon"):
+        SeasonalLags(lags=[1, 4], horizon=2)
+
+
+def test_seasonal_lags_layer_by_hand_and_round_trip():
+    window = np.array([[[10.0], [11.0], [12.0], [13.0], [20.0]]]) - 20.0  # last value 0
+    layer = SeasonalLags(lags=[2, 3], horizon=2)
+    out = keras.ops.convert_to_numpy(layer(window))
+    # The window holds x[t-5] .. x[t-1]; step h forecasts x[t+h].
+    # plain: x[t+h-s]; anchored: x[t+h-s] - x[t-1-s].
+    np.testing.assert_allclose(out[0], [[-7.0, -8.0, 1.0, 1.0], [0.0, -7.0, 8.0, 2.0]])
+    restored = SeasonalLags.from_config(layer.get_config())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(window)), out)
+    mix = LagMix({"1": 2.0})
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(mix(out)), [[-16.0, -14.0]])
+    assert LagMix.from_config(mix.get_config()).initial == {1: 2.0}
+
+
+@pytest.mark.parametrize("base, expected", [
+    ("naive_4", [[6.0, 7.0]]),     # the values one season (4 steps) back
+    ("anchored_2", [[9.0, 9.0]]),  # 2 steps back (8, 8), plus the rise since then (8 - 7)
+])
+def test_untrained_seasonal_model_forecasts_its_base(base, expected):
+    model = build_model(ForecastingConfig(units=4), seasonal_info(base=base))
+    window = np.array([1.0, 2, 3, 4, 5, 6, 7, 8, 8], "float32").reshape(1, 9, 1)
+    # The head starts at zero: the forecast is the chosen candidate alone.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(window)), expected, rtol=1e-5)
+
+
+def test_choose_base_picks_the_candidate_that_fits_and_the_model_saves(tmp_path):
+    from rnnapps.tasks.forecasting.model import choose_base
+
+    # A series repeating every 4 steps: seasonal naive with lag 4 is exact.
+    series = np.tile([1.0, 5.0, 2.0, 8.0], 10).astype("float32")
+    windows = np.stack([series[i:i + 9] for i in range(20)])[..., None]
+    targets = np.stack([series[i + 9:i + 11] for i in range(20)])
+    config = ForecastingConfig(units=4, quantiles="0.1,0.9")
+    base, errors = choose_base(config, seasonal_info(), windows, targets)
+    assert errors[base] == pytest.approx(0.0, abs=1e-5) and base in ("naive_4", "naive_8")
+    assert errors["naive_2"] > 1.0
+    model = build_model(config, seasonal_info((0.1, 0.9), base=base))
+    out = keras.ops.convert_to_numpy(model(windows[:3]))
+    assert out.shape == (3, 2, 2)
+    np.testing.assert_allclose(out[..., 0], targets[:3], rtol=1e-5)
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(windows[:3])), out, rtol=1e-5)
