@@ -48,6 +48,7 @@ import keras
 import numpy as np
 from statsforecast.models import AutoETS
 
+from rnnapps.callbacks import EarlyStoppingFromStart
 from rnnapps.task import TaskError
 from rnnapps.tasks import forecasting
 from rnnapps.tasks.forecasting import metrics as M
@@ -109,8 +110,8 @@ def rnnapps_scores(config):
         data.train,
         validation_data=data.validation,
         epochs=config.epochs,
-        callbacks=[keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True)],
+        callbacks=[EarlyStoppingFromStart(
+            data.validation, patience=config.patience, restore_best_weights=True)],
         shuffle=False,  # the training dataset reshuffles itself every epoch
         verbose=0,
     )

@@ -231,7 +231,8 @@ def train(task, config, verbose="auto", log=print):
     """Loads data, fits, evaluates on the test split and exports.
 
     Callbacks: Keras's progress bar, `EarlyStopping` on the validation loss
-    (restoring the best weights), `ModelCheckpoint` keeping the best model
+    (restoring the best weights; `rnnapps.callbacks.EarlyStoppingFromStart`,
+    so the weights before training count as a candidate), `ModelCheckpoint` keeping the best model
     as `model.keras` in the run's checkpoint folder (with `task.json`, the
     config and data facts `rnnapps export` needs), `BackupAndRestore`, so
     that the same command after an interruption resumes from the last
@@ -245,6 +246,7 @@ def train(task, config, verbose="auto", log=print):
     """
     import keras
 
+    from rnnapps.callbacks import EarlyStoppingFromStart
     from rnnapps.export import export_serving_model
 
     # Seed before loading the data: in TensorFlow, setting the seed clears
@@ -264,8 +266,11 @@ def train(task, config, verbose="auto", log=print):
         keras.callbacks.ModelCheckpoint(
             str(run_dir / "model.keras"), monitor="val_loss", save_best_only=True
         ),
-        keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True
+        # The untrained model counts too: a model that starts from a good
+        # solution (a seasonal-naive forecast) keeps it if no epoch is better.
+        EarlyStoppingFromStart(
+            data.validation, monitor="val_loss", patience=config.patience,
+            restore_best_weights=True,
         ),
     ]
     if getattr(config, "tensorboard_dir", None):

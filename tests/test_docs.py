@@ -14,6 +14,7 @@ MODULES = [
     "rnnapps.layers.reverse_sequence",
     "rnnapps.optimizers.clipped",
     "rnnapps.optimizers.discriminative",
+    "rnnapps.callbacks.early_stopping_from_start",
     "rnnapps.datasets.adding",
     "rnnapps.datasets.digits",
     "rnnapps.datasets.english",

@@ -13,6 +13,7 @@ from cli_support import last_json
 from cli_support import run_cli
 from cli_support import run_cli_in_process
 from cli_support import assert_serves_empty_batch, serve_in_fresh_process
+from rnnapps.callbacks import EarlyStoppingFromStart
 from rnnapps.task import TaskError
 from rnnapps.tasks import forecasting
 
@@ -306,8 +307,9 @@ def fit(cfg):
     data = forecasting.load_data(cfg)
     keras.utils.set_random_seed(cfg.seed)
     model = forecasting.build_model(cfg, data.info)
-    model.fit(data.train, validation_data=data.validation, epochs=cfg.epochs, verbose=0,
-              callbacks=[keras.callbacks.EarlyStopping(patience=cfg.patience, restore_best_weights=True)])
+    # As `rnnapps train` fits it.
+    stop = EarlyStoppingFromStart(data.validation, patience=cfg.patience, restore_best_weights=True)
+    model.fit(data.train, validation_data=data.validation, epochs=cfg.epochs, verbose=0, callbacks=[stop])
     return model, data
 
 
