@@ -45,8 +45,8 @@ class ForecastingConfig:
     # Sub-daily data has a daily and a weekly season (48 and 336 half-hours).
     season: int | str = _field(
         0,
-        "season length(s) for the baselines and MASE, several separated by commas, e.g. 48,336 "
-        "(0: from the time step; daily and weekly for sub-daily data)",
+        "season length(s) for the baselines, MASE and the seasonal structure, several separated "
+        "by commas, e.g. 48,336 (0: from the time step; daily and weekly for sub-daily data)",
     )
     # The longest season by default, the season of the `seasonal_naive`
     # baseline: its in-sample MASE is then 1.
