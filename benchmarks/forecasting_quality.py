@@ -18,9 +18,11 @@ of the training part) is the same for all of them.
   prints); with one, on the whole history (skipped when the season is shorter
   than 2).
 - rnnapps: the `rnnapps train forecasting` model (default settings, or
-  `--epochs`, `--cell`, `--decoder`, `--normalization`, `--transform`), trained once per seed on the windows
-  before the first origin with early stopping on the validation windows,
-  exactly as `rnnapps.task.train` fits it (without checkpoints).
+  `--epochs`, `--cell`, `--decoder`, `--normalization`, `--transform`,
+  `--structure`), trained once per seed on the windows before the first
+  origin with early stopping on the validation windows, exactly as
+  `rnnapps.task.train` fits it (without checkpoints; the weights before
+  training count as a candidate, `EarlyStoppingFromStart`).
 
 The table reports MASE on the held-out last horizon and, with `--backtest K`
 (K > 1), over all K test windows; for rnnapps, the median over seeds with
