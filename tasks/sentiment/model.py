@@ -87,6 +87,14 @@ _POOLING = {"max": keras.layers.GlobalMaxPooling1D, "mean": MaskedMeanPooling,
             "concat": ConcatPooling}
 
 
+def _classifier_head(x, config, num_classes):
+    """Pooling of the encoder's steps (unless `last`), dropout, softmax."""
+    if config.pooling != "last":
+        x = _POOLING[config.pooling](name=f"{config.pooling}_pooling")(x)
+    x = keras.layers.Dropout(config.dropout, name="encoder_dropout")(x)
+    return keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+
+
 def build_model(config, train_texts, num_classes, encoder=None, steps_per_epoch=0):
     """A compiled sentiment classifier for `config` (a `SentimentConfig`).
 
@@ -133,10 +141,7 @@ def build_model(config, train_texts, num_classes, encoder=None, steps_per_epoch=
     if config.reverse:
         x = ReverseSequence(name="reverse")(x)
     x = encoder(x)
-    if config.pooling != "last":
-        x = _POOLING[config.pooling](name=f"{config.pooling}_pooling")(x)
-    x = keras.layers.Dropout(config.dropout, name="encoder_dropout")(x)
-    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    probabilities = _classifier_head(x, config, num_classes)
     model = keras.Model(text, probabilities, name=f"sentiment_{config.cell}")
 
     # === Training setup ===
@@ -175,10 +180,7 @@ def _build_from_language_model(config, num_classes, encoder, steps_per_epoch):
     x = keras.layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(x)
     for layer in recurrent:
         x = layer(x)
-    if config.pooling != "last":
-        x = _POOLING[config.pooling](name=f"{config.pooling}_pooling")(x)
-    x = keras.layers.Dropout(config.dropout, name="encoder_dropout")(x)
-    probabilities = keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
+    probabilities = _classifier_head(x, config, num_classes)
     model = keras.Model(text, probabilities, name=f"sentiment_{encoder.cell_name}_pretrained")
     embedding.embeddings.assign(encoder.embedding.embeddings)
     for layer, pretrained in zip(recurrent, encoder.recurrent):
