@@ -37,16 +37,19 @@ class ForecastingConfig:
     )
     # === Windows (0: the series' own default) ===
     horizon: int = _field(0, "steps to forecast (0: the series' default, e.g. 52 weeks for co2)")
-    # Two seasons of history let the network see the seasonal shape twice.
+    # Two seasons of history let the network see the seasonal shape twice;
+    # the seasonal structure's smoothing learns from up to 8.
     lookback: int = _field(
         0, "steps of history the model reads (0: two of the longest season, at least 2x horizon; "
-        "one step more with several seasons, for the seasonal structure's anchors)",
+        "for the seasonal structure up to 8 of the longest season, as many as leave 3 for "
+        "training windows, plus one step)",
     )
     # Sub-daily data has a daily and a weekly season (48 and 336 half-hours).
     season: int | str = _field(
         0,
         "season length(s) for the baselines, MASE and the seasonal structure, several separated "
-        "by commas, e.g. 48,336 (0: from the time step; daily and weekly for sub-daily data)",
+        "by commas, e.g. 48,336 (0: from the time step; daily and weekly for sub-daily data); "
+        "the time step's shorter seasons that divide the longest given one are added",
     )
     # The longest season by default, the season of the `seasonal_naive`
     # baseline: its in-sample MASE is then 1.
@@ -56,12 +59,13 @@ class ForecastingConfig:
     # === Model ===
     # With several seasons the network corrects a seasonal baseline rather
     # than learning 336-step seasons from raw steps (model.py; on taylor,
-    # MASE 1.01 -> about 0.56 over a week of days).
+    # MASE 1.01 -> about 0.48 over a week of days).
     structure: str = _field(
         "auto",
         "'seasonal': a per-step mix of seasonal-naive candidates (one and two periods of each "
-        "season back) that the recurrent network corrects; 'network': the recurrent network "
-        "alone; 'auto': seasonal for series with several seasons and the direct decoder",
+        "season back) and multi-seasonal exponential smoothing, that the recurrent network "
+        "corrects; 'network': the recurrent network alone; 'auto': seasonal with the direct "
+        "decoder for series with several seasons, or one holding two horizons or more",
         choices=("auto", "seasonal", "network"),
     )
     cell: str = _field("lstm", "recurrent cell", choices=("lstm", "gru", "irnn"))

@@ -415,28 +415,40 @@ def load_series(config):
 def resolve_windows(config, series):
     """(lookback, horizon, seasons): the config's, or the series' defaults.
 
-    `seasons` is sorted; the default lookback holds two of the longest
-    seasons (plus one step when there are several), and at least two
-    horizons.
+    `seasons` is sorted. Given seasons gain the series' own shorter ones
+    that divide the longest given one (`--season 336` on half-hourly data
+    is 48 and 336). The default lookback holds two of the longest seasons
+    (plus one step for the seasonal structure), and at least two horizons.
     """
-    seasons = parse_seasons(config.season) or list(series.seasons)
+    from rnnapps.tasks.forecasting import model
+
+    given = parse_seasons(config.season)
+    seasons = list(series.seasons)
+    if given:
+        implied = {s for s in series.seasons if 1 < s < given[-1] and given[-1] % s == 0}
+        seasons = sorted(set(given) | implied)
     horizon = config.horizon or series.horizon
     lookback = config.lookback or max(2 * seasons[-1], 2 * horizon)
-    if len(seasons) > 1 and not config.lookback:
-        # The seasonal structure anchors the lag of two long seasons on the
-        # step before it (model.SeasonalLags): one step more.
-        lookback += 1
+    if not config.lookback and model.uses_seasonal_lags(config, {"seasons": seasons, "horizon": horizon}):
+        # The seasonal structure smooths up to 8 long seasons
+        # (model.SeasonalSmoothing), as many as leave three of the training
+        # part for training windows, and anchors the lag of two long seasons
+        # on the step before it (model.SeasonalLags): one step more.
+        cycles = (len(series.values) - max(config.backtest, 1) * horizon) // seasons[-1]
+        lookback = max(min(8, cycles - 3) * seasons[-1], lookback) + 1
     for flag, value in (("--horizon", horizon), ("--lookback", lookback)):
         if value < 1:
             raise TaskError(f"{flag} must be a positive integer, got {value}")
     return lookback, horizon, seasons
 
 
-def _choose_seasonal_base(config, info, rows):
-    """For the seasonal structure (`model.uses_seasonal_lags`): `info["base"]`,
-    the seasonal-naive candidate with the lowest MAE on the validation
-    windows (held in `rows`), where the model starts; `info["base_mae"]`,
-    every candidate's MAE."""
+def _choose_seasonal_base(config, info, rows, history):
+    """For the seasonal structure (`model.uses_seasonal_lags`):
+    `info["smoothing"]`, the `SeasonalSmoothing` weights that fit the
+    windows of `history` (the training part) best, when the lookback holds
+    three long seasons; `info["base"]`, the candidate with the lowest MAE
+    on the validation windows (held in `rows`), where the model starts;
+    `info["base_mae"]`, every candidate's MAE."""
     from rnnapps.tasks.forecasting import model
 
     if not model.uses_seasonal_lags(config, info):
@@ -448,8 +460,25 @@ def _choose_seasonal_base(config, info, rows):
             f"shorter than the lookback ({lookback}); seasons: {', '.join(map(str, seasons))} "
             "(raise --lookback, lower --horizon, or pass --structure network)"
         )
-    spans = np.lib.stride_tricks.sliding_window_view(rows, lookback + horizon, axis=0)
-    spans = np.moveaxis(spans, -1, 1)  # [windows, lookback + horizon, features]
+
+    def spans_of(values):
+        spans = np.lib.stride_tricks.sliding_window_view(values, lookback + horizon, axis=0)
+        return np.moveaxis(spans, -1, 1)  # [windows, lookback + horizon, features]
+
+    spans = spans_of(rows)
+    if lookback >= 3 * seasons[-1]:
+        # Smoothing needs the window's first two long seasons to start from
+        # and at least one more to learn from. Like ETS, its few weights are
+        # fit on the history: (at most 256 of) all the windows before the
+        # test, training and validation.
+        every = spans_of(history[:, :1])
+        target = every[np.linspace(0, len(every) - 1, min(256, len(every))).round().astype(int), :, 0]
+        target = target.astype(np.float64)
+        if config.transform == "log":
+            target = np.log(target)
+        info["smoothing"], _ = model.choose_smoothing(
+            target[:, :lookback], target[:, lookback:], seasons, horizon
+        )
     info["base"], errors = model.choose_base(config, info, spans[:, :lookback], spans[:, lookback:, 0])
     info["base_mae"] = {name: round(error, 5) for name, error in errors.items()}
 
@@ -560,7 +589,7 @@ def load_data(config):
         # (Each float32 as its shortest decimal: 369.8, not 369.79998779296875.)
         "recent": [[float(str(v)) for v in row] for row in series.values[-lookback:]],
     }
-    _choose_seasonal_base(config, info, series.values[train_windows : first_origin])
+    _choose_seasonal_base(config, info, series.values[train_windows : first_origin], series.values[:first_origin])
     raw = {"series": series, "origins": origins, "test": (test_x, test_y)}
     return TaskData(train, validation, test, info, raw)
 

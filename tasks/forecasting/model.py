@@ -10,19 +10,23 @@
         -> forecast [B, H] (or quantiles [B, H, Q])
 
 For a series with several seasons (half-hourly demand: a day of 48 steps
-and a week of 336) the default is the seasonal-lag model instead:
+and a week of 336), or one season holding two horizons or more, the default
+is the seasonal-lag model instead:
 
     window [B, L, F] -> WindowScaling (the last value as reference)
         -> SeasonalLags: for every forecast step, the value one and two
            periods back of each season, plain and anchored on the level
            change since (seasonal-naive candidates)
+           SeasonalSmoothing: multi-seasonal exponential smoothing (Taylor
+           2003) over the window, its weights fit on the training part
         -> LagMix: their weighted sum, per step, started from the candidate
            that is best on the validation windows
         + a correction: an LSTM over the latest day -> Dense(H x Q), from 0
         -> InverseScaling -> forecast [B, H] (or [B, H, Q])
 
 It is Smyl's (2020) residual structure: the network corrects a seasonal
-baseline instead of learning the seasons from hundreds of raw steps.
+baseline (exponential smoothing, in ES-RNN) instead of learning the seasons
+from hundreds of raw steps.
 
 Column 0 of the window is the target; the other columns are covariates seen
 in the past only. Scaling is part of the model, so the export takes and
@@ -344,13 +348,14 @@ class LagMix(keras.layers.Layer):
         return {**super().get_config(), "initial": {str(k): v for k, v in self.initial.items()}}
 
 
-def seasonal_bases(lags, seasons):
+def seasonal_bases(lags, seasons, smoothing=False):
     """The candidate starting points of `LagMix`: `{name: {feature: weight}}`.
 
     For each lag, the plain seasonal naive (`naive_<lag>`) and the anchored
-    one (`anchored_<lag>`); and for each season with two lags in the window,
+    one (`anchored_<lag>`); for each season with two lags in the window,
     the mean of its anchored candidates (`anchored_mean_<season>`: a steadier
-    seasonal profile).
+    seasonal profile); with `smoothing`, the `SeasonalSmoothing` forecast
+    (the feature after the lags').
     """
     count = len(lags)
     bases = {}
@@ -361,7 +366,174 @@ def seasonal_bases(lags, seasons):
         own = [j for j, lag in enumerate(lags) if lag % season == 0 and lag // season in (1, 2)]
         if len(own) == 2:
             bases[f"anchored_mean_{season}"] = {count + j: 0.5 for j in own}
+    if smoothing:
+        bases["smoothing"] = {2 * count: 1.0}
     return bases
+
+
+def seasonal_smoothing(windows, seasons, horizon, alpha, gammas, phi):
+    """Additive multi-seasonal exponential smoothing (Taylor 2003's double
+    seasonal Holt-Winters, one seasonal index per season), run over each
+    window; the forecasts of the `horizon` steps after it.
+
+    The level and the seasonal indices start from the window's first two
+    longest seasons (their mean, then each season's mean profile of what
+    the shorter ones leave); every later step corrects them by its one-step
+    error `e`: `level += alpha * e`, the index of season `s` `+= gammas[i] * e`.
+    The forecast of step `h` is the level plus the indices, plus
+    `phi ** h * e` (the last error, decaying: Taylor's AR(1) adjustment).
+
+    The forecast is linear in the window (`SeasonalSmoothing` applies it as
+    one matrix).
+
+    Args:
+        windows: `[batch, lookback]`, lookback at least two longest seasons.
+        seasons: the periods, sorted.
+        horizon: forecast steps.
+        alpha, gammas, phi: the smoothing weights of the level, of each
+            season's index, and the decay of the last error (numbers, or
+            arrays that broadcast against `[batch]`, e.g. `[settings, 1]`:
+            the result is then `[settings, batch, horizon]`).
+
+    Returns:
+        `[batch, horizon]` float64.
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.arange(40.0)
+    >>> window = 10 + np.sin(2 * np.pi * t / 4)[None]   # period 4
+    >>> forecast = seasonal_smoothing(window, [4], 4, 0.1, [0.2], 0.5)
+    >>> np.round(forecast, 3).tolist()
+    [[10.0, 11.0, 10.0, 9.0]]
+    """
+    windows = np.asarray(windows, np.float64)
+    batch, lookback = windows.shape
+    longest = seasons[-1]
+    start = 2 * longest
+    if lookback < start:
+        raise ValueError(f"the window ({lookback} steps) must hold two of the longest season ({longest})")
+    alpha, phi = np.asarray(alpha, np.float64), np.asarray(phi, np.float64)
+    gammas = [np.asarray(g, np.float64) for g in gammas]
+    # The states broadcast the weights' shape against the windows'.
+    shape = np.broadcast_shapes(alpha.shape, phi.shape, *(g.shape for g in gammas), (batch,))
+    first = windows[:, :start]
+    level = np.broadcast_to(first.mean(axis=1), shape).copy()
+    rest = first - first.mean(axis=1, keepdims=True)
+    indices = []
+    for season in seasons:
+        profile = np.stack([rest[:, p::season].mean(axis=1) for p in range(season)], axis=1)
+        indices.append(np.broadcast_to(profile, (*shape, season)).copy())
+        rest = rest - profile[:, np.arange(start) % season]
+    error = np.zeros(shape)
+    for t in range(start, lookback):
+        positions = [t % season for season in seasons]
+        fitted = level + sum(index[..., p] for index, p in zip(indices, positions))
+        error = windows[:, t] - fitted
+        level += alpha * error
+        for index, p, gamma in zip(indices, positions, gammas):
+            index[..., p] += gamma * error
+    steps = np.arange(lookback, lookback + horizon)
+    forecast = level[..., None] + sum(index[..., steps % season] for index, season in zip(indices, seasons))
+    return forecast + phi[..., None] ** np.arange(1, horizon + 1) * error[..., None]
+
+
+@keras.saving.register_keras_serializable(package="rnnapps.forecasting")
+class SeasonalSmoothing(keras.layers.Layer):
+    """`seasonal_smoothing`'s forecast of a window's target, as one matrix.
+
+    The smoothing is linear in the window, so its forecast is `window @ M`
+    with `M` `[lookback, horizon]`, worked out once when the layer is built
+    (fixed, not trained). It is a forecast candidate for `LagMix`, next to
+    the seasonal lags.
+
+    Args:
+        seasons: the periods, sorted; the window holds at least two of the
+            longest.
+        horizon: forecast steps.
+        alpha, gammas, phi: as in `seasonal_smoothing`.
+
+    Call arguments:
+        inputs: `[batch, lookback, features]`; column 0 is smoothed.
+
+    Output shape:
+        `[batch, horizon, 1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.arange(40.0)
+    >>> window = (10 + np.sin(2 * np.pi * t / 4))[None, :, None]
+    >>> layer = SeasonalSmoothing([4], horizon=4, alpha=0.1, gammas=[0.2], phi=0.5)
+    >>> np.round(np.asarray(layer(window))[0, :, 0], 3).tolist()
+    [10.0, 11.0, 10.0, 9.0]
+    """
+
+    def __init__(self, seasons, horizon, alpha, gammas, phi, **kwargs):
+        super().__init__(**kwargs)
+        self.seasons = [int(s) for s in seasons]
+        self.horizon = int(horizon)
+        self.alpha = float(alpha)
+        self.gammas = [float(g) for g in gammas]
+        self.phi = float(phi)
+        if len(self.gammas) != len(self.seasons):
+            raise ValueError(
+                f"gammas needs one weight per season ({len(self.seasons)}). Received: gammas={gammas}"
+            )
+
+    def build(self, input_shape):
+        lookback = int(input_shape[1])
+        # Each window position's effect on the forecast: the smoothing run
+        # on the unit windows.
+        matrix = seasonal_smoothing(
+            np.eye(lookback), self.seasons, self.horizon, self.alpha, self.gammas, self.phi
+        )
+        self.matrix = self.add_weight(
+            (lookback, self.horizon),
+            initializer=keras.initializers.Constant(matrix.astype(np.float32)),
+            trainable=False,
+            name="matrix",
+        )
+
+    def call(self, inputs):
+        target = inputs[..., 0]
+        return ops.expand_dims(ops.matmul(target, ops.cast(self.matrix, target.dtype)), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.horizon, 1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "seasons": self.seasons,
+            "horizon": self.horizon,
+            "alpha": self.alpha,
+            "gammas": self.gammas,
+            "phi": self.phi,
+        }
+
+
+def choose_smoothing(windows, targets, seasons, horizon, grid=None):
+    """The `seasonal_smoothing` weights with the lowest MAE on `(windows,
+    targets)` (the validation windows), from a small grid.
+
+    Returns:
+        `({"alpha", "gammas", "phi"}, mae)`.
+    """
+    import itertools
+
+    grid = grid or {
+        "alpha": (0.001, 0.005, 0.02, 0.1), "gamma": (0.05, 0.2, 0.4, 0.7, 0.95), "phi": (0.9, 0.99)
+    }
+    settings = np.array(list(itertools.product(grid["alpha"], grid["phi"], *[grid["gamma"]] * len(seasons))))
+    # Every setting runs on every window at once: states [settings, windows].
+    column = settings[:, :, None]
+    forecast = seasonal_smoothing(
+        windows, seasons, horizon, column[:, 0], [column[:, 2 + i] for i in range(len(seasons))], column[:, 1]
+    )
+    errors = np.abs(forecast - np.asarray(targets, np.float64)).mean(axis=(1, 2))
+    alpha, phi, *gammas = (float(v) for v in settings[int(np.argmin(errors))])
+    return {"alpha": alpha, "gammas": gammas, "phi": phi}, float(errors.min())
 
 
 @keras.saving.register_keras_serializable(package="rnnapps.forecasting")
@@ -505,10 +677,13 @@ def _compile(model, config, quantiles):
 
 def uses_seasonal_lags(config, info):
     """Whether `build_model` makes the seasonal-lag model: `config.structure`
-    says so, or it is "auto", the series has several seasons and the
-    decoder is the direct one."""
+    says so, or it is "auto", the decoder is the direct one and the series
+    has several seasons, or one that holds at least two horizons (a
+    day-ahead forecast of a weekly cycle)."""
     if config.structure == "auto":
-        return len(info.get("seasons") or []) > 1 and config.decoder == "direct"
+        seasons = info.get("seasons") or []
+        sub_seasonal = len(seasons) == 1 and seasons[0] >= 2 * info["horizon"]
+        return config.decoder == "direct" and (len(seasons) > 1 or sub_seasonal)
     return config.structure == "seasonal"
 
 
@@ -523,16 +698,29 @@ def choose_base(config, info, windows, targets):
     lags = seasonal_lags(seasons, info["horizon"], info["lookback"])
     log = config.transform == "log"
     scaled, reference = WindowScaling(info["scale"], reference_steps=1, log=log)(windows)
-    features = keras.ops.convert_to_numpy(SeasonalLags(lags, info["horizon"])(scaled))
+    features = keras.ops.convert_to_numpy(_candidates(info, lags)(scaled))
     last = keras.ops.convert_to_numpy(reference)[:, :1]
     errors = {}
-    for name, weights in seasonal_bases(lags, seasons).items():
+    for name, weights in seasonal_bases(lags, seasons, bool(info.get("smoothing"))).items():
         mixed = sum(w * features[:, :, j] for j, w in weights.items())
         forecast = mixed * info["scale"][0] + last
         if log:
             forecast = np.exp(forecast)
         errors[name] = float(np.mean(np.abs(forecast - targets)))
     return min(errors, key=errors.get), errors
+
+
+def _candidates(info, lags, name=None):
+    """The layer of `LagMix`'s candidates: `SeasonalLags`, and the
+    `SeasonalSmoothing` forecast after them when `info["smoothing"]` has
+    its weights."""
+    horizon = info["horizon"]
+    lag_features = SeasonalLags(lags, horizon, name=None if name is None else "seasonal_lags")
+    if not info.get("smoothing"):
+        return lag_features
+    seasons = info.get("seasons") or [info["season"]]
+    smoothing = SeasonalSmoothing(seasons, horizon, **info["smoothing"], name=None if name is None else "smoothing")
+    return lambda scaled: ops.concatenate([lag_features(scaled), smoothing(scaled)], axis=-1)
 
 
 def _build_seasonal(config, info):
@@ -556,18 +744,18 @@ def _build_seasonal(config, info):
             f"the seasonal structure needs a lag of one season that is at least the horizon "
             f"({horizon}) and shorter than the lookback ({lookback}); seasons: {seasons}"
         )
-    bases = seasonal_bases(lags, seasons)
+    bases = seasonal_bases(lags, seasons, bool(info.get("smoothing")))
     base = info.get("base") or f"naive_{max(lags)}"
     if base not in bases:
         raise ValueError(f"base must be one of {', '.join(bases)}. Received: base={base!r}")
     # The recurrent network reads the latest shortest season, not the
     # whole window (two weeks of half-hours are 672 steps).
-    recent = min(min(seasons), lookback)
+    recent = min(min(seasons), 2 * horizon, lookback)
     log = config.transform == "log"
 
     # === Layers ===
     scaling = WindowScaling(info["scale"], info["center"], reference_steps=1, log=log, name="scaling")
-    candidates = SeasonalLags(lags, horizon, name="seasonal_lags")
+    candidates = _candidates(info, lags, name="candidates")
     mix = LagMix(bases[base], name="lag_mix")
     encoder = _CELLS[config.cell](config.units, name="encoder")
     dropout = keras.layers.Dropout(config.dropout, name="dropout")

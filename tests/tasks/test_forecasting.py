@@ -127,7 +127,9 @@ def test_several_seasons_set_the_windows_and_mase_scales_by_the_longest():
 
     data = forecasting.load_data(config(data="taylor"))
     info = data.info
-    assert (info["seasons"], info["season"], info["horizon"], info["lookback"]) == ([48, 336], 336, 48, 673)
+    # 12 weeks, 1 tested: 8 weeks of lookback leave 3 for training windows.
+    assert (info["seasons"], info["season"], info["horizon"], info["lookback"]) == ([48, 336], 336, 48, 8 * 336 + 1)
+    assert set(info["smoothing"]) == {"alpha", "gammas", "phi"} and len(info["smoothing"]["gammas"]) == 2
     train_part = data.raw["series"].values[: data.raw["origins"][0], 0]
     assert info["mase_season"] == 336
     assert info["mase_scale"] == pytest.approx(seasonal_mae(train_part, 336))
@@ -139,6 +141,25 @@ def test_several_seasons_set_the_windows_and_mase_scales_by_the_longest():
     assert forecasting.load_data(config(data="taylor", season="336,48")).info["seasons"] == [48, 336]
     one = forecasting.load_data(config(data="taylor", season=48)).info
     assert (one["seasons"], one["season"], one["lookback"], one["mase_season"]) == ([48], 48, 96, 48)
+    # A given season gains the time step's shorter ones that divide it.
+    weekly = forecasting.load_data(config(data="taylor", season=336)).info
+    assert weekly["seasons"] == [48, 336] and weekly["lookback"] == info["lookback"]
+
+
+def test_one_weekly_season_without_timestamps_uses_the_seasonal_structure(tmp_path):
+    series = forecasting.load_series(forecasting.ForecastingConfig(data="taylor"))
+    path = tmp_path / "demand.csv"
+    path.write_text("demand\n" + "\n".join(f"{v:g}" for v in series.values[-5 * 336:, 0]) + "\n")
+    data = forecasting.load_data(config(data=str(path), season=336, horizon=48))
+    info = data.info
+    # No time step, so no daily season; a week holds 7 horizons: seasonal.
+    assert (info["seasons"], info["lookback"]) == ([336], 2 * 336 + 1)
+    assert info["base"].startswith(("naive_", "anchored_")) and "smoothing" not in info
+    model = forecasting.build_model(forecasting.ForecastingConfig(units=4, season="336", horizon=48), info)
+    assert "lag_mix" in [layer.name for layer in model.layers]
+    # Two horizons per season or fewer: the recurrent network alone.
+    short = forecasting.load_data(config(data=str(path), season=336, horizon=200)).info
+    assert "base" not in short and short["lookback"] == 672
 
 
 @pytest.mark.parametrize("season", ["48,x", "0,48", "-48", "48.5", "48,"])
@@ -410,8 +431,10 @@ def test_seasonal_structure_beats_seasonal_naive_on_half_hourly_demand():
     model, data = fit(forecasting.ForecastingConfig(data="taylor", backtest=7))
     assert model.name == "forecaster_lstm_seasonal"
     scores = forecasting.task.test_metrics(model, data)["backtest"]
-    assert scores["model"]["mase"] < 0.95 * scores["seasonal_naive"]["mase"]
+    assert scores["model"]["mase"] < 0.85 * scores["seasonal_naive"]["mase"]
     assert scores["model"]["mase"] < scores["seasonal_naive_48"]["mase"]
+    # Within 10% of MSTL refit on 8 weeks at every origin (0.477 against 0.460).
+    assert scores["model"]["mase"] < 1.1 * scores["mstl"]["mase"]
 
 
 # --- Command line ------------------------------------------------------------

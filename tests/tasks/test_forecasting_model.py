@@ -215,3 +215,76 @@ def test_choose_base_picks_the_candidate_that_fits_and_the_model_saves(tmp_path)
     model.save(tmp_path / "model.keras")
     restored = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(windows[:3])), out, rtol=1e-5)
+
+
+# --- Seasonal smoothing (a LagMix candidate) --------------------------------
+
+
+def test_seasonal_smoothing_by_hand():
+    from rnnapps.tasks.forecasting.model import seasonal_smoothing
+
+    # Season 2, window [1, 3, 1, 3, 2]: the first two seasons start it at
+    # level 2, index [-1, 1]. Step 4 (index position 0) expects 2 - 1 = 1,
+    # sees 2: error 1, level 2 + 0.5, index[0] -1 + 0.25. Forecasts:
+    # step 5 (position 1): 2.5 + 1 + 0.5 * 1; step 6 (position 0): 2.5 - 0.75 + 0.25 * 1.
+    window = np.array([[1.0, 3.0, 1.0, 3.0, 2.0]])
+    forecast = seasonal_smoothing(window, [2], 2, alpha=0.5, gammas=[0.25], phi=0.5)
+    np.testing.assert_allclose(forecast, [[4.0, 2.0]])
+    # Shift and scale pass through (the model smooths scaled windows).
+    np.testing.assert_allclose(
+        seasonal_smoothing(3.0 * window - 7.0, [2], 2, 0.5, [0.25], 0.5), 3.0 * forecast - 7.0
+    )
+    with pytest.raises(ValueError, match="two of the longest season"):
+        seasonal_smoothing(window, [4], 2, 0.5, [0.25], 0.5)
+
+
+def test_seasonal_smoothing_layer_is_the_recursion_as_a_matrix_and_round_trips(tmp_path):
+    from rnnapps.tasks.forecasting.model import SeasonalSmoothing
+    from rnnapps.tasks.forecasting.model import seasonal_smoothing
+
+    rng = np.random.default_rng(0)
+    windows = rng.normal(size=(5, 30, 2))
+    kwargs = {"alpha": 0.1, "gammas": [0.3, 0.2], "phi": 0.8}
+    layer = SeasonalSmoothing([3, 6], horizon=4, **kwargs)
+    out = keras.ops.convert_to_numpy(layer(windows.astype("float32")))
+    assert out.shape == (5, 4, 1)
+    expected = seasonal_smoothing(windows[..., 0], [3, 6], 4, **kwargs)
+    np.testing.assert_allclose(out[..., 0], expected, rtol=1e-4, atol=1e-5)
+    assert not layer.trainable_weights
+    restored = SeasonalSmoothing.from_config(layer.get_config())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(windows.astype("float32"))), out, rtol=1e-5)
+    with pytest.raises(ValueError, match="one weight per season"):
+        SeasonalSmoothing([3, 6], horizon=4, alpha=0.1, gammas=[0.3], phi=0.8)
+
+
+def test_choose_smoothing_and_the_model_starting_from_it(tmp_path):
+    from rnnapps.tasks.forecasting.model import choose_base
+    from rnnapps.tasks.forecasting.model import choose_smoothing
+    from rnnapps.tasks.forecasting.model import seasonal_smoothing
+
+    # A noisy season of 4: smoothing averages the noise, a lag copies it.
+    noise = np.random.default_rng(0).normal(scale=0.5, size=100)
+    series = (np.tile([1.0, 5.0, 2.0, 8.0], 25) + noise).astype("float32")
+    lookback, horizon = 25, 2
+    windows = np.stack([series[i:i + lookback] for i in range(60)])[..., None]
+    targets = np.stack([series[i + lookback:i + lookback + horizon] for i in range(60)])
+    grid = {"alpha": (0.05, 0.5), "gamma": (0.05, 0.5), "phi": (0.0, 0.9)}
+    weights, error = choose_smoothing(windows[..., 0], targets, [4], horizon, grid)
+    assert set(weights) == {"alpha", "gammas", "phi"} and len(weights["gammas"]) == 1
+    for alpha in grid["alpha"]:  # no grid point does better
+        other = seasonal_smoothing(windows[..., 0], [4], horizon, alpha, [0.05], 0.9)
+        assert error <= np.mean(np.abs(other - targets)) + 1e-9
+    info_ = {**info((), features=1, lookback=lookback, horizon=horizon), "season": 4, "seasons": [4],
+             "smoothing": weights}
+    config = ForecastingConfig(units=4, structure="seasonal")
+    base, errors = choose_base(config, info_, windows, targets)
+    assert errors["smoothing"] == pytest.approx(error, rel=1e-3)
+    assert base == "smoothing" and errors["smoothing"] < errors["anchored_4"]
+    model = build_model(config, {**info_, "base": "smoothing"})
+    out = keras.ops.convert_to_numpy(model(windows[:3]))
+    np.testing.assert_allclose(
+        out, seasonal_smoothing(windows[:3, :, 0], [4], horizon, **weights), rtol=1e-4, atol=1e-4
+    )
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(windows[:3])), out, rtol=1e-5)
