@@ -49,7 +49,8 @@ class ForecastingConfig:
         0,
         "season length(s) for the baselines, MASE and the seasonal structure, several separated "
         "by commas, e.g. 48,336 (0: from the time step; daily and weekly for sub-daily data); "
-        "the time step's shorter seasons that divide the longest given one are added",
+        "the time step's shorter seasons that divide the longest given one are added (without "
+        "timestamps, the seventh of a multiple of 7 of 28 or more: 336 -> 48,336)",
     )
     # The longest season by default, the season of the `seasonal_naive`
     # baseline: its in-sample MASE is then 1.

@@ -417,7 +417,8 @@ def resolve_windows(config, series):
 
     `seasons` is sorted. Given seasons gain the series' own shorter ones
     that divide the longest given one (`--season 336` on half-hourly data
-    is 48 and 336). The default lookback holds two of the longest seasons
+    is 48 and 336); without timestamps, a longest given season of 28 steps
+    or more that is a multiple of 7 gains its seventh (a week's day). The default lookback holds two of the longest seasons
     (plus one step for the seasonal structure), and at least two horizons.
     """
     from rnnapps.tasks.forecasting import model
@@ -426,6 +427,10 @@ def resolve_windows(config, series):
     seasons = list(series.seasons)
     if given:
         implied = {s for s in series.seasons if 1 < s < given[-1] and given[-1] % s == 0}
+        if series.step is None and given[-1] % 7 == 0 and given[-1] // 7 >= 4:
+            # No timestamps to say what a step is: a season of whole weeks
+            # of sub-daily steps (336 half-hours) also holds its days.
+            implied.add(given[-1] // 7)
         seasons = sorted(set(given) | implied)
     horizon = config.horizon or series.horizon
     lookback = config.lookback or max(2 * seasons[-1], 2 * horizon)

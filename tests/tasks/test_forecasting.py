@@ -146,20 +146,23 @@ def test_several_seasons_set_the_windows_and_mase_scales_by_the_longest():
     assert weekly["seasons"] == [48, 336] and weekly["lookback"] == info["lookback"]
 
 
-def test_one_weekly_season_without_timestamps_uses_the_seasonal_structure(tmp_path):
+def test_seasons_without_timestamps_and_the_structure_they_choose(tmp_path):
     series = forecasting.load_series(forecasting.ForecastingConfig(data="taylor"))
     path = tmp_path / "demand.csv"
     path.write_text("demand\n" + "\n".join(f"{v:g}" for v in series.values[-5 * 336:, 0]) + "\n")
     data = forecasting.load_data(config(data=str(path), season=336, horizon=48))
-    info = data.info
-    # No time step, so no daily season; a week holds 7 horizons: seasonal.
-    assert (info["seasons"], info["lookback"]) == ([336], 2 * 336 + 1)
-    assert info["base"].startswith(("naive_", "anchored_")) and "smoothing" not in info
-    model = forecasting.build_model(forecasting.ForecastingConfig(units=4, season="336", horizon=48), info)
+    # No time step: a season of whole weeks of sub-daily steps holds days.
+    assert data.info["seasons"] == [48, 336]
+    # One season (not a multiple of 7) holding 6 horizons: seasonal, with a
+    # lookback of 8 seasons (of the 17 in the file) for the smoothing.
+    info = forecasting.load_data(config(data=str(path), season=96, horizon=16)).info
+    assert (info["seasons"], info["lookback"]) == ([96], 8 * 96 + 1)
+    assert info["base"] in info["base_mae"] and len(info["smoothing"]["gammas"]) == 1
+    model = forecasting.build_model(forecasting.ForecastingConfig(units=4, season="96", horizon=16), info)
     assert "lag_mix" in [layer.name for layer in model.layers]
     # Two horizons per season or fewer: the recurrent network alone.
-    short = forecasting.load_data(config(data=str(path), season=336, horizon=200)).info
-    assert "base" not in short and short["lookback"] == 672
+    short = forecasting.load_data(config(data=str(path), season=96, horizon=60)).info
+    assert "base" not in short and short["lookback"] == 192
 
 
 @pytest.mark.parametrize("season", ["48,x", "0,48", "-48", "48.5", "48,"])
