@@ -76,9 +76,15 @@ class ForecastingTask(Task):
         return load_data(config)
 
     def build_model(self, config, data, log=print):
-        if data.info.get("base"):
-            log(f"Seasonal structure: the mix of seasonal lags starts from {data.info['base']}, "
-                f"the best on the validation windows (MAE {data.info['base_mae'][data.info['base']]:.4g})")
+        info = data.info
+        if info.get("smoothing"):
+            weights = info["smoothing"]
+            log(f"Seasonal smoothing over the {info['lookback']}-step window, fit on the training "
+                f"part: alpha {weights['alpha']:g}, gammas {', '.join(f'{g:g}' for g in weights['gammas'])} "
+                f"(seasons {', '.join(map(str, info['seasons']))}), phi {weights['phi']:g}")
+        if info.get("base"):
+            log(f"Seasonal structure: the mix of candidates starts from {info['base']}, "
+                f"the best on the validation windows (MAE {info['base_mae'][info['base']]:.4g})")
         return build_model(config, data.info)
 
     def load_checkpoint(self, path):

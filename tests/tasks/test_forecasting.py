@@ -489,7 +489,7 @@ def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_p
     trained = run_cli("train", "forecasting", "--data", str(taylor_csv), "--backtest", "2",
                       "--epochs", "1", "--units", "4", "--export-dir", "out", cwd=tmp_path)
     result = last_json(trained)
-    assert "the mix of seasonal lags starts from" in trained.stdout
+    assert "the mix of candidates starts from" in trained.stdout
     rows = result["metrics"]["backtest"]["per_origin"]
     assert [row["origin"] for row in rows] == ["2000-08-26", "2000-08-27"]
     assert "MASE per test window:" in trained.stdout
