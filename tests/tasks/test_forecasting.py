@@ -428,16 +428,38 @@ def test_seasonal_structure_starts_from_the_best_candidate_on_validation(taylor_
         forecasting.load_data(config(data=str(taylor_csv), structure="seasonal", lookback=40))
 
 
-def test_seasonal_structure_beats_seasonal_naive_on_half_hourly_demand():
-    # The defaults of `rnnapps train forecasting --data taylor --backtest 7`:
-    # a week of next-day forecasts, seed 0.
-    model, data = fit(forecasting.ForecastingConfig(data="taylor", backtest=7))
-    assert model.name == "forecaster_lstm_seasonal"
-    scores = forecasting.task.test_metrics(model, data)["backtest"]
+def test_seasonal_structure_beats_seasonal_naive_on_half_hourly_demand(tmp_path):
+    from rnnapps.task import train
+
+    # `rnnapps train forecasting --data taylor --backtest 7`: a week of
+    # next-day forecasts, seed 0, the smoothing over 8 weeks.
+    cfg = dataclasses.replace(forecasting.ForecastingConfig(data="taylor", backtest=7),
+                              export_dir=str(tmp_path / "exports"))
+    result = train(forecasting.task, cfg, verbose=0)
+    scores = result["metrics"]["backtest"]
     assert scores["model"]["mase"] < 0.85 * scores["seasonal_naive"]["mase"]
     assert scores["model"]["mase"] < scores["seasonal_naive_48"]["mase"]
     # Within 10% of MSTL refit on 8 weeks at every origin (0.477 against 0.460).
     assert scores["model"]["mase"] < 1.1 * scores["mstl"]["mase"]
+
+    # The export, served without rnnapps, forecasts the same from raw windows.
+    data = forecasting.load_data(cfg)
+    windows, targets = data.raw["test"]
+    assert windows.shape == (7, 8 * 336 + 1, 1)
+    script = f"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+serve = tf.saved_model.load({result["export_path"]!r}).signatures["serving_default"]
+out = serve(window=tf.constant(np.load({str(tmp_path / "windows.npy")!r})))
+print(json.dumps({{"forecast": out["forecast"].numpy().tolist(),
+                  "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
+"""
+    np.save(tmp_path / "windows.npy", windows.astype(np.float32))
+    served = serve_in_fresh_process(script, tmp_path)
+    assert served["rnnapps"] is False
+    errors = np.abs(np.array(served["forecast"]) - targets).mean(axis=1) / data.info["mase_scale"]
+    assert errors.mean() == pytest.approx(scores["model"]["mase"], rel=1e-3)
 
 
 # --- Command line ------------------------------------------------------------
