@@ -30,9 +30,10 @@ TINY = {
 }
 
 
-def tiny_export(name, base):
-    """A one-epoch model of task `name`, exported to `base/name/<version>`
-    (no test-split evaluation: only the export matters here)."""
+def tiny_export(name, base, **overrides):
+    """A one-epoch model of task `name` (its `TINY` settings, then
+    `overrides`), exported to `base/name/<version>` (no test-split
+    evaluation: only the export matters here)."""
     import keras
 
     from rnnapps.export import export_serving_model
@@ -40,7 +41,7 @@ def tiny_export(name, base):
     from rnnapps.tasks import get_task
 
     task = get_task(name)
-    config = task.config_class(**TINY[name])
+    config = task.config_class(**{**TINY[name], **overrides})
     keras.utils.set_random_seed(0)
     data = task.load_data(config)
     model = task.build_model(config, data)

@@ -132,6 +132,40 @@ def test_forecasting_tab_plots_the_window_forecast_and_interval(page):
     assert values == pytest.approx(body["predictions"][0]["forecast"], rel=1e-3)
 
 
+def test_forecasting_tab_serves_a_seasonal_model_of_half_hours(tmp_path):
+    # The seasonal structure on taylor reads 8 weeks of half-hours (2,689
+    # steps): the page's example window round-trips too.
+    from serving_support import tiny_export
+
+    tiny_export("forecasting", tmp_path / "models", data="taylor")
+    server = Server("--model", f"demand={tmp_path / 'models' / 'forecasting'}", "--poll-seconds", "0",
+                    cwd=tmp_path)
+    driver = browser(tmp_path / "profile")
+    try:
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        driver.get(server.url + "/")
+        WebDriverWait(driver, 30).until(
+            lambda d: d.execute_script("return document.body.dataset.ready") == "true")
+        open_tab(driver, "demand")
+        driver.find_element("id", "demand-example").click()
+        driver.find_element("id", "demand-submit").click()
+        wait_for(driver, "#demand-result svg.plot")
+        _, described = server.call("/rnnapps/models")
+        info = next(m for m in described["models"] if m["name"] == "demand")["info"]
+        assert (info["lookback"], info["horizon"]) == (8 * 336 + 1, 48)
+        history = driver.find_element("css selector", "svg .history").get_attribute("points").split()
+        assert len(history) == info["lookback"]
+        values = [float(td.text) for td in driver.find_elements("css selector", ".forecast-value")]
+        _, body = server.call("/v1/models/demand:predict", {"instances": [info["recent"]]})
+        assert values == pytest.approx(body["predictions"][0]["forecast"], rel=1e-3)
+        # Demand in MW, near the window's own range.
+        assert min(info["recent"])[0] * 0.8 < min(values) and max(values) < max(info["recent"])[0] * 1.2
+    finally:
+        driver.quit()
+        server.stop()
+
+
 def test_a_bad_window_shows_the_error_and_the_page_keeps_working(page):
     driver, _ = page
     open_tab(driver, "forecasting")
