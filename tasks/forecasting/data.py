@@ -418,8 +418,11 @@ def resolve_windows(config, series):
     `seasons` is sorted. Given seasons gain the series' own shorter ones
     that divide the longest given one (`--season 336` on half-hourly data
     is 48 and 336); without timestamps, a longest given season of 28 steps
-    or more that is a multiple of 7 gains its seventh (a week's day). The default lookback holds two of the longest seasons
-    (plus one step for the seasonal structure), and at least two horizons.
+    or more that is a multiple of 7 gains its seventh (a week's day).
+
+    The default lookback holds two of the longest seasons and at least two
+    horizons; for the seasonal structure, up to 8 of the longest seasons
+    (leaving three of the training part for windows), plus one step.
     """
     from rnnapps.tasks.forecasting import model
 
