@@ -13,20 +13,24 @@ pytestmark = pytest.mark.tensorflow_only
 
 @pytest.fixture(scope="module")
 def page(exports, sleeper, tmp_path_factory):
-    from selenium.webdriver.support.ui import WebDriverWait
-
     folder = tmp_path_factory.mktemp("page")
     server = Server("--model-base-path", str(exports), "--model", f"sleep={sleeper}",
                     "--poll-seconds", "0", cwd=folder)
     driver = browser(folder / "profile")
     try:
-        driver.get(server.url + "/")
-        WebDriverWait(driver, 30).until(
-            lambda d: d.execute_script("return document.body.dataset.ready") == "true")
+        load_page(driver, server)
         yield driver, server
     finally:
         driver.quit()
         server.stop()
+
+
+def load_page(driver, server):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(server.url + "/")
+    WebDriverWait(driver, 30).until(
+        lambda d: d.execute_script("return document.body.dataset.ready") == "true")
 
 
 def wait_for(driver, css, timeout=60):
@@ -113,23 +117,31 @@ def test_captioning_tab_captions_a_chosen_image(page, tmp_path):
     assert caption == body["predictions"][0]["captions"]
 
 
+def forecast_the_example(driver, server, name):
+    """Submit the forecasting tab `name`'s example window; (the model's
+    info, the plotted history's points, the forecast table's values, the
+    REST API's forecast of the same window)."""
+    open_tab(driver, name)
+    driver.find_element("id", f"{name}-example").click()
+    driver.find_element("id", f"{name}-submit").click()
+    wait_for(driver, f"#{name}-result svg.plot")
+    _, described = server.call("/rnnapps/models")
+    info = next(m for m in described["models"] if m["name"] == name)["info"]
+    history = driver.find_element("css selector", f"#{name}-result svg .history").get_attribute("points").split()
+    values = [float(td.text) for td in driver.find_elements("css selector", f"#{name}-result .forecast-value")]
+    _, body = server.call(f"/v1/models/{name}:predict", {"instances": [info["recent"]]})
+    return info, history, values, body["predictions"][0]["forecast"]
+
+
 def test_forecasting_tab_plots_the_window_forecast_and_interval(page):
     driver, server = page
-    open_tab(driver, "forecasting")
-    driver.find_element("id", "forecasting-example").click()
-    driver.find_element("id", "forecasting-submit").click()
-    wait_for(driver, "#forecasting-result svg.plot")
-    _, described = server.call("/rnnapps/models")
-    info = next(m for m in described["models"] if m["name"] == "forecasting")["info"]
-    history = driver.find_element("css selector", "svg .history").get_attribute("points").split()
+    info, history, values, served = forecast_the_example(driver, server, "forecasting")
     assert len(history) == info["lookback"]
     forecast = driver.find_element("css selector", "svg .forecast").get_attribute("points").split()
     assert len(forecast) == info["horizon"] + 1  # joined to the window's last point
     band = driver.find_element("css selector", "svg .interval").get_attribute("points").split()
     assert len(band) == 2 * info["horizon"]
-    values = [float(td.text) for td in driver.find_elements("css selector", ".forecast-value")]
-    _, body = server.call("/v1/models/forecasting:predict", {"instances": [info["recent"]]})
-    assert values == pytest.approx(body["predictions"][0]["forecast"], rel=1e-3)
+    assert values == pytest.approx(served, rel=1e-3)
 
 
 def test_forecasting_tab_serves_a_seasonal_model_of_half_hours(tmp_path):
@@ -142,23 +154,11 @@ def test_forecasting_tab_serves_a_seasonal_model_of_half_hours(tmp_path):
                     cwd=tmp_path)
     driver = browser(tmp_path / "profile")
     try:
-        from selenium.webdriver.support.ui import WebDriverWait
-
-        driver.get(server.url + "/")
-        WebDriverWait(driver, 30).until(
-            lambda d: d.execute_script("return document.body.dataset.ready") == "true")
-        open_tab(driver, "demand")
-        driver.find_element("id", "demand-example").click()
-        driver.find_element("id", "demand-submit").click()
-        wait_for(driver, "#demand-result svg.plot")
-        _, described = server.call("/rnnapps/models")
-        info = next(m for m in described["models"] if m["name"] == "demand")["info"]
+        load_page(driver, server)
+        info, history, values, served = forecast_the_example(driver, server, "demand")
         assert (info["lookback"], info["horizon"]) == (8 * 336 + 1, 48)
-        history = driver.find_element("css selector", "svg .history").get_attribute("points").split()
         assert len(history) == info["lookback"]
-        values = [float(td.text) for td in driver.find_elements("css selector", ".forecast-value")]
-        _, body = server.call("/v1/models/demand:predict", {"instances": [info["recent"]]})
-        assert values == pytest.approx(body["predictions"][0]["forecast"], rel=1e-3)
+        assert values == pytest.approx(served, rel=1e-3)
         # Demand in MW, near the window's own range.
         assert min(info["recent"])[0] * 0.8 < min(values) and max(values) < max(info["recent"])[0] * 1.2
     finally:
