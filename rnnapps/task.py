@@ -230,11 +230,12 @@ def checkpoint_dir(task, config):
 def train(task, config, verbose="auto", log=print):
     """Loads data, fits, evaluates on the test split and exports.
 
-    Callbacks: Keras's progress bar, `EarlyStopping` on the validation loss
-    (restoring the best weights; `rnnapps.callbacks.EarlyStoppingFromStart`,
-    so the weights before training count as a candidate), `ModelCheckpoint` keeping the best model
-    as `model.keras` in the run's checkpoint folder (with `task.json`, the
-    config and data facts `rnnapps export` needs), `BackupAndRestore`, so
+    Callbacks: Keras's progress bar, early stopping on the validation loss
+    (`rnnapps.callbacks.EarlyStoppingFromStart`: restoring the best
+    weights, the weights before training among the candidates),
+    `ModelCheckpoint` keeping the best model as `model.keras` in the run's
+    checkpoint folder (with `task.json`, the config and data facts
+    `rnnapps export` needs), `BackupAndRestore`, so
     that the same command after an interruption resumes from the last
     completed epoch, and `TensorBoard` when `config.tensorboard_dir` is set
     (with `rnnapps.diagnostics.GradientThroughTime`: the gradient reaching

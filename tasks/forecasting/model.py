@@ -717,16 +717,16 @@ def choose_base(config, info, windows, targets):
     return min(errors, key=errors.get), errors
 
 
-def _candidates(info, lags, name=None):
+def _candidates(info, lags):
     """The layer of `LagMix`'s candidates: `SeasonalLags`, and the
     `SeasonalSmoothing` forecast after them when `info["smoothing"]` has
     its weights."""
     horizon = info["horizon"]
-    lag_features = SeasonalLags(lags, horizon, name=None if name is None else "seasonal_lags")
+    lag_features = SeasonalLags(lags, horizon, name="seasonal_lags")
     if not info.get("smoothing"):
         return lag_features
     seasons = info.get("seasons") or [info["season"]]
-    smoothing = SeasonalSmoothing(seasons, horizon, **info["smoothing"], name=None if name is None else "smoothing")
+    smoothing = SeasonalSmoothing(seasons, horizon, **info["smoothing"], name="smoothing")
     return lambda scaled: ops.concatenate([lag_features(scaled), smoothing(scaled)], axis=-1)
 
 
@@ -762,7 +762,7 @@ def _build_seasonal(config, info):
 
     # === Layers ===
     scaling = WindowScaling(info["scale"], info["center"], reference_steps=1, log=log, name="scaling")
-    candidates = _candidates(info, lags, name="candidates")
+    candidates = _candidates(info, lags)
     mix = LagMix(bases[base], name="lag_mix")
     encoder = _CELLS[config.cell](config.units, name="encoder")
     dropout = keras.layers.Dropout(config.dropout, name="dropout")
