@@ -19,7 +19,7 @@ of the training part) is the same for all of them.
   than 2).
 - rnnapps: the `rnnapps train forecasting` model (default settings, or
   `--epochs`, `--cell`, `--decoder`, `--normalization`, `--transform`,
-  `--structure`), trained once per seed on the windows before the first
+  `--structure`, `--future-columns`), trained once per seed on the windows before the first
   origin with early stopping on the validation windows, exactly as
   `rnnapps.task.train` fits it (without checkpoints; the weights before
   training count as a candidate, `EarlyStoppingFromStart`).
@@ -32,6 +32,7 @@ the min-max range.
     python benchmarks/forecasting_quality.py --series co2,air_passengers,sunspots,a10,nottem
     python benchmarks/forecasting_quality.py --backtest 4 --seeds 0
     python benchmarks/forecasting_quality.py --series co2 --decoder autoregressive
+    python benchmarks/forecasting_quality.py --series elecdemand --backtest 7 --future-columns workday
 """
 
 import logging
@@ -243,6 +244,11 @@ def main(argv=None):
     parser.add_argument("--normalization", choices=("last", "season", "standard"), default=None)
     parser.add_argument("--transform", choices=("none", "log"), default=None)
     parser.add_argument("--structure", choices=("auto", "seasonal", "network"), default=None)
+    parser.add_argument(
+        "--future-columns", default=None,
+        help="known-future covariates for rnnapps, e.g. workday with --series elecdemand "
+             "(the baselines use the target alone)",
+    )
     args = parser.parse_args(argv)
 
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -250,7 +256,7 @@ def main(argv=None):
         key: value for key, value in
         {"epochs": args.epochs, "cell": args.cell, "decoder": args.decoder,
          "normalization": args.normalization, "transform": args.transform,
-         "structure": args.structure}.items()
+         "structure": args.structure, "future_columns": args.future_columns}.items()
         if value is not None
     }
     rows, timings, skipped = [], {}, []

@@ -258,7 +258,7 @@ class _App:
 # What the page may show of an export's data facts (assets.extra/rnnapps.json).
 _PAGE_INFO = (
     "name", "label_names", "lookback", "horizon", "quantiles", "columns", "step", "last_time",
-    "recent", "season",
+    "recent", "recent_future", "future_columns", "season",
 )
 
 

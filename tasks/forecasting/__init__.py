@@ -63,13 +63,15 @@ class ForecastingTask(Task):
     config_class = ForecastingConfig
     presets = PRESETS
     data_fields = (
-        "data", "value_column", "time_column", "fill", "every", "season", "mase_season",
+        "data", "value_column", "future_columns", "time_column", "fill", "every", "season", "mase_season",
         "backtest", "batch_size", "seed",
     )
     predict_help = (
         "the history to forecast from: a CSV/TSV file with the model's value columns "
         "(its last LOOKBACK rows are used; '-' reads the CSV from stdin), or, for a "
-        "single-column model, the last LOOKBACK values as numbers"
+        "single-column model, the last LOOKBACK values as numbers; a model with "
+        "--future-columns reads their values over the horizon from the file's last "
+        "HORIZON rows, whose target is left empty"
     )
 
     def load_data(self, config):
@@ -96,18 +98,31 @@ class ForecastingTask(Task):
         import tensorflow as tf
 
         quantiles = info["quantiles"]
+        future_columns = info.get("future_columns") or []
+
+        def outputs(inputs):
+            out = model(inputs, training=False)
+            if quantiles:
+                return {"forecast": out[..., median_index(quantiles)], "quantiles": out}
+            return {"forecast": out}
 
         def serve(window):
             # A NaN would silently poison every forecast: refuse it (TF
             # Serving answers 400 with this message).
             tf.debugging.assert_all_finite(window, "the window holds NaN or infinite values")
-            out = model(window, training=False)
-            if quantiles:
-                return {"forecast": out[..., median_index(quantiles)], "quantiles": out}
-            return {"forecast": out}
+            return outputs(window)
+
+        def serve_with_future(window, future):
+            tf.debugging.assert_all_finite(window, "the window holds NaN or infinite values")
+            tf.debugging.assert_all_finite(future, "the future covariates hold NaN or infinite values")
+            return outputs({"window": window, "future": future})
 
         spec = tf.TensorSpec([None, info["lookback"], len(info["columns"])], tf.float32, name="window")
-        return serve, [spec]
+        if not future_columns:
+            return serve, [spec]
+        # Known-future covariates (`future_columns`), over the horizon.
+        future = tf.TensorSpec([None, info["horizon"], len(future_columns)], tf.float32, name="future")
+        return serve_with_future, [spec, future]
 
     # --- Evaluation -----------------------------------------------------
 
@@ -226,7 +241,8 @@ class ForecastingTask(Task):
         import tensorflow as tf
 
         x, _ = data.raw["test"]
-        out = loaded.signatures["serving_default"](window=tf.constant(x, tf.float32))
+        inputs = x if isinstance(x, dict) else {"window": x}
+        out = loaded.signatures["serving_default"](**{k: tf.constant(v, tf.float32) for k, v in inputs.items()})
         outputs = out["quantiles"] if data.info["quantiles"] else out["forecast"]
         metrics = self._score(np.asarray(outputs, np.float64), data)
         plot = (options or {}).get("plot")
@@ -258,8 +274,9 @@ class ForecastingTask(Task):
         info = metadata.get("data")
         if not info:
             raise TaskError("the export has no assets.extra/rnnapps.json; re-export it with this rnnapps")
-        window, last_time = _read_history(inputs, info, metadata.get("config", {}))
-        out = loaded.signatures["serving_default"](window=tf.constant(window[None], tf.float32))
+        window, future, last_time = _read_history(inputs, info, metadata.get("config", {}))
+        arrays = {"window": window} if future is None else {"window": window, "future": future}
+        out = loaded.signatures["serving_default"](**{k: tf.constant(v[None], tf.float32) for k, v in arrays.items()})
         forecast = out["forecast"].numpy()[0]
         quantiles = info["quantiles"]
         bounds = out["quantiles"].numpy()[0] if quantiles else None
@@ -316,14 +333,18 @@ def _per_origin_table(rows):
 
 
 def _read_history(inputs, info, config):
-    """(values [rows, features], last time or None) from `predict`'s inputs.
+    """(window [lookback, features], future [horizon, K] or None, last time
+    or None) from `predict`'s inputs.
 
     Inputs are numbers (a single-column model), one CSV/TSV path, or the
-    lines of a CSV (what the CLI reads from stdin for '-').
+    lines of a CSV (what the CLI reads from stdin for '-'). A model with
+    known-future covariates (`future_columns`) reads them from the file's
+    last `horizon` rows, whose target is left empty.
     """
     from rnnapps.tasks.forecasting.data import read_table
 
     columns = info["columns"]
+    future_columns = info.get("future_columns") or []
     try:
         numbers = [float(text) for text in inputs]
     except ValueError:
@@ -340,13 +361,36 @@ def _read_history(inputs, info, config):
 
             source, name = io.StringIO("\n".join(inputs)), "the CSV from stdin"
         values, _, times = read_table(source, columns, config.get("time_column"), name=name)
+    future = None
+    if future_columns:
+        # (A model with covariates has several columns: `values` came from a file.)
+        values, future, times = _split_future(values, times, info, name)
     lookback = info["lookback"]
     if len(values) < lookback:
         raise TaskError(f"the model reads the last {lookback} steps; the history has {len(values)}")
     window = values[-lookback:]
     if not np.isfinite(window).all():
         raise TaskError("the last window of the history holds missing or infinite values")
-    return window.astype(np.float32), None if times is None else times[-1]
+    return window.astype(np.float32), future, None if times is None else times[-1]
+
+
+def _split_future(values, times, info, name):
+    """(history, future [horizon, K], history's times) of a file whose last
+    `horizon` rows give the known-future covariates, target left empty."""
+    columns, future_columns, horizon = info["columns"], info["future_columns"], info["horizon"]
+    given = np.flatnonzero(~np.isnan(values[:, 0]))
+    trailing = len(values) - (given[-1] + 1 if len(given) else 0)
+    if trailing != horizon:
+        raise TaskError(
+            f"{name}: this model forecasts {horizon} steps from the future values of "
+            f"{', '.join(future_columns)}; the file must end with {horizon} rows that give them, with "
+            f"{columns[0]!r} left empty (it ends with {trailing})"
+        )
+    index = [columns.index(c) for c in future_columns]
+    future = values[-horizon:][:, index]
+    if not np.isfinite(future).all():
+        raise TaskError(f"{name}: the last {horizon} rows must give every value of {', '.join(future_columns)}")
+    return values[:-horizon], future.astype(np.float32), None if times is None else times[:-horizon]
 
 
 task = ForecastingTask()

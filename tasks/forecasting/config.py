@@ -20,6 +20,17 @@ class ForecastingConfig:
         "with commas; default: every numeric column of a file)",
         multiple=True,
     )
+    # Known-future covariates (DeepAR's): values known in advance for the
+    # forecast steps too, e.g. a workday/holiday flag (elecdemand's
+    # `workday`): the model takes them over the horizon as a second input.
+    future_columns: str = _field(
+        None,
+        "covariate column(s) whose values are known for the forecast steps too (a workday or "
+        "holiday flag, a calendar column): the model takes them over the horizon as a second "
+        "input, 'future', and forecasts a day unlike the same day a week before from the most "
+        "recent similar day (added to the value columns if missing)",
+        multiple=True,
+    )
     time_column: str = _field(
         None, "column of timestamps (default: a column named date/time/timestamp/ds/Date Time)"
     )

@@ -27,6 +27,10 @@ the default horizon is one day, the baselines add MSTL, and MASE is scaled by
 the seasonal-naive error of the longest season (`mase_season` to choose).
 A file's weekly season is kept only when the file spans two weeks or more.
 
+Known-future covariates (`future_columns`, e.g. elecdemand's `workday`):
+columns whose values are known for the forecast steps too; the windows then
+come as `{"window": [lookback, features], "future": [horizon, K]}`.
+
 Files: a CSV or TSV with a time column and one or more numeric value columns
 (the first value column is the target, the rest are covariates), e.g. the
 Jena climate CSV of keras-io's weather example (`Date Time` column,
@@ -200,6 +204,11 @@ def _split_columns(value):
     return [c.strip() for item in items for c in str(item).split(",") if c.strip()]
 
 
+def _with_future_columns(columns, config):
+    """`columns` and then the config's future columns that are not among them."""
+    return list(columns) + [c for c in _split_columns(config.future_columns) if c not in columns]
+
+
 def _parse_times(column, name):
     """Timestamps of a file's time column; day-first dates (Jena) understood."""
     import pandas as pd
@@ -346,6 +355,7 @@ def load_series(config):
         values, columns, times = loader()
         chosen = _split_columns(config.value_column) or default_columns
         if chosen:
+            chosen = _with_future_columns(chosen, config)
             missing = [c for c in chosen if c not in columns]
             if missing:
                 raise TaskError(f"series {name!r} has no column {missing[0]!r}; it has: {', '.join(columns)}")
@@ -357,7 +367,10 @@ def load_series(config):
                 f"no file {name!r}, and it is not a named series; choose one of "
                 f"{', '.join(NAMED_SERIES)} or give the path of a CSV/TSV file"
             )
-        values, columns, times = read_table(name, config.value_column, config.time_column)
+        chosen = _split_columns(config.value_column)
+        values, columns, times = read_table(
+            name, chosen and _with_future_columns(chosen, config), config.time_column
+        )
         known_gaps, step, seasons, horizon = False, None, (1,), None
     if config.every < 1:
         raise TaskError(f"every must be at least 1, got {config.every}")
@@ -487,7 +500,10 @@ def _choose_seasonal_base(config, info, rows, history):
         info["smoothing"], _ = model.choose_smoothing(
             target[:, :lookback], target[:, lookback:], seasons, horizon
         )
-    info["base"], errors = model.choose_base(config, info, spans[:, :lookback], spans[:, lookback:, 0])
+    future = spans[:, lookback:][:, :, model.future_indices(info)] if info.get("future_columns") else None
+    info["base"], errors = model.choose_base(
+        config, info, spans[:, :lookback], spans[:, lookback:, 0], future
+    )
     info["base_mae"] = {name: round(error, 5) for name, error in errors.items()}
 
 
@@ -503,7 +519,8 @@ def load_data(config):
     """`TaskData` of windows for `config`; see the module docstring for the splits.
 
     `train`/`validation`/`test` yield `(window [lookback, features],
-    target [horizon])` batches. `info` holds what the export and the
+    target [horizon])` batches (with `config.future_columns`: `({"window":
+    ..., "future": [horizon, K]}, target)`). `info` holds what the export and the
     baselines need (`columns`, `lookback`, `horizon`, `season` (the longest),
     `seasons`, `scale`, `center`, `mase_season`, `mase_scale`, ...); `raw`
     holds the series and the test origins.
@@ -521,6 +538,16 @@ def load_data(config):
     if config.mase_season < 0:
         raise TaskError(f"--mase-season must be 0 (the longest season) or positive, got {config.mase_season}")
     series = load_series(config)
+    future_columns = _split_columns(config.future_columns)
+    for column in future_columns:
+        if column not in series.columns:
+            raise TaskError(f"{series.name} has no column {column!r} (--future-columns); it has: "
+                            f"{', '.join(series.columns)}")
+        if column == series.columns[0]:
+            raise TaskError(f"--future-columns: {column!r} is the target; its future is what is forecast")
+    if future_columns and config.decoder != "direct":
+        raise TaskError("--future-columns needs --decoder direct")
+    future_index = [series.columns.index(c) for c in future_columns]
     lookback, horizon, seasons = resolve_windows(config, series)
     mase_season = config.mase_season or seasons[-1]
     n = len(series.values)
@@ -550,6 +577,9 @@ def load_data(config):
     origins = [first_origin + k * horizon for k in range(config.backtest)]
     test_x = np.stack([series.values[o - lookback : o] for o in origins])
     test_y = np.stack([series.values[o : o + horizon, 0] for o in origins])
+    if future_index:
+        # Known-future covariates: the model's second input, `future`.
+        test_x = {"window": test_x, "future": np.stack([series.values[o : o + horizon][:, future_index] for o in origins])}
 
     import keras
     import tensorflow as tf
@@ -567,8 +597,13 @@ def load_data(config):
         def split(w):
             # Static shapes, as in the test windows: layers that pick steps
             # of the window by position (seasonal lags) need the lookback.
-            return (tf.ensure_shape(w[:, :lookback, :], [None, lookback, features]),
-                    tf.ensure_shape(w[:, lookback:, 0], [None, horizon]))
+            window = tf.ensure_shape(w[:, :lookback, :], [None, lookback, features])
+            target = tf.ensure_shape(w[:, lookback:, 0], [None, horizon])
+            if future_index:
+                future = tf.gather(w[:, lookback:, :], future_index, axis=2)
+                future = tf.ensure_shape(future, [None, horizon, len(future_index)])
+                return {"window": window, "future": future}, target
+            return window, target
 
         return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
@@ -580,6 +615,7 @@ def load_data(config):
         "sizes": {"train": train_windows, "validation": validation_windows, "test": len(origins)},
         "steps": n,
         "columns": series.columns,
+        "future_columns": future_columns,
         "step": series.step,
         "filled": series.filled,
         "lookback": lookback,
@@ -597,6 +633,11 @@ def load_data(config):
         # (Each float32 as its shortest decimal: 369.8, not 369.79998779296875.)
         "recent": [[float(str(v)) for v in row] for row in series.values[-lookback:]],
     }
+    if future_index:
+        # The covariates after the series' end are not in it: the example
+        # is the last test window and its horizon's covariates.
+        info["recent"] = [[float(str(v)) for v in row] for row in test_x["window"][-1]]
+        info["recent_future"] = [[float(str(v)) for v in row] for row in test_x["future"][-1]]
     _choose_seasonal_base(config, info, series.values[train_windows : first_origin], series.values[:first_origin])
     raw = {"series": series, "origins": origins, "test": (test_x, test_y)}
     return TaskData(train, validation, test, info, raw)

@@ -19,9 +19,14 @@ is the seasonal-lag model instead:
            change since (seasonal-naive candidates)
            SeasonalSmoothing: multi-seasonal exponential smoothing (Taylor
            2003) over the window, its weights fit on the training part
+           SimilarDay (with known-future covariates, `future` [B, H, K]):
+           the most recent past day whose covariates match the horizon's
+           (a holiday looks like the last Sunday), and the smoothing kept
+           where the day a week back matches as well
         -> LagMix: their weighted sum, per step, started from the candidate
            that is best on the validation windows
-        + a correction: an LSTM over the latest day -> Dense(H x Q), from 0
+        + a correction: an LSTM over the latest day (and the future
+          covariates) -> Dense(H x Q), from 0
         -> InverseScaling -> forecast [B, H] (or [B, H, Q])
 
 It is Smyl's (2020) residual structure: the network corrects a seasonal
@@ -29,8 +34,9 @@ baseline (exponential smoothing, in ES-RNN) instead of learning the seasons
 from hundreds of raw steps.
 
 Column 0 of the window is the target; the other columns are covariates seen
-in the past only. Scaling is part of the model, so the export takes and
-returns the series' own units.
+in the past, and those named in `future_columns` (known in advance: a
+workday flag) also over the horizon, as the second input `future`. Scaling
+is part of the model, so the export takes and returns the series' own units.
 
 Why each window is taken relative to its own recent level: a network fed
 globally standardized levels cannot extrapolate a trend beyond the levels it
@@ -53,6 +59,9 @@ __all__ = [
     "InverseScaling",
     "FeedbackCell",
     "SeasonalLags",
+    "SeasonalSmoothing",
+    "SimilarDay",
+    "FutureScaling",
     "LagMix",
     "PinballLoss",
     "seasonal_lags",
@@ -348,14 +357,17 @@ class LagMix(keras.layers.Layer):
         return {**super().get_config(), "initial": {str(k): v for k, v in self.initial.items()}}
 
 
-def seasonal_bases(lags, seasons, smoothing=False):
+def seasonal_bases(lags, seasons, smoothing=False, similar_day=False):
     """The candidate starting points of `LagMix`: `{name: {feature: weight}}`.
 
     For each lag, the plain seasonal naive (`naive_<lag>`) and the anchored
     one (`anchored_<lag>`); for each season with two lags in the window,
     the mean of its anchored candidates (`anchored_mean_<season>`: a steadier
     seasonal profile); with `smoothing`, the `SeasonalSmoothing` forecast
-    (the feature after the lags').
+    (the feature after the lags'); with `similar_day` (known-future
+    covariates), `SimilarDay`'s two features after those: `similar_day` and
+    `<fallback>_or_similar_day`, the fallback being the smoothing, or
+    without it the anchored longest season.
     """
     count = len(lags)
     bases = {}
@@ -368,6 +380,11 @@ def seasonal_bases(lags, seasons, smoothing=False):
             bases[f"anchored_mean_{season}"] = {count + j: 0.5 for j in own}
     if smoothing:
         bases["smoothing"] = {2 * count: 1.0}
+    if similar_day:
+        after = 2 * count + int(bool(smoothing))
+        fallback = "smoothing" if smoothing else f"anchored_{_fallback_lag(seasons, lags)}"
+        bases["similar_day"] = {after: 1.0}
+        bases[f"{fallback}_or_similar_day"] = {after + 1: 1.0}
     return bases
 
 
@@ -513,6 +530,165 @@ class SeasonalSmoothing(keras.layers.Layer):
         }
 
 
+def similar_day_lags(seasons, horizon, lookback, fallback_lag):
+    """The lags `SimilarDay` compares: the multiples of the shortest season
+    that are at least `horizon` and less than `lookback`, and
+    `fallback_lag`."""
+    step = min(seasons)
+    lags = {k * step for k in range(1, lookback // step + 1)}
+    return sorted({lag for lag in lags if horizon <= lag < lookback} | {int(fallback_lag)})
+
+
+def _fallback_lag(seasons, lags):
+    """The lag `SimilarDay` falls back on: the longest season among the
+    seasonal lags (a week for half-hourly data), else the shortest lag."""
+    own = [lag for lag in lags if lag in seasons]
+    return max(own) if own else min(lags)
+
+
+@keras.saving.register_keras_serializable(package="rnnapps.forecasting")
+class SimilarDay(keras.layers.Layer):
+    """The "similar day" forecast: the most recent past stretch whose known-future
+    covariates match the horizon's, anchored on the last value.
+
+    Load forecasters treat holidays this way: a holiday looks like the last
+    Sunday, not like the same weekday a week ago. For each lag `s` the
+    mismatch is the mean absolute difference between the covariates of the
+    `horizon` steps from `t - s` and the covariates given for the horizon;
+    the lag with the least mismatch wins (the most recent among equals), and
+    its target values, moved by the change of level since (`x[t+h-s] -
+    x[t-1-s]`, as the anchored `SeasonalLags`), are the first output.
+
+    The second output keeps a `fallback` forecast (the seasonal smoothing)
+    where the stretch one `fallback_lag` back matches as well as any, and
+    takes the similar day where it does not: an ordinary week is left to
+    the smoothing, a holiday (or the day after one) gets the similar day.
+
+    Args:
+        lags: the lags to compare, sorted, each at least the horizon and
+            less than the window; `fallback_lag` is one of them.
+        horizon: forecast steps.
+        columns: the window's columns that hold the covariates, in the
+            order of `future`'s last axis.
+        fallback_lag: the lag whose match keeps the fallback.
+
+    Call arguments:
+        inputs: a tuple `(window, future, fallback)`: the scaled window
+            `[batch, lookback, features]` (target in column 0), the
+            covariates over the horizon `[batch, horizon, len(columns)]`,
+            scaled like the window's, and the fallback `[batch, horizon]`.
+
+    Output shape:
+        `[batch, horizon, 2]`: the similar day, then the fallback or the
+        similar day.
+
+    Example:
+
+    >>> import numpy as np
+    >>> # Two columns over 3 "days" of 2 steps: target, and a day-type flag.
+    >>> window = np.array([[[1, 1], [2, 1], [5, 0], [6, 0], [3, 1], [4, 1]]], "float32")
+    >>> window[..., 0] -= 4.0  # scaled: the last value is 0
+    >>> future = np.zeros((1, 2, 1), "float32")  # the next day is of type 0
+    >>> fallback = np.full((1, 2), 9.0, "float32")
+    >>> out = SimilarDay([2, 4], horizon=2, columns=[1], fallback_lag=2)((window, future, fallback))
+    >>> # The day 4 back (5, 6) rose 3 and 4 from the step before it (2):
+    >>> np.asarray(out)[0].tolist()  # 3 and 4 above the last value
+    [[3.0, 3.0], [4.0, 4.0]]
+    """
+
+    def __init__(self, lags, horizon, columns, fallback_lag, **kwargs):
+        super().__init__(**kwargs)
+        self.lags = sorted(int(lag) for lag in lags)
+        self.horizon = int(horizon)
+        self.columns = [int(c) for c in columns]
+        self.fallback_lag = int(fallback_lag)
+        if not self.lags or self.lags[0] < self.horizon:
+            raise ValueError(f"every lag must be at least the horizon ({self.horizon}). Received: lags={self.lags}")
+        if self.fallback_lag not in self.lags:
+            raise ValueError(f"fallback_lag must be one of the lags {self.lags}. Received: {self.fallback_lag}")
+        if not self.columns:
+            raise ValueError("columns must name at least one covariate column")
+
+    def call(self, inputs):
+        window, future, fallback = inputs
+        lookback, horizon, count = window.shape[1], self.horizon, len(self.lags)
+        steps = [lookback - lag + h for lag in self.lags for h in range(horizon)]
+        covariates = ops.take(window, self.columns, axis=2)  # [B, L, K]
+        past = ops.reshape(ops.take(covariates, steps, axis=1), (-1, count, horizon, len(self.columns)))
+        mismatch = ops.mean(ops.abs(past - ops.expand_dims(future, 1)), axis=(2, 3))  # [B, lags]
+        target = window[:, :, 0]
+        values = ops.reshape(ops.take(target, steps, axis=1), (-1, count, horizon))
+        anchors = ops.take(target, [lookback - 1 - lag for lag in self.lags], axis=1)
+        candidates = values - ops.expand_dims(anchors, -1)  # [B, lags, H]
+        # argmin returns the first of equal minima: the most recent lag.
+        best = ops.one_hot(ops.argmin(mismatch, axis=1), count, dtype=candidates.dtype)
+        similar = ops.sum(candidates * ops.expand_dims(best, -1), axis=1)
+        least = ops.min(mismatch, axis=1)
+        own = mismatch[:, self.lags.index(self.fallback_lag)]
+        keep = ops.expand_dims(own <= least + 1e-6, -1)
+        switched = ops.where(keep, ops.cast(fallback, similar.dtype), similar)
+        return ops.stack([similar, switched], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], self.horizon, 2)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "lags": self.lags,
+            "horizon": self.horizon,
+            "columns": self.columns,
+            "fallback_lag": self.fallback_lag,
+        }
+
+
+@keras.saving.register_keras_serializable(package="rnnapps.forecasting")
+class FutureScaling(keras.layers.Layer):
+    """Known-future covariates in the window's scaled units.
+
+    `(future - reference[:, columns]) / scale[columns]`, with the reference
+    and scale of `WindowScaling`, so that a covariate value over the horizon
+    equals its scaled value in the window.
+
+    Args:
+        scale: one float per window feature (`WindowScaling`'s).
+        columns: the window columns that `future`'s last axis holds.
+        log: take the logarithm first (as `WindowScaling(log=True)`).
+
+    Call arguments:
+        inputs: a tuple `(future, reference)`: `[batch, horizon,
+            len(columns)]` and `WindowScaling`'s `[batch, features]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = FutureScaling(scale=[1.0, 2.0], columns=[1])
+    >>> np.asarray(layer((np.array([[[5.0]]]), np.array([[0.0, 1.0]])))).tolist()
+    [[[2.0]]]
+    """
+
+    def __init__(self, scale, columns, log=False, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = [float(s) for s in scale]
+        self.columns = [int(c) for c in columns]
+        self.log = bool(log)
+
+    def call(self, inputs):
+        future, reference = inputs
+        future = ops.convert_to_tensor(future, dtype=self.compute_dtype)
+        if self.log:
+            future = ops.log(future)
+        reference = ops.take(reference, self.columns, axis=1)
+        scale = ops.convert_to_tensor([self.scale[c] for c in self.columns], self.compute_dtype)
+        return (future - ops.expand_dims(reference, 1)) / scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "columns": self.columns, "log": self.log}
+
+
 def choose_smoothing(windows, targets, seasons, horizon, grid=None):
     """The `seasonal_smoothing` weights with the lowest MAE on `(windows,
     targets)` (`load_data` passes up to 256 windows of the training part),
@@ -603,12 +779,15 @@ def build_model(config, info):
             in the series' units).
 
     Returns:
-        A `keras.Model` from `[batch, lookback, features]` to
-        `[batch, horizon]`, or `[batch, horizon, quantiles]` when
-        `info["quantiles"]` is not empty.
+        A `keras.Model` from `[batch, lookback, features]` (with
+        `info["future_columns"]`: `{"window": that, "future": [batch,
+        horizon, len(future_columns)]}`) to `[batch, horizon]`, or
+        `[batch, horizon, quantiles]` when `info["quantiles"]` is not empty.
     """
     if uses_seasonal_lags(config, info):
         return _build_seasonal(config, info)
+    if future_indices(info) and config.decoder != "direct":
+        raise ValueError("known-future covariates (future_columns) need the direct decoder")
     quantiles = list(info["quantiles"])
     outputs_per_step = len(quantiles) or 1
     horizon, lookback = info["horizon"], info["lookback"]
@@ -638,10 +817,13 @@ def build_model(config, info):
     unscale = InverseScaling(scale[0], log=log, name="unscale")
 
     # === Functional Model ===
-    window = keras.Input((lookback, num_features), name="window")
+    inputs = window = keras.Input((lookback, num_features), name="window")
     scaled, reference = scaling(window)
     if config.decoder == "direct":
-        summary = dropout(encoder(scaled))
+        summary = encoder(scaled)
+        if future_indices(info):
+            inputs, _, summary = _with_future(config, info, window, reference, summary)
+        summary = dropout(summary)
         forecast = head(summary)
         shape = (horizon, outputs_per_step) if quantiles else (horizon,)
         forecast = keras.layers.Reshape(shape, name="steps")(forecast)
@@ -659,10 +841,25 @@ def build_model(config, info):
         # Quantile outputs trained separately can cross; sorting them keeps
         # every interval well formed (and lowers the pinball loss).
         forecast = keras.ops.sort(forecast, axis=-1)
-    model = keras.Model(window, forecast, name=f"forecaster_{config.cell}_{config.decoder}")
+    model = keras.Model(inputs, forecast, name=f"forecaster_{config.cell}_{config.decoder}")
 
     # === Training setup ===
     return _compile(model, config, quantiles)
+
+
+def _with_future(config, info, window, reference, summary):
+    """The known-future covariates' input `future` `[batch, horizon,
+    len(future_columns)]`: `(inputs {"window", "future"}, future scaled as
+    the window, summary with the scaled future appended)`, so the head
+    sees the covariates of every forecast step."""
+    columns = future_indices(info)
+    future = keras.Input((info["horizon"], len(columns)), name="future")
+    scaled = FutureScaling(info["scale"], columns, log=config.transform == "log", name="future_scaling")(
+        (future, reference)
+    )
+    flat = keras.layers.Flatten(name="future_steps")(scaled)
+    summary = keras.layers.Concatenate(name="summary_and_future")([summary, flat])
+    return {"window": window, "future": future}, scaled, summary
 
 
 def _compile(model, config, quantiles):
@@ -694,9 +891,19 @@ def uses_seasonal_lags(config, info):
     return config.structure == "seasonal"
 
 
-def choose_base(config, info, windows, targets):
+def future_indices(info):
+    """The window columns of `info["future_columns"]` (known-future covariates)."""
+    return [info["columns"].index(name) for name in info.get("future_columns") or []]
+
+
+def choose_base(config, info, windows, targets, future=None):
     """The `seasonal_bases` candidate with the lowest MAE on `(windows,
     targets)` (the validation windows): where `LagMix` starts.
+
+    Args:
+        future: the known-future covariates of the windows' horizons
+            `[batch, horizon, len(info["future_columns"])]`, when the
+            series has some.
 
     Returns:
         `(name, {name: mae})`.
@@ -705,29 +912,63 @@ def choose_base(config, info, windows, targets):
     lags = seasonal_lags(seasons, info["horizon"], info["lookback"])
     log = config.transform == "log"
     scaled, reference = WindowScaling(info["scale"], reference_steps=1, log=log)(windows)
-    features = keras.ops.convert_to_numpy(_candidates(info, lags)(scaled))
+    future_scaled = None
+    if future_indices(info):
+        future_scaled = FutureScaling(info["scale"], future_indices(info), log=log)((future, reference))
+    features = keras.ops.convert_to_numpy(_candidates(info, lags)(scaled, future_scaled))
     last = keras.ops.convert_to_numpy(reference)[:, :1]
     errors = {}
-    for name, weights in seasonal_bases(lags, seasons, bool(info.get("smoothing"))).items():
+    bases = seasonal_bases(lags, seasons, bool(info.get("smoothing")), bool(future_indices(info)))
+    for name, weights in bases.items():
         mixed = sum(w * features[:, :, j] for j, w in weights.items())
         forecast = mixed * info["scale"][0] + last
         if log:
             forecast = np.exp(forecast)
         errors[name] = float(np.mean(np.abs(forecast - targets)))
-    return min(errors, key=errors.get), errors
+    best = min(errors, key=errors.get)
+    # Validation windows without a holiday cannot tell the fallback from
+    # the fallback-or-similar-day (they are equal there): the covariates
+    # the user gave decide.
+    switch = [name for name in errors if name.endswith("_or_similar_day")]
+    if switch and errors[switch[0]] <= errors[best] * (1 + 1e-9):
+        best = switch[0]
+    return best, errors
 
 
 def _candidates(info, lags):
-    """The layer of `LagMix`'s candidates: `SeasonalLags`, and the
-    `SeasonalSmoothing` forecast after them when `info["smoothing"]` has
-    its weights."""
-    horizon = info["horizon"]
-    lag_features = SeasonalLags(lags, horizon, name="seasonal_lags")
-    if not info.get("smoothing"):
-        return lag_features
+    """`LagMix`'s candidates, as a function of the scaled window (and the
+    scaled known-future covariates): `SeasonalLags`; after them the
+    `SeasonalSmoothing` forecast when `info["smoothing"]` has its weights;
+    after those `SimilarDay`'s two when `info["future_columns"]` names
+    covariates (`seasonal_bases` gives their order)."""
+    horizon, lookback = info["horizon"], info["lookback"]
     seasons = info.get("seasons") or [info["season"]]
-    smoothing = SeasonalSmoothing(seasons, horizon, **info["smoothing"], name="smoothing")
-    return lambda scaled: ops.concatenate([lag_features(scaled), smoothing(scaled)], axis=-1)
+    lag_features = SeasonalLags(lags, horizon, name="seasonal_lags")
+    smoothing = None
+    if info.get("smoothing"):
+        smoothing = SeasonalSmoothing(seasons, horizon, **info["smoothing"], name="smoothing")
+    similar = None
+    fallback_lag = _fallback_lag(seasons, lags)
+    if future_indices(info):
+        similar = SimilarDay(
+            similar_day_lags(seasons, horizon, lookback, fallback_lag), horizon, future_indices(info),
+            fallback_lag=fallback_lag, name="similar_day",
+        )
+
+    def candidates(scaled, future=None):
+        features = [lag_features(scaled)]
+        if smoothing is not None:
+            features.append(smoothing(scaled))
+        if similar is not None:
+            # The fallback: the smoothing, or the anchored longest season.
+            if smoothing is not None:
+                fallback = features[-1][..., 0]
+            else:
+                fallback = features[0][..., len(lags) + lags.index(fallback_lag)]
+            features.append(similar((scaled, future, fallback)))
+        return features[0] if len(features) == 1 else ops.concatenate(features, axis=-1)
+
+    return candidates
 
 
 def _build_seasonal(config, info):
@@ -737,8 +978,8 @@ def _build_seasonal(config, info):
     the recurrent network reads off the recent steps.
 
         window [B, L, F] -> WindowScaling (last value as reference)
-          -> SeasonalLags -> LagMix                      -> base [B, H]
-          -> last `recent` steps -> LSTM -> Dense(H x Q)  -> correction
+          -> SeasonalLags (, SeasonalSmoothing, SimilarDay) -> LagMix -> base [B, H]
+          -> last `recent` steps -> LSTM (, future) -> Dense(H x Q)  -> correction
         base + correction -> InverseScaling -> forecast [B, H] (or [B, H, Q])
     """
     quantiles = list(info["quantiles"])
@@ -751,7 +992,8 @@ def _build_seasonal(config, info):
             f"the seasonal structure needs a lag of one season that is at least the horizon "
             f"({horizon}) and shorter than the lookback ({lookback}); seasons: {seasons}"
         )
-    bases = seasonal_bases(lags, seasons, bool(info.get("smoothing")))
+    future_columns = future_indices(info)
+    bases = seasonal_bases(lags, seasons, bool(info.get("smoothing")), bool(future_columns))
     base = info.get("base") or f"naive_{max(lags)}"
     if base not in bases:
         raise ValueError(f"base must be one of {', '.join(bases)}. Received: base={base!r}")
@@ -771,10 +1013,14 @@ def _build_seasonal(config, info):
     unscale = InverseScaling(info["scale"][0], log=log, name="unscale")
 
     # === Functional Model ===
-    window = keras.Input((lookback, len(info["columns"])), name="window")
+    inputs = window = keras.Input((lookback, len(info["columns"])), name="window")
     scaled, reference = scaling(window)
-    base_forecast = mix(candidates(scaled))
-    correction = head(dropout(encoder(scaled[:, -recent:, :])))
+    summary = encoder(scaled[:, -recent:, :])
+    future_scaled = None
+    if future_columns:
+        inputs, future_scaled, summary = _with_future(config, info, window, reference, summary)
+    base_forecast = mix(candidates(scaled, future_scaled))
+    correction = head(dropout(summary))
     if quantiles:
         correction = keras.layers.Reshape((horizon, outputs_per_step), name="steps")(correction)
         forecast = keras.ops.expand_dims(base_forecast, -1) + correction
@@ -783,7 +1029,7 @@ def _build_seasonal(config, info):
     forecast = unscale((forecast, reference))
     if len(quantiles) > 1:
         forecast = keras.ops.sort(forecast, axis=-1)
-    model = keras.Model(window, forecast, name=f"forecaster_{config.cell}_seasonal")
+    model = keras.Model(inputs, forecast, name=f"forecaster_{config.cell}_seasonal")
 
     # === Training setup ===
     return _compile(model, config, quantiles)

@@ -129,7 +129,10 @@ def forecast_the_example(driver, server, name):
     info = next(m for m in described["models"] if m["name"] == name)["info"]
     history = driver.find_element("css selector", f"#{name}-result svg .history").get_attribute("points").split()
     values = [float(td.text) for td in driver.find_elements("css selector", f"#{name}-result .forecast-value")]
-    _, body = server.call(f"/v1/models/{name}:predict", {"instances": [info["recent"]]})
+    instance = info["recent"]
+    if "recent_future" in info:  # a model with known-future covariates
+        instance = {"window": info["recent"], "future": info["recent_future"]}
+    _, body = server.call(f"/v1/models/{name}:predict", {"instances": [instance]})
     return info, history, values, body["predictions"][0]["forecast"]
 
 
@@ -161,6 +164,34 @@ def test_forecasting_tab_serves_a_seasonal_model_of_half_hours(tmp_path):
         assert values == pytest.approx(served, rel=1e-3)
         # Demand in MW, near the window's own range.
         assert min(info["recent"])[0] * 0.8 < min(values) and max(values) < max(info["recent"])[0] * 1.2
+    finally:
+        driver.quit()
+        server.stop()
+
+
+def test_forecasting_tab_takes_the_future_covariates_of_a_model_that_reads_them(tmp_path):
+    # elecdemand with its workday flag known over the horizon: the tab gets
+    # a second box, filled by the example, checked before it is sent.
+    from serving_support import tiny_export
+
+    tiny_export("forecasting", tmp_path / "models", data="elecdemand", future_columns=["workday"])
+    server = Server("--model", f"load={tmp_path / 'models' / 'forecasting'}", "--poll-seconds", "0",
+                    cwd=tmp_path)
+    driver = browser(tmp_path / "profile")
+    try:
+        load_page(driver, server)
+        info, history, values, served = forecast_the_example(driver, server, "load")
+        assert info["future_columns"] == ["workday"] and len(info["recent_future"]) == 48
+        assert len(history) == info["lookback"] and len(values) == 48
+        assert values == pytest.approx(served, rel=1e-3)
+        label = driver.find_element("css selector", "label[for='load-future']").text
+        assert "workday" in label and "48" in label
+        box = driver.find_element("id", "load-future")
+        box.clear()
+        box.send_keys("1 0 1")
+        driver.find_element("id", "load-submit").click()
+        alert = wait_for(driver, "#load-result .error").text
+        assert "future covariates of 48 steps" in alert and "got 3" in alert
     finally:
         driver.quit()
         server.stop()

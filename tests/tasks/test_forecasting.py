@@ -55,6 +55,21 @@ def taylor_csv(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def holiday_csv(tmp_path_factory):
+    """Three weeks of the real half-hourly elecdemand series, with its
+    `workday` flag, to Monday 27 January 2014: Australia Day's holiday."""
+    series = forecasting.load_series(forecasting.ForecastingConfig(data="elecdemand", value_column=[
+        "demand", "workday"]))
+    end = int(np.flatnonzero(series.times == np.datetime64("2014-01-28T00:00"))[0])
+    rows = slice(end - 21 * 48, end)
+    path = tmp_path_factory.mktemp("data") / "holiday.csv"
+    times = [str(t)[:16].replace("T", " ") for t in series.times[rows]]
+    lines = ["time,demand,workday"] + [f"{t},{v:g},{w:g}" for t, (v, w) in zip(times, series.values[rows])]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def write(tmp_path, name, lines):
     path = tmp_path / name
     path.write_text("\n".join(lines) + "\n")
@@ -524,6 +539,80 @@ def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_p
     # The SavedModel forecasts as the trained model did.
     per_origin = last_json(evaluated)["metrics"]["backtest"]["per_origin"]
     assert [row["model"] for row in per_origin] == pytest.approx([row["model"] for row in rows], rel=1e-4)
+
+
+def test_cli_known_future_covariates_train_export_serve_predict(tmp_path, holiday_csv):
+    trained = run_cli("train", "forecasting", "--data", str(holiday_csv), "--value-column", "demand",
+                      "--future-columns", "workday", "--epochs", "1", "--units", "4",
+                      "--export-dir", "out", cwd=tmp_path)
+    result = last_json(trained)
+    export = tmp_path / result["export_path"]
+    # The holiday's covariate is added to the value columns; the candidates
+    # gain the similar day.
+    info = json.loads((export / "assets.extra" / "rnnapps.json").read_text())["data"]
+    assert info["columns"] == ["demand", "workday"] and info["future_columns"] == ["workday"]
+    assert {"similar_day", "anchored_336_or_similar_day"} <= set(info["base_mae"])
+    assert len(info["recent_future"]) == 48
+    evaluated = last_json(run_cli("evaluate", "forecasting", "--model", str(export), cwd=tmp_path))
+    assert evaluated["metrics"]["model"] == pytest.approx(result["metrics"]["model"], rel=1e-4)
+
+    # Served without rnnapps: a window and the horizon's covariates in; a
+    # NaN in either refused.
+    data = forecasting.load_data(config(data=str(holiday_csv), value_column=["demand"],
+                                        future_columns=["workday"]))
+    x, _ = data.raw["test"]
+    np.save(tmp_path / "window.npy", x["window"].astype(np.float32))
+    np.save(tmp_path / "future.npy", x["future"].astype(np.float32))
+    script = f"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+serve = tf.saved_model.load({str(export)!r}).signatures["serving_default"]
+window, future = np.load({str(tmp_path / "window.npy")!r}), np.load({str(tmp_path / "future.npy")!r})
+out = serve(window=tf.constant(window), future=tf.constant(future))
+errors = []
+for w, f in ((window, np.full_like(future, np.nan)), (np.full_like(window, np.nan), future)):
+    try:
+        serve(window=tf.constant(w), future=tf.constant(f))
+    except tf.errors.InvalidArgumentError as error:
+        errors.append(error.message)
+print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "errors": errors,
+                  "inputs": sorted(serve.structured_input_signature[1]),
+                  "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
+"""
+    served = serve_in_fresh_process(script, tmp_path)
+    assert served["rnnapps"] is False and served["inputs"] == ["future", "window"]
+    assert len(served["errors"]) == 2 and "future covariates hold NaN" in served["errors"][0]
+    assert "window holds NaN" in served["errors"][1]
+    assert_serves_empty_batch(export, tmp_path, {"forecast": ([0, 48], "float32")})
+
+    # `predict` reads the covariates from the file's last 48 rows, demand empty.
+    lines = holiday_csv.read_text().splitlines()
+    future_rows = [f"{line.rsplit(',', 2)[0]},,{line.rsplit(',', 1)[1]}" for line in lines[-48:]]
+    (tmp_path / "ask.csv").write_text("\n".join(lines[:-48] + future_rows) + "\n")
+    predicted = last_json(run_cli("predict", "forecasting", "--model", str(export), "ask.csv", cwd=tmp_path))
+    forecast = [p["forecast"] for p in predicted["predictions"]]
+    assert predicted["predictions"][0]["time"] == "2014-01-27 00:00:00"
+    np.testing.assert_allclose(forecast, served["forecast"][-1], rtol=1e-5)
+
+    # Without the future rows, or with a covariate missing there: one line, exit 2.
+    for rows, message in ((lines, "the file must end with 48 rows"),
+                          (lines[:-48] + future_rows[:-1] + [future_rows[-1].rsplit(",", 1)[0] + ","],
+                           "the last 48 rows must give every value of workday")):
+        (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n")
+        failed = run_cli("predict", "forecasting", "--model", str(export), "bad.csv", cwd=tmp_path)
+        assert failed.returncode == 2 and "Traceback" not in failed.stderr
+        assert message in failed.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"future_columns": ["demand"]}, "'demand' is the target"),
+    ({"future_columns": ["holiday"]}, "has no column 'holiday'"),
+    ({"future_columns": ["workday"], "decoder": "autoregressive"}, "needs --decoder direct"),
+])
+def test_bad_future_columns_give_one_clear_error(holiday_csv, overrides, message):
+    with pytest.raises(TaskError, match=message):
+        forecasting.load_data(config(data=str(holiday_csv), value_column=["demand"], **overrides))
 
 
 def test_cli_predict_numbers_for_a_single_column_model(tmp_path):

@@ -288,3 +288,98 @@ def test_choose_smoothing_and_the_model_starting_from_it(tmp_path):
     model.save(tmp_path / "model.keras")
     restored = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(windows[:3])), out, rtol=1e-5)
+
+
+# --- Known-future covariates: the similar day --------------------------------
+
+
+def day_type_series(days=12, holiday=9):
+    """Days of 4 steps: weekdays 0-4 rise (1, 5, 6, 1), weekends 5-6 and
+    the `holiday` stay low (1, 2, 2, 1); a day-type flag (1 = workday)."""
+    values, flags = [], []
+    for day in range(days):
+        workday = day % 7 < 5 and day != holiday
+        values += [1.0, 5.0, 6.0, 1.0] if workday else [1.0, 2.0, 2.0, 1.0]
+        flags += [float(workday)] * 4
+    return np.stack([values, flags], axis=-1).astype("float32")
+
+
+def test_similar_day_layer_picks_the_latest_day_of_the_same_type_and_round_trips():
+    from rnnapps.tasks.forecasting.model import SimilarDay
+
+    series = day_type_series()
+    lookback, horizon = 36, 4
+    window = series[:lookback][None] - series[lookback - 1]  # scaled: the last value is 0
+    future = series[lookback:lookback + horizon, 1:][None] - series[lookback - 1, 1]  # day 9: the holiday
+    fallback = np.full((1, horizon), 7.0, "float32")
+    layer = SimilarDay([4, 8, 12, 16, 20, 24, 28], horizon, columns=[1], fallback_lag=28)
+    out = keras.ops.convert_to_numpy(layer((window, future, fallback)))
+    # Day 9 (a holiday, flag 0) is like the last weekend day, day 6 (lag 12),
+    # not like day 2 a week back: its values 1, 2, 2, 1 moved by the change
+    # since the step before it (none: every day ends at 1).
+    np.testing.assert_allclose(out[0, :, 0], [0.0, 1.0, 1.0, 0.0])
+    # A week back was a workday: the fallback gives way to the similar day.
+    np.testing.assert_allclose(out[0, :, 1], out[0, :, 0])
+    # On an ordinary day (day 8, a workday like day 1 a week back) the fallback stays.
+    ordinary = layer((series[:32][None] - series[31], series[32:36, 1:][None] - series[31, 1], fallback))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ordinary)[0, :, 1], fallback[0])
+    restored = SimilarDay.from_config(layer.get_config())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored((window, future, fallback))), out)
+    with pytest.raises(ValueError, match="fallback_lag must be one of the lags"):
+        SimilarDay([4, 8], horizon, columns=[1], fallback_lag=28)
+    with pytest.raises(ValueError, match="at least the horizon"):
+        SimilarDay([2, 8], horizon, columns=[1], fallback_lag=8)
+
+
+def test_future_scaling_matches_the_window_scaling():
+    from rnnapps.tasks.forecasting.model import FutureScaling
+
+    window = np.array([[[1.0, 3.0, 10.0], [2.0, 5.0, 20.0]]], "float32")
+    scaled, reference = WindowScaling(scale=[1.0, 2.0, 5.0])(window)
+    # The future holding the window's values of columns 2 and 1 scales to the same.
+    future = window[:, :, [2, 1]]
+    layer = FutureScaling([1.0, 2.0, 5.0], columns=[2, 1])
+    out = keras.ops.convert_to_numpy(layer((future, reference)))
+    np.testing.assert_allclose(out, keras.ops.convert_to_numpy(scaled)[:, :, [2, 1]])
+    assert FutureScaling.from_config(layer.get_config()).columns == [2, 1]
+
+
+def future_info(base=None, smoothing=None):
+    return {
+        "lookback": 36, "horizon": 4, "quantiles": [], "columns": ["load", "workday"],
+        "future_columns": ["workday"], "scale": [1.0, 1.0], "center": [0.0, 0.0],
+        "season": 28, "seasons": [4, 28], "base": base, "smoothing": smoothing,
+    }
+
+
+def test_choose_base_with_future_covariates_and_the_two_input_model(tmp_path):
+    from rnnapps.tasks.forecasting.model import choose_base
+
+    series = day_type_series(days=40, holiday=30)
+    origins = range(36, 40 * 4 - 4 + 1, 4)
+    windows = np.stack([series[o - 36:o] for o in origins])
+    future = np.stack([series[o:o + 4, 1:] for o in origins])
+    targets = np.stack([series[o:o + 4, 0] for o in origins])
+    config = ForecastingConfig(units=4)
+    base, errors = choose_base(config, future_info(), windows, targets, future)
+    # Every day is its latest same-type day: the similar day is exact; a week
+    # back is wrong only around the holiday, which the switch fixes.
+    assert errors["similar_day"] == pytest.approx(0.0, abs=1e-6)
+    assert errors["anchored_28_or_similar_day"] == pytest.approx(0.0, abs=1e-6)
+    assert errors["anchored_28"] > 0.01
+    assert base == "anchored_28_or_similar_day"  # equal errors: the covariates decide
+    model = build_model(config, future_info(base=base))
+    assert sorted(i.name for i in model.inputs) == ["future", "window"]
+    out = keras.ops.convert_to_numpy(model({"window": windows, "future": future}))
+    np.testing.assert_allclose(out, targets, atol=1e-5)
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(restored({"window": windows, "future": future})), out, atol=1e-5)
+    # The network structure reads the future covariates too, with the direct decoder only.
+    network = build_model(ForecastingConfig(units=4, structure="network", lookback=36),
+                          {**future_info(), "season": 4})
+    assert keras.ops.convert_to_numpy(network({"window": windows, "future": future})).shape == targets.shape
+    with pytest.raises(ValueError, match="need the direct decoder"):
+        build_model(ForecastingConfig(units=4, structure="network", decoder="autoregressive"),
+                    {**future_info(), "season": 4})

@@ -129,15 +129,18 @@ function captioningPanel(model) {
 
 // --- Forecasting: a window in, a forecast with intervals out ------------------------
 
-function parseWindow(text, lookback, features) {
+// `what`: "window" (the history) or "future" (known-future covariates over the horizon).
+function parseWindow(text, lookback, features, what = "window") {
   const rows = text.trim().split(/\n+/).map((line) => line.trim().split(/[\s,;]+/).filter(Boolean).map(Number));
   let values = rows;
   if (features === 1) values = rows.flat().map((v) => [v]);
+  const noun = what === "window" ? "The window" : "The future covariates";
   if (values.some((row) => row.some((v) => Number.isNaN(v)))) {
-    throw new Error("The window must be numbers (separated by spaces, commas or new lines).");
+    throw new Error(`${noun} must be numbers (separated by spaces, commas or new lines).`);
   }
   if (values.length !== lookback || values.some((row) => row.length !== features)) {
-    throw new Error(`The model reads a window of ${lookback} steps` +
+    throw new Error((what === "window" ? `The model reads a window of ${lookback} steps`
+      : `The model reads the future covariates of ${lookback} steps`) +
       (features > 1 ? ` with ${features} values per line` : "") + `; got ${values.length}.`);
   }
   return values;
@@ -190,12 +193,21 @@ function forecastingPanel(model) {
   const info = model.info;
   const lookback = info.lookback || (model.inputs.window?.shape?.[1]);
   const features = model.inputs.window?.shape?.[2] || 1;
+  // Known-future covariates (e.g. a workday flag) over the horizon: a second input.
+  const futureShape = model.inputs.future?.shape;
+  const futureId = `${model.name}-future`;
+  const futureInput = futureShape ? el("textarea", { id: futureId, placeholder: "one line per forecast step",
+    "aria-label": "future covariates" }) : null;
   const parts = form(model, {
     label: `The last ${lookback} values of ${info.name || "the series"}` + (features > 1 ? ` (${features} per line)` : ""),
     button: "Forecast", placeholder: "one number per step, oldest first",
     run: async (text, result) => {
       const window = parseWindow(text, lookback, features);
-      const [prediction] = await predict(model, [window]);
+      let instance = window;
+      if (futureInput) {
+        instance = { window, future: parseWindow(futureInput.value, futureShape[1], futureShape[2], "future") };
+      }
+      const [prediction] = await predict(model, [instance]);
       const forecast = prediction.forecast ?? prediction;
       const quantiles = info.quantiles || [];
       let lower = null, upper = null;
@@ -221,15 +233,24 @@ function forecastingPanel(model) {
     },
   });
   const nodes = parts.nodes;
-  if (Array.isArray(info.recent) && info.recent.length === lookback) {
+  if (futureInput) {
+    const names = (info.future_columns || []).join(", ");
+    nodes.splice(2, 0, el("label", { for: futureId,
+      text: `Their values over the next ${futureShape[1]} steps: ${names || "the future covariates"} (${futureShape[2]} per line)` }),
+      futureInput);
+  }
+  // float32 values to 7 significant digits: 369.8, not 369.79998779296875.
+  const rows = (values, perLine) => values.map((row) => row.map((v) => +v.toPrecision(7)).join(" "))
+    .join(perLine > 1 ? "\n" : " ");
+  if (Array.isArray(info.recent) && info.recent.length === lookback
+      && (!futureInput || Array.isArray(info.recent_future))) {
     const example = el("button", { class: "secondary", id: `${model.name}-example`,
-      text: "Use the series' last window" });
+      text: futureInput ? "Use the last test window" : "Use the series' last window" });
     example.addEventListener("click", () => {
-      // float32 values to 7 significant digits: 369.8, not 369.79998779296875.
-      parts.input.value = info.recent.map((row) => row.map((v) => +v.toPrecision(7)).join(" "))
-        .join(features > 1 ? "\n" : " ");
+      parts.input.value = rows(info.recent, features);
+      if (futureInput) futureInput.value = rows(info.recent_future, futureShape[2]);
     });
-    nodes[2].prepend(example);
+    parts.submit.parentNode.prepend(example);
   }
   return nodes;
 }
