@@ -17,6 +17,11 @@ defaults and the export's raw windows, not the task's Python API.
     python benchmarks/forecasting_export_days.py                         # taylor, 7 days
     python benchmarks/forecasting_export_days.py --no-times              # the same without timestamps
     python benchmarks/forecasting_export_days.py --series sf_temps -- --horizon 24 --season 168
+    python benchmarks/forecasting_export_days.py --series elecdemand -- --horizon 48 --season 336 --future-columns workday
+
+With `--future-columns C` among the flags, the CSV also holds the columns C
+and the export is given their values over each day (known in advance: a
+workday flag), as a client would.
 """
 
 import argparse
@@ -38,14 +43,18 @@ def run(name, days, flags, times):
     from rnnapps.tasks import forecasting
     from rnnapps.tasks.forecasting.metrics import mstl
 
+    future = flags[flags.index("--future-columns") + 1].split(",") if "--future-columns" in flags else []
     series = forecasting.load_series(forecasting.ForecastingConfig(data=name))
+    if future:
+        series = forecasting.load_series(forecasting.ForecastingConfig(
+            data=name, value_column=[series.columns[0], *future]))
     target = series.values[:, 0].astype(np.float64)
     horizon = int(flags[flags.index("--horizon") + 1]) if "--horizon" in flags else series.horizon
     seasons = series.seasons
     season = seasons[-1]
     cut = len(target) - days * horizon
     with tempfile.TemporaryDirectory() as folder:
-        frame = pd.DataFrame({series.columns[0]: series.values[:cut, 0]})
+        frame = pd.DataFrame({column: series.values[:cut, j] for j, column in enumerate(series.columns)})
         if times:
             frame.insert(0, "time", [str(t)[:19] for t in series.times[:cut]])
         frame.to_csv(f"{folder}/train.csv", index=False)
@@ -62,8 +71,11 @@ def run(name, days, flags, times):
         for day in range(days):
             origin = cut + day * horizon
             actual = target[origin : origin + horizon]
-            window = series.values[origin - lookback : origin, :1][None].astype(np.float32)
-            forecast = serve(window=tf.constant(window))["forecast"].numpy()[0]
+            window = series.values[origin - lookback : origin][None].astype(np.float32)
+            inputs = {"window": tf.constant(window)}
+            if future:
+                inputs["future"] = tf.constant(series.values[origin : origin + horizon, 1:][None].astype(np.float32))
+            forecast = serve(**inputs)["forecast"].numpy()[0]
             naive = target[origin - season : origin - season + horizon]
             peer = mstl(target[:origin], horizon, seasons) if len(seasons) > 1 else None
             rows.append({
