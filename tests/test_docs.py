@@ -26,6 +26,7 @@ MODULES = [
     "rnnapps.text",
     "rnnapps.tasks",
     "rnnapps.tasks.forecasting.model",
+    "rnnapps.tasks.forecasting.mstl_matrix",
     "rnnapps.tasks.forecasting.metrics",
     "rnnapps.tasks.translation.data",
     "rnnapps.tasks.translation.lexicon",

@@ -84,6 +84,9 @@ class ForecastingTask(Task):
             log(f"Seasonal smoothing over the {info['lookback']}-step window, fit on the training "
                 f"part: alpha {weights['alpha']:g}, gammas {', '.join(f'{g:g}' for g in weights['gammas'])} "
                 f"(seasons {', '.join(map(str, info['seasons']))}), phi {weights['phi']:g}")
+        if info.get("mstl"):
+            log(f"MSTL over the last {info['mstl']['steps']} steps as a linear forecast, the deseasonalized "
+                f"series smoothed with alpha {info['mstl']['alpha']:g} (fit on the training part)")
         if info.get("base"):
             log(f"Seasonal structure: the mix of candidates starts from {info['base']}, "
                 f"the best on the validation windows (MAE {info['base_mae'][info['base']]:.4g})")

@@ -117,7 +117,8 @@ class ForecastingConfig:
     clipnorm: float = _field(1.0, "ClippedOptimizer threshold on the global gradient norm")
     patience: int = _field(5, "epochs without validation improvement before stopping")
     validation_fraction: float = _field(
-        0.1, "the latest part of the training windows held out for early stopping"
+        0.1, "the latest part of the training windows held out for early stopping (the seasonal "
+        "structure holds out at least one longest season of windows when there are two)"
     )
     backtest: int = _field(
         1,

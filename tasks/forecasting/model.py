@@ -19,6 +19,8 @@ is the seasonal-lag model instead:
            change since (seasonal-naive candidates)
            SeasonalSmoothing: multi-seasonal exponential smoothing (Taylor
            2003) over the window, its weights fit on the training part
+           MSTLForecast: MSTL (STL per season, then exponential smoothing)
+           as one fixed matrix, and the mean of the two
            SimilarDay (with known-future covariates, `future` [B, H, K]):
            the most recent past day whose covariates match the horizon's
            (a holiday looks like the last Sunday), and the smoothing kept
@@ -60,6 +62,7 @@ __all__ = [
     "FeedbackCell",
     "SeasonalLags",
     "SeasonalSmoothing",
+    "MSTLForecast",
     "SimilarDay",
     "FutureScaling",
     "LagMix",
@@ -357,17 +360,19 @@ class LagMix(keras.layers.Layer):
         return {**super().get_config(), "initial": {str(k): v for k, v in self.initial.items()}}
 
 
-def seasonal_bases(lags, seasons, smoothing=False, similar_day=False):
+def seasonal_bases(lags, seasons, smoothing=False, mstl=False, fallback=None):
     """The candidate starting points of `LagMix`: `{name: {feature: weight}}`.
 
     For each lag, the plain seasonal naive (`naive_<lag>`) and the anchored
     one (`anchored_<lag>`); for each season with two lags in the window,
     the mean of its anchored candidates (`anchored_mean_<season>`: a steadier
     seasonal profile); with `smoothing`, the `SeasonalSmoothing` forecast
-    (the feature after the lags'); with `similar_day` (known-future
-    covariates), `SimilarDay`'s two features after those: `similar_day` and
-    `<fallback>_or_similar_day`, the fallback being the smoothing, or
-    without it the anchored longest season.
+    (the feature after the lags'); with `mstl`, the `MSTLForecast` (the
+    next feature) and, with both, their mean (`smoothing_mstl_mean`: a
+    forecast combination); with `fallback` (known-future covariates: the
+    name of the base `SimilarDay` falls back on, or True for the default,
+    `default_fallback`), `SimilarDay`'s two features after those:
+    `similar_day` and `<fallback>_or_similar_day`.
     """
     count = len(lags)
     bases = {}
@@ -378,14 +383,27 @@ def seasonal_bases(lags, seasons, smoothing=False, similar_day=False):
         own = [j for j, lag in enumerate(lags) if lag % season == 0 and lag // season in (1, 2)]
         if len(own) == 2:
             bases[f"anchored_mean_{season}"] = {count + j: 0.5 for j in own}
+    after = 2 * count
     if smoothing:
-        bases["smoothing"] = {2 * count: 1.0}
-    if similar_day:
-        after = 2 * count + int(bool(smoothing))
-        fallback = "smoothing" if smoothing else f"anchored_{_fallback_lag(seasons, lags)}"
+        bases["smoothing"] = {after: 1.0}
+        after += 1
+    if mstl:
+        bases["mstl"] = {after: 1.0}
+        if smoothing:
+            bases["smoothing_mstl_mean"] = {after - 1: 0.5, after: 0.5}
+        after += 1
+    if fallback:
+        if fallback is True:
+            fallback = default_fallback(lags, seasons, smoothing)
         bases["similar_day"] = {after: 1.0}
         bases[f"{fallback}_or_similar_day"] = {after + 1: 1.0}
     return bases
+
+
+def default_fallback(lags, seasons, smoothing=False):
+    """The base `SimilarDay` falls back on unless `choose_base` picked one:
+    the smoothing, or the anchored longest season."""
+    return "smoothing" if smoothing else f"anchored_{_fallback_lag(seasons, lags)}"
 
 
 def seasonal_smoothing(windows, seasons, horizon, alpha, gammas, phi):
@@ -689,6 +707,101 @@ class FutureScaling(keras.layers.Layer):
         return {**super().get_config(), "scale": self.scale, "columns": self.columns, "log": self.log}
 
 
+@keras.saving.register_keras_serializable(package="rnnapps.forecasting")
+class MSTLForecast(keras.layers.Layer):
+    """MSTL's forecast of a window's target, as one fixed matrix.
+
+    STL without robustness iterations is linear in the series, and so is
+    MSTL's forecast with simple exponential smoothing of the deseasonalized
+    series (weight `alpha`) in place of its AutoETS: `mstl_matrix` builds
+    it, `window[-steps:] @ M`, when the layer is built (not trained). It is
+    a `LagMix` candidate next to `SeasonalSmoothing`.
+
+    Args:
+        seasons: the periods, sorted.
+        horizon: forecast steps.
+        alpha: the smoothing weight of the deseasonalized series.
+        steps: the latest steps of the window it decomposes (whole longest
+            seasons: 8 weeks of half-hours are 2,688).
+
+    Call arguments:
+        inputs: `[batch, lookback, features]`; column 0 is decomposed.
+
+    Output shape:
+        `[batch, horizon, 1]`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> t = np.arange(48.0)
+    >>> window = (10 + np.sin(2 * np.pi * t / 4) + 0.5 * (t % 12 == 0))[None, :, None]
+    >>> layer = MSTLForecast([4, 12], horizon=4, alpha=0.5, steps=48)
+    >>> np.round(np.asarray(layer(window))[0, :, 0], 2).tolist()
+    [10.5, 11.0, 10.0, 9.0]
+    """
+
+    def __init__(self, seasons, horizon, alpha, steps, **kwargs):
+        super().__init__(**kwargs)
+        self.seasons = sorted(int(s) for s in seasons)
+        self.horizon = int(horizon)
+        self.alpha = float(alpha)
+        self.steps = int(steps)
+
+    def build(self, input_shape):
+        if input_shape[1] is not None and self.steps > input_shape[1]:
+            raise ValueError(f"steps ({self.steps}) must not exceed the window ({input_shape[1]})")
+        from rnnapps.tasks.forecasting.mstl_matrix import mstl_forecast_matrix
+
+        matrix = mstl_forecast_matrix(self.steps, self.seasons, self.horizon, self.alpha)
+        self.matrix = self.add_weight(
+            (self.steps, self.horizon),
+            initializer=keras.initializers.Constant(matrix.astype(np.float32)),
+            trainable=False,
+            name="matrix",
+        )
+
+    def call(self, inputs):
+        target = inputs[:, -self.steps :, 0]
+        return ops.expand_dims(ops.matmul(target, ops.cast(self.matrix, target.dtype)), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.horizon, 1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "seasons": self.seasons,
+            "horizon": self.horizon,
+            "alpha": self.alpha,
+            "steps": self.steps,
+        }
+
+
+def choose_mstl(windows, seasons, alphas=(0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 0.99)):
+    """The `MSTLForecast` settings for windows like `windows` (`load_data`
+    passes those it fits the smoothing on): `steps`, the window's latest
+    whole longest seasons, up to 8, and `alpha`, chosen as MSTL's ETS
+    chooses it, by the squared one-step errors of simple exponential
+    smoothing on the deseasonalized windows.
+
+    Returns:
+        `{"alpha", "steps"}`.
+    """
+    from rnnapps.tasks.forecasting.mstl_matrix import mstl_matrices
+
+    steps = min(windows.shape[1] // max(seasons), 8) * max(seasons)
+    _, deseasonalize = mstl_matrices(int(steps), tuple(int(s) for s in sorted(seasons)))
+    rest = np.asarray(windows, np.float64)[:, -steps:] @ deseasonalize.T.astype(np.float64)  # [batch, steps]
+    alphas = np.asarray(alphas, np.float64)[:, None]
+    level = np.repeat(rest[None, :, 0], len(alphas), axis=0)  # [alphas, batch]
+    squared = np.zeros(len(alphas))
+    for t in range(1, steps):
+        error = rest[None, :, t] - level
+        squared += np.mean(error**2, axis=1)
+        level = level + alphas * error
+    return {"alpha": float(alphas[int(np.argmin(squared)), 0]), "steps": int(steps)}
+
+
 def choose_smoothing(windows, targets, seasons, horizon, grid=None):
     """The `seasonal_smoothing` weights with the lowest MAE on `(windows,
     targets)` (`load_data` passes up to 256 windows of the training part),
@@ -896,9 +1009,18 @@ def future_indices(info):
     return [info["columns"].index(name) for name in info.get("future_columns") or []]
 
 
+def _bases(info, lags):
+    """`seasonal_bases` for the candidates `info` says the model has."""
+    seasons = info.get("seasons") or [info["season"]]
+    fallback = (info.get("fallback") or True) if future_indices(info) else None
+    return seasonal_bases(lags, seasons, bool(info.get("smoothing")), bool(info.get("mstl")), fallback)
+
+
 def choose_base(config, info, windows, targets, future=None):
     """The `seasonal_bases` candidate with the lowest MAE on `(windows,
-    targets)` (the validation windows): where `LagMix` starts.
+    targets)` (the validation windows): where `LagMix` starts. (With
+    known-future covariates, `load_data` first picks the best candidate
+    without them, `info["fallback"]`, for `SimilarDay` to fall back on.)
 
     Args:
         future: the known-future covariates of the windows' horizons
@@ -918,8 +1040,7 @@ def choose_base(config, info, windows, targets, future=None):
     features = keras.ops.convert_to_numpy(_candidates(info, lags)(scaled, future_scaled))
     last = keras.ops.convert_to_numpy(reference)[:, :1]
     errors = {}
-    bases = seasonal_bases(lags, seasons, bool(info.get("smoothing")), bool(future_indices(info)))
-    for name, weights in bases.items():
+    for name, weights in _bases(info, lags).items():
         mixed = sum(w * features[:, :, j] for j, w in weights.items())
         forecast = mixed * info["scale"][0] + last
         if log:
@@ -944,9 +1065,11 @@ def _candidates(info, lags):
     horizon, lookback = info["horizon"], info["lookback"]
     seasons = info.get("seasons") or [info["season"]]
     lag_features = SeasonalLags(lags, horizon, name="seasonal_lags")
-    smoothing = None
+    smoothing = mstl = None
     if info.get("smoothing"):
         smoothing = SeasonalSmoothing(seasons, horizon, **info["smoothing"], name="smoothing")
+    if info.get("mstl"):
+        mstl = MSTLForecast(seasons, horizon, **info["mstl"], name="mstl")
     similar = None
     fallback_lag = _fallback_lag(seasons, lags)
     if future_indices(info):
@@ -954,18 +1077,16 @@ def _candidates(info, lags):
             similar_day_lags(seasons, horizon, lookback, fallback_lag), horizon, future_indices(info),
             fallback_lag=fallback_lag, name="similar_day",
         )
+        plain = seasonal_bases(lags, seasons, smoothing is not None, mstl is not None)
+        fallback = plain[info.get("fallback") or default_fallback(lags, seasons, smoothing is not None)]
 
     def candidates(scaled, future=None):
         features = [lag_features(scaled)]
-        if smoothing is not None:
-            features.append(smoothing(scaled))
+        features += [layer(scaled) for layer in (smoothing, mstl) if layer is not None]
         if similar is not None:
-            # The fallback: the smoothing, or the anchored longest season.
-            if smoothing is not None:
-                fallback = features[-1][..., 0]
-            else:
-                fallback = features[0][..., len(lags) + lags.index(fallback_lag)]
-            features.append(similar((scaled, future, fallback)))
+            before = ops.concatenate(features, axis=-1) if len(features) > 1 else features[0]
+            fallen = sum(weight * before[..., j] for j, weight in fallback.items())
+            features.append(similar((scaled, future, fallen)))
         return features[0] if len(features) == 1 else ops.concatenate(features, axis=-1)
 
     return candidates
@@ -978,7 +1099,7 @@ def _build_seasonal(config, info):
     the recurrent network reads off the recent steps.
 
         window [B, L, F] -> WindowScaling (last value as reference)
-          -> SeasonalLags (, SeasonalSmoothing, SimilarDay) -> LagMix -> base [B, H]
+          -> SeasonalLags (, SeasonalSmoothing, MSTLForecast, SimilarDay) -> LagMix -> base [B, H]
           -> last `recent` steps -> LSTM (, future) -> Dense(H x Q)  -> correction
         base + correction -> InverseScaling -> forecast [B, H] (or [B, H, Q])
     """
@@ -993,7 +1114,7 @@ def _build_seasonal(config, info):
             f"({horizon}) and shorter than the lookback ({lookback}); seasons: {seasons}"
         )
     future_columns = future_indices(info)
-    bases = seasonal_bases(lags, seasons, bool(info.get("smoothing")), bool(future_columns))
+    bases = _bases(info, lags)
     base = info.get("base") or f"naive_{max(lags)}"
     if base not in bases:
         raise ValueError(f"base must be one of {', '.join(bases)}. Received: base={base!r}")

@@ -454,11 +454,15 @@ def test_seasonal_structure_beats_seasonal_naive_on_half_hourly_demand(tmp_path)
     scores = result["metrics"]["backtest"]
     assert scores["model"]["mase"] < 0.85 * scores["seasonal_naive"]["mase"]
     assert scores["model"]["mase"] < scores["seasonal_naive_48"]["mase"]
-    # Within 10% of MSTL refit on 8 weeks at every origin (0.477 against 0.460).
-    assert scores["model"]["mase"] < 1.1 * scores["mstl"]["mase"]
+    # Within 3% of MSTL refit on 8 weeks at every origin (0.460 against 0.460:
+    # the model starts from MSTL's own forecast, built into the graph).
+    assert scores["model"]["mase"] < 1.03 * scores["mstl"]["mase"]
 
     # The export, served without rnnapps, forecasts the same from raw windows.
     data = forecasting.load_data(cfg)
+    # A week of validation windows; MSTL's smoothing weight fit as its ETS would.
+    assert data.info["sizes"]["validation"] == 336
+    assert data.info["mstl"] == {"alpha": 0.99, "steps": 8 * 336}
     windows, targets = data.raw["test"]
     assert windows.shape == (7, 8 * 336 + 1, 1)
     script = f"""

@@ -383,3 +383,73 @@ def test_choose_base_with_future_covariates_and_the_two_input_model(tmp_path):
     with pytest.raises(ValueError, match="need the direct decoder"):
         build_model(ForecastingConfig(units=4, structure="network", decoder="autoregressive"),
                     {**future_info(), "season": 4})
+
+
+# --- MSTL as a matrix (a LagMix candidate) -----------------------------------
+
+
+@pytest.mark.parametrize("n, period, seasonal", [(60, 4, 7), (97, 12, 11), (200, 7, 15)])
+def test_stl_matrix_is_statsmodels_stl(n, period, seasonal):
+    import statsmodels.api as sm
+
+    from rnnapps.tasks.forecasting.mstl_matrix import stl_matrix
+
+    rng = np.random.default_rng(n)
+    y = rng.normal(size=n).cumsum() + 3 * np.sin(np.arange(n) * 2 * np.pi / period)
+    expected = sm.tsa.STL(y, period=period, seasonal=seasonal, seasonal_deg=0).fit().seasonal
+    np.testing.assert_allclose(stl_matrix(n, period, seasonal) @ y, expected, atol=1e-5 * np.abs(y).max())
+
+
+def test_mstl_forecast_layer_is_statsforecast_mstl_with_exponential_smoothing(tmp_path):
+    from statsforecast.models import MSTL
+    from statsforecast.models import SimpleExponentialSmoothing
+
+    from rnnapps.tasks.forecasting.model import MSTLForecast
+
+    rng = np.random.default_rng(1)
+    t = np.arange(96.0)
+    y = 20 + 0.3 * rng.normal(size=96).cumsum() + 2 * np.sin(2 * np.pi * t / 4) + 3 * np.cos(2 * np.pi * t / 12)
+    expected = MSTL(season_length=[4, 12], trend_forecaster=SimpleExponentialSmoothing(alpha=0.5)).forecast(
+        y=y, h=6)["mean"]
+    layer = MSTLForecast([4, 12], horizon=6, alpha=0.5, steps=96)
+    window = np.concatenate([np.zeros(10), y])[None, :, None].astype("float32")  # only the last 96 count
+    out = keras.ops.convert_to_numpy(layer(window))
+    assert out.shape == (1, 6, 1) and not layer.trainable_weights
+    np.testing.assert_allclose(out[0, :, 0], expected, rtol=1e-5)
+    restored = MSTLForecast.from_config(layer.get_config())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(window)), out, rtol=1e-6)
+    with pytest.raises(ValueError, match="must not exceed the window"):
+        MSTLForecast([4, 12], horizon=6, alpha=0.5, steps=200)(window)
+
+
+def test_choose_mstl_fits_the_smoothing_weight_as_ets_does():
+    from rnnapps.tasks.forecasting.model import choose_mstl
+
+    rng = np.random.default_rng(0)
+    season = np.tile([0.0, 3.0, 1.0, -4.0], 24)
+    # A level that wanders: the last value is the best guess (alpha near 1);
+    # noise around a fixed level: a long average is (alpha small).
+    wandering = np.stack([season + rng.normal(size=96).cumsum() for _ in range(8)])
+    steady = np.stack([season + rng.normal(size=96) for _ in range(8)])
+    assert choose_mstl(wandering, [4, 12]) == {"alpha": 0.99, "steps": 96}
+    assert choose_mstl(steady, [4, 12])["alpha"] <= 0.1
+    assert choose_mstl(steady[:, :50], [4, 12])["steps"] == 48  # whole longest seasons
+
+
+def test_the_model_starting_from_mstl_forecasts_it_and_saves(tmp_path):
+    from rnnapps.tasks.forecasting.model import MSTLForecast
+
+    rng = np.random.default_rng(2)
+    series = (np.tile([1.0, 5.0, 2.0, 8.0], 30) + rng.normal(scale=0.3, size=120)).astype("float32")
+    windows = np.stack([series[i:i + 49] for i in range(5)])[..., None]
+    info_ = {**info((), features=1, lookback=49, horizon=4), "season": 12, "seasons": [4, 12],
+             "mstl": {"alpha": 0.5, "steps": 48}, "base": "mstl"}
+    model = build_model(ForecastingConfig(units=4, structure="seasonal"), info_)
+    out = keras.ops.convert_to_numpy(model(windows))
+    expected = keras.ops.convert_to_numpy(MSTLForecast([4, 12], 4, 0.5, 48)(windows))[..., 0]
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    assert set(seasonal_bases([4, 8, 12, 24], [4, 12], smoothing=True, mstl=True)) >= {
+        "smoothing", "mstl", "smoothing_mstl_mean"}
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(restored(windows)), out, rtol=1e-5)
