@@ -555,7 +555,10 @@ def test_cli_known_future_covariates_train_export_serve_predict(tmp_path, holida
     # gain the similar day.
     info = json.loads((export / "assets.extra" / "rnnapps.json").read_text())["data"]
     assert info["columns"] == ["demand", "workday"] and info["future_columns"] == ["workday"]
-    assert {"similar_day", "anchored_336_or_similar_day"} <= set(info["base_mae"])
+    # The similar day falls back on the best candidate without it.
+    plain = {name: mae for name, mae in info["base_mae"].items() if "similar_day" not in name}
+    assert info["fallback"] == min(plain, key=plain.get)
+    assert {"similar_day", f"{info['fallback']}_or_similar_day"} <= set(info["base_mae"])
     assert len(info["recent_future"]) == 48
     evaluated = last_json(run_cli("evaluate", "forecasting", "--model", str(export), cwd=tmp_path))
     assert evaluated["metrics"]["model"] == pytest.approx(result["metrics"]["model"], rel=1e-4)
