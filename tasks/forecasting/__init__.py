@@ -87,6 +87,9 @@ class ForecastingTask(Task):
         if info.get("mstl"):
             log(f"MSTL over the last {info['mstl']['steps']} steps as a linear forecast, the deseasonalized "
                 f"series smoothed with alpha {info['mstl']['alpha']:g} (fit on the training part)")
+        if info.get("fallback"):
+            log(f"Known-future covariates ({', '.join(info['future_columns'])}): the similar day "
+                f"replaces {info['fallback']} where the day a week back differs from the forecast day")
         if info.get("base"):
             log(f"Seasonal structure: the mix of candidates starts from {info['base']}, "
                 f"the best on the validation windows (MAE {info['base_mae'][info['base']]:.4g})")

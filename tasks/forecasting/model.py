@@ -23,8 +23,8 @@ is the seasonal-lag model instead:
            as one fixed matrix, and the mean of the two
            SimilarDay (with known-future covariates, `future` [B, H, K]):
            the most recent past day whose covariates match the horizon's
-           (a holiday looks like the last Sunday), and the smoothing kept
-           where the day a week back matches as well
+           (a holiday looks like the last Sunday), and the best other
+           candidate kept where the day a week back matches as well
         -> LagMix: their weighted sum, per step, started from the candidate
            that is best on the validation windows
         + a correction: an LSTM over the latest day (and the future
@@ -401,8 +401,9 @@ def seasonal_bases(lags, seasons, smoothing=False, mstl=False, fallback=None):
 
 
 def default_fallback(lags, seasons, smoothing=False):
-    """The base `SimilarDay` falls back on unless `choose_base` picked one:
-    the smoothing, or the anchored longest season."""
+    """The base `SimilarDay` falls back on unless `info["fallback"]` names
+    one (`load_data` picks the best on validation): the smoothing, or the
+    anchored longest season."""
     return "smoothing" if smoothing else f"anchored_{_fallback_lag(seasons, lags)}"
 
 
@@ -577,10 +578,11 @@ class SimilarDay(keras.layers.Layer):
     its target values, moved by the change of level since (`x[t+h-s] -
     x[t-1-s]`, as the anchored `SeasonalLags`), are the first output.
 
-    The second output keeps a `fallback` forecast (the seasonal smoothing)
-    where the stretch one `fallback_lag` back matches as well as any, and
-    takes the similar day where it does not: an ordinary week is left to
-    the smoothing, a holiday (or the day after one) gets the similar day.
+    The second output keeps a `fallback` forecast (the model's best
+    candidate without the covariates) where the stretch one `fallback_lag`
+    back matches as well as any, and takes the similar day where it does
+    not: an ordinary week is left to the fallback, a holiday (or the day a
+    week after one) gets the similar day.
 
     Args:
         lags: the lags to compare, sorted, each at least the horizon and

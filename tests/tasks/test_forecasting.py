@@ -550,6 +550,7 @@ def test_cli_known_future_covariates_train_export_serve_predict(tmp_path, holida
                       "--future-columns", "workday", "--epochs", "1", "--units", "4",
                       "--export-dir", "out", cwd=tmp_path)
     result = last_json(trained)
+    assert "Known-future covariates (workday): the similar day replaces" in trained.stdout
     export = tmp_path / result["export_path"]
     # The holiday's covariate is added to the value columns; the candidates
     # gain the similar day.
