@@ -99,14 +99,12 @@ def stl_matrix(n, period, seasonal, seasonal_deg=0, inner_iter=5):
     trend += trend % 2 == 0
     low_pass = period + 1
     low_pass += low_pass % 2 == 0
-    from scipy import sparse
-
     # The products of n x n matrices are float32 (twice as fast as float64;
     # the model computes in float32 anyway).
-    subseries = sparse.csc_matrix(_cycle_subseries_matrix(n, period, seasonal, seasonal_deg))
+    subseries = _cycle_subseries_matrix(n, period, seasonal, seasonal_deg).astype(np.float32)
     low = _loess_matrix(n, low_pass, 1).astype(np.float32) @ _low_pass_filters(n, period).astype(np.float32)
     low[:, period : period + n] -= np.eye(n, dtype=np.float32)  # [n, n + 2 period]
-    seasonal_of_detrended = -np.asarray((subseries.T @ low.T).T, np.float32)  # B: [n, n]
+    seasonal_of_detrended = -(low @ subseries)  # B: [n, n]
     # Each pass: season = B (y - trend), trend = T (y - season); as
     # matrices of y, season_1 = B and season_(k+1) = B - Q + Q season_k
     # with Q = B T.
