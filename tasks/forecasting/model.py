@@ -474,8 +474,34 @@ def seasonal_smoothing(windows, seasons, horizon, alpha, gammas, phi):
     return forecast + phi[..., None] ** np.arange(1, horizon + 1) * error[..., None]
 
 
+class _FixedLinearForecast(keras.layers.Layer):
+    """A forecast linear in the window's target, `target[-steps:] @ M`,
+    with `M` `[steps, horizon]` from `forecast_matrix` (fixed, not
+    trained): the base of `SeasonalSmoothing` and `MSTLForecast`."""
+
+    def forecast_matrix(self, lookback):
+        """`(steps, M)` for a window of `lookback` steps."""
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        self.steps, matrix = self.forecast_matrix(int(input_shape[1]))
+        self.matrix = self.add_weight(
+            (self.steps, self.horizon),
+            initializer=keras.initializers.Constant(matrix.astype(np.float32)),
+            trainable=False,
+            name="matrix",
+        )
+
+    def call(self, inputs):
+        target = inputs[:, -self.steps :, 0]
+        return ops.expand_dims(ops.matmul(target, ops.cast(self.matrix, target.dtype)), -1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.horizon, 1)
+
+
 @keras.saving.register_keras_serializable(package="rnnapps.forecasting")
-class SeasonalSmoothing(keras.layers.Layer):
+class SeasonalSmoothing(_FixedLinearForecast):
     """`seasonal_smoothing`'s forecast of a window's target, as one matrix.
 
     The smoothing is linear in the window, so its forecast is `window @ M`
@@ -517,26 +543,12 @@ class SeasonalSmoothing(keras.layers.Layer):
                 f"gammas needs one weight per season ({len(self.seasons)}). Received: gammas={gammas}"
             )
 
-    def build(self, input_shape):
-        lookback = int(input_shape[1])
+    def forecast_matrix(self, lookback):
         # Each window position's effect on the forecast: the smoothing run
         # on the unit windows.
-        matrix = seasonal_smoothing(
+        return lookback, seasonal_smoothing(
             np.eye(lookback), self.seasons, self.horizon, self.alpha, self.gammas, self.phi
         )
-        self.matrix = self.add_weight(
-            (lookback, self.horizon),
-            initializer=keras.initializers.Constant(matrix.astype(np.float32)),
-            trainable=False,
-            name="matrix",
-        )
-
-    def call(self, inputs):
-        target = inputs[..., 0]
-        return ops.expand_dims(ops.matmul(target, ops.cast(self.matrix, target.dtype)), -1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.horizon, 1)
 
     def get_config(self):
         return {
@@ -710,7 +722,7 @@ class FutureScaling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="rnnapps.forecasting")
-class MSTLForecast(keras.layers.Layer):
+class MSTLForecast(_FixedLinearForecast):
     """MSTL's forecast of a window's target, as one fixed matrix.
 
     STL without robustness iterations is linear in the series, and so is
@@ -749,25 +761,12 @@ class MSTLForecast(keras.layers.Layer):
         self.alpha = float(alpha)
         self.steps = int(steps)
 
-    def build(self, input_shape):
-        if input_shape[1] is not None and self.steps > input_shape[1]:
-            raise ValueError(f"steps ({self.steps}) must not exceed the window ({input_shape[1]})")
+    def forecast_matrix(self, lookback):
+        if self.steps > lookback:
+            raise ValueError(f"steps ({self.steps}) must not exceed the window ({lookback})")
         from rnnapps.tasks.forecasting.mstl_matrix import mstl_forecast_matrix
 
-        matrix = mstl_forecast_matrix(self.steps, self.seasons, self.horizon, self.alpha)
-        self.matrix = self.add_weight(
-            (self.steps, self.horizon),
-            initializer=keras.initializers.Constant(matrix.astype(np.float32)),
-            trainable=False,
-            name="matrix",
-        )
-
-    def call(self, inputs):
-        target = inputs[:, -self.steps :, 0]
-        return ops.expand_dims(ops.matmul(target, ops.cast(self.matrix, target.dtype)), -1)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.horizon, 1)
+        return self.steps, mstl_forecast_matrix(self.steps, self.seasons, self.horizon, self.alpha)
 
     def get_config(self):
         return {

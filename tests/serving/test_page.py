@@ -2,6 +2,7 @@
 ChromeDriver, driven by Selenium): each tab's form round-trips through the
 REST API."""
 
+import contextlib
 import json
 
 import pytest
@@ -147,39 +148,41 @@ def test_forecasting_tab_plots_the_window_forecast_and_interval(page):
     assert values == pytest.approx(served, rel=1e-3)
 
 
-def test_forecasting_tab_serves_a_seasonal_model_of_half_hours(tmp_path):
-    # The seasonal structure on taylor reads 8 weeks of half-hours (2,689
-    # steps): the page's example window round-trips too.
+@contextlib.contextmanager
+def page_of_one_forecaster(tmp_path, name, **overrides):
+    """A tiny forecasting export (`overrides` of its config), served as
+    `name` by `rnnapps serve`, its page loaded: `(driver, server)`."""
     from serving_support import tiny_export
 
-    tiny_export("forecasting", tmp_path / "models", data="taylor")
-    server = Server("--model", f"demand={tmp_path / 'models' / 'forecasting'}", "--poll-seconds", "0",
+    tiny_export("forecasting", tmp_path / "models", **overrides)
+    server = Server("--model", f"{name}={tmp_path / 'models' / 'forecasting'}", "--poll-seconds", "0",
                     cwd=tmp_path)
     driver = browser(tmp_path / "profile")
     try:
         load_page(driver, server)
+        yield driver, server
+    finally:
+        driver.quit()
+        server.stop()
+
+
+def test_forecasting_tab_serves_a_seasonal_model_of_half_hours(tmp_path):
+    # The seasonal structure on taylor reads 8 weeks of half-hours (2,689
+    # steps): the page's example window round-trips too.
+    with page_of_one_forecaster(tmp_path, "demand", data="taylor") as (driver, server):
         info, history, values, served = forecast_the_example(driver, server, "demand")
         assert (info["lookback"], info["horizon"]) == (8 * 336 + 1, 48)
         assert len(history) == info["lookback"]
         assert values == pytest.approx(served, rel=1e-3)
         # Demand in MW, near the window's own range.
         assert min(info["recent"])[0] * 0.8 < min(values) and max(values) < max(info["recent"])[0] * 1.2
-    finally:
-        driver.quit()
-        server.stop()
 
 
 def test_forecasting_tab_takes_the_future_covariates_of_a_model_that_reads_them(tmp_path):
     # elecdemand with its workday flag known over the horizon: the tab gets
     # a second box, filled by the example, checked before it is sent.
-    from serving_support import tiny_export
-
-    tiny_export("forecasting", tmp_path / "models", data="elecdemand", future_columns=["workday"])
-    server = Server("--model", f"load={tmp_path / 'models' / 'forecasting'}", "--poll-seconds", "0",
-                    cwd=tmp_path)
-    driver = browser(tmp_path / "profile")
-    try:
-        load_page(driver, server)
+    with page_of_one_forecaster(tmp_path, "load", data="elecdemand", future_columns=["workday"]) as (
+            driver, server):
         info, history, values, served = forecast_the_example(driver, server, "load")
         assert info["future_columns"] == ["workday"] and len(info["recent_future"]) == 48
         assert len(history) == info["lookback"] and len(values) == 48
@@ -192,9 +195,6 @@ def test_forecasting_tab_takes_the_future_covariates_of_a_model_that_reads_them(
         driver.find_element("id", "load-submit").click()
         alert = wait_for(driver, "#load-result .error").text
         assert "future covariates of 48 steps" in alert and "got 3" in alert
-    finally:
-        driver.quit()
-        server.stop()
 
 
 def test_a_bad_window_shows_the_error_and_the_page_keeps_working(page):
