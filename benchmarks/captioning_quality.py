@@ -5,24 +5,29 @@ batches and seed (epoch cap, early stopping on the validation loss, best
 weights restored), then scores on the validation and test splits, with
 sacrebleu's corpus BLEU-1..4 against all references:
 
-- the model, greedy and with beam search (the task's default beam and
-  length penalty);
+- the model with beam search (the task's default beam and length
+  penalty; `beam_size=1` in a variant is greedy);
 - `nearest`: the caption of the nearest training image in the trained
   encoder's embedding (cosine);
 - `frequent`: the most frequent training caption (on emoji, where every
   caption is unique, the best-scoring of the 50 made of the most common
   words).
 
-Variants are config overrides, e.g. `dropout=0.5,augment=0.1`. Choose
-settings on the validation columns; the test columns are the report.
+Each on the whole split, on its two parts (`captioning.caption_parts`:
+captions composed of words seen in training, and the rest) and, for the
+emoji, on the split redrawn at 50-100 % size, other places and background
+colours (`data.redrawn`). Variants are config overrides, e.g.
+`decoder=show_and_tell,dropout=0.5`. Choose settings on the validation
+tables; the test tables are the report.
 
     python benchmarks/captioning_quality.py                       # the default
-    python benchmarks/captioning_quality.py --variant default= --variant aug=augment=0.1
-    python benchmarks/captioning_quality.py --seeds 0,1,2 --epochs 60
+    python benchmarks/captioning_quality.py --variant attention= --variant tell=decoder=show_and_tell
+    python benchmarks/captioning_quality.py --seeds 0,1,2 --json captioning.json
 """
 
 import argparse
 import dataclasses
+import json
 import os
 import statistics
 import sys
@@ -70,21 +75,43 @@ def run(config, verbose):
     seconds = time.perf_counter() - start
     decoding = data.info["decoding"]
     size = decoding["image_size"]
+    train = data.raw["train"]
     row = {"epochs": len(history.history["loss"]), "seconds": round(seconds),
            "val_loss": round(min(history.history["val_loss"]), 3)}
-    frequent = captioning.most_frequent_caption(data.raw["train"].captions)
+    frequent = captioning.most_frequent_caption(train.captions)
+    generate = captioning._generator(model, decoding)
     for split in ("validation", "test"):
-        images = pipeline.image_dataset(data.raw[split], size)
         references = data.raw[split].captions
-        for name, beam in (("greedy", 1), ("beam", decoding["beam_size"])):
-            generate = captioning._generator(model, {**decoding, "beam_size": beam})
-            row[(split, name)] = captioning.bleu_scores(
-                captioning._caption_all(generate, images), references)
-        row[(split, "nearest")] = captioning.bleu_scores(
-            captioning.nearest_neighbour_captions(model, data.raw["train"], data.raw[split], size),
-            references)
-        row[(split, "frequent")] = captioning.bleu_scores([frequent] * len(references), references)
+        report = captioning._compare({
+            "model": captioning._caption_all(
+                generate, pipeline.image_dataset(data.raw[split], size)),
+            "nearest_neighbour": captioning.nearest_neighbour_captions(
+                model, train, data.raw[split], size),
+            "most_frequent": [frequent] * len(references),
+        }, references, captioning.caption_parts(references, train.captions))
+        row[split] = report
+        if data.raw[split].glyphs is not None:
+            row[split]["redrawn"] = captioning.redrawn_scores(
+                model, decoding, train, data.raw[split], frequent)
     return row
+
+
+def _cell(rows, split, part, method):
+    values = []
+    for row in rows:
+        report = row[split]
+        for key in filter(None, part.split("/")):
+            report = report.get(key, {})
+        if method in report:
+            values.append((report[method]["bleu1"], report[method]["bleu4"]))
+    if not values:
+        return "-"
+    b1 = [v[0] for v in values]
+    b4 = [v[1] for v in values]
+    text = f"{statistics.median(b1):.1f} / {statistics.median(b4):.1f}"
+    if len(values) > 1:
+        text += f" ({min(b4):.1f}-{max(b4):.1f})"
+    return text
 
 
 def main(argv=None):
@@ -95,6 +122,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--data", default="emoji")
     parser.add_argument("--verbose", type=int, default=2)
+    parser.add_argument("--json", help="also write every run's numbers to this JSON file")
     args = parser.parse_args(argv)
 
     from rnnapps.tasks.captioning import CaptioningConfig
@@ -109,23 +137,30 @@ def main(argv=None):
                 config = dataclasses.replace(config, epochs=args.epochs)
             row = run(config, args.verbose)
             results.setdefault(name, []).append(row)
-            print(f"# {name} seed {seed}: {row}", file=sys.stderr, flush=True)
+            print(f"# {name} seed {seed}: {json.dumps(row)}", file=sys.stderr, flush=True)
+            if args.json:
+                with open(args.json + ".tmp", "w") as file:
+                    json.dump(results, file, indent=1)
+                os.replace(args.json + ".tmp", args.json)
 
-    columns = [("greedy", "model, greedy"), ("beam", "model, beam"),
-               ("nearest", "nearest image"), ("frequent", "most frequent")]
+    parts = [("", "all"), ("composition", "composition"), ("rest", "rest"),
+             ("redrawn", "redrawn")]
     for split in ("validation", "test"):
-        print(f"\n{split}: BLEU-1 / BLEU-4, median over seeds {args.seeds}")
-        print("| variant | epochs | val loss | " + " | ".join(c for _, c in columns) + " |")
-        print("| --- " * (3 + len(columns)) + "|")
+        print(f"\n{split}: BLEU-1 / BLEU-4 (range of BLEU-4), median over seeds {args.seeds}")
+        print("| variant | epochs | val loss | part | model, beam | nearest image | most frequent |")
+        print("| --- " * 7 + "|")
         for name, rows in results.items():
-            cells = []
-            for key, _ in columns:
-                b1 = statistics.median(r[(split, key)]["bleu1"] for r in rows)
-                b4 = statistics.median(r[(split, key)]["bleu4"] for r in rows)
-                cells.append(f"{b1:.1f} / {b4:.1f}")
             epochs = statistics.median(r["epochs"] for r in rows)
             loss = statistics.median(r["val_loss"] for r in rows)
-            print(f"| {name} | {epochs:g} | {loss:.3f} | " + " | ".join(cells) + " |")
+            for part, label in parts:
+                cells = [_cell(rows, split, part, m) for m in ("model", "nearest_neighbour", "most_frequent")]
+                if cells[0] == "-":
+                    continue
+                images = rows[0][split]
+                for key in filter(None, part.split("/")):
+                    images = images.get(key, {})
+                print(f"| {name} | {epochs:g} | {loss:.3f} | {label} ({images.get('images')}) | "
+                      + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ from rnnapps.tasks.captioning.data import load_examples
 
 __all__ = [
     "CaptioningConfig", "PRESETS", "CaptioningTask", "load_data", "load_examples",
-    "build_model", "captioner", "bleu_scores", "nearest_neighbour_captions",
-    "most_frequent_caption", "task",
+    "build_model", "captioner", "bleu_scores", "caption_parts", "nearest_neighbour_captions",
+    "most_frequent_caption", "redrawn_scores", "task",
 ]
 
 NOT_DECODABLE = "could not decode the image: it is not a PNG, JPEG, GIF or BMP file"
@@ -64,10 +64,31 @@ def _check_config(config):
     for flag, value, least in checks:
         if value < least:
             raise TaskError(f"{flag} must be at least {least}. Received: {value}")
+    try:
+        filters = _filters(config)
+    except ValueError:
+        raise TaskError(f"--filters must be positive integers, e.g. 32,64,128,256. "
+                        f"Received: {config.filters!r}")
+    if config.decoder == "attention" and config.backbone == "none":
+        ratio = config.image_size // max(config.feature_map, 1)
+        if (config.feature_map < 1 or ratio * config.feature_map != config.image_size
+                or ratio & (ratio - 1) or ratio > 2 ** len(filters)):
+            raise TaskError(
+                f"--feature-map must be --image-size ({config.image_size}) divided by a power "
+                f"of two, at most 2**{len(filters)} (one pooling per block of --filters). "
+                f"Received: {config.feature_map}"
+            )
     if config.backbone_weights and config.backbone == "none":
         raise TaskError("--backbone-weights needs a --backbone (e.g. --backbone mobilenet_v2)")
     if config.backbone_weights and not pathlib.Path(config.backbone_weights).is_file():
         raise TaskError(f"no such file: {config.backbone_weights} (--backbone-weights)")
+
+
+def _filters(config):
+    filters = tuple(int(f) for f in str(config.filters).split(","))
+    if not filters or min(filters) < 1:
+        raise ValueError(config.filters)
+    return filters
 
 
 def _data_name(data):
@@ -138,6 +159,7 @@ def load_data(config):
         split: pipeline.make_dataset(
             splits[split], tokenizer, config.image_size, config.max_length, config.batch_size,
             shuffle_seed=config.seed if split == "train" else None, cache=cache,
+            redraw=config.redraw and split == "train",
         )
         for split in splits
     }
@@ -160,10 +182,16 @@ def build_model(config, data):
 
     from rnnapps.optimizers import ClippedOptimizer
     from rnnapps.tasks.captioning.model import ShowAndTell
+    from rnnapps.tasks.captioning.model import ShowAttendAndTell
     from rnnapps.text import PAD_ID
 
+    attention = config.decoder == "attention"
+    options = dict(feature_map=config.feature_map,
+                   attention_penalty=config.attention_penalty) if attention else {}
     try:
-        model = ShowAndTell(
+        model = (ShowAttendAndTell if attention else ShowAndTell)(
+            **options,
+            filters=_filters(config),
             vocabulary_size=data.info["vocabulary_size"],
             image_size=config.image_size,
             backbone=None if config.backbone == "none" else config.backbone,
@@ -175,7 +203,7 @@ def build_model(config, data):
             dropout=config.dropout,
             augment=config.augment,
             tokenizer=data.raw["tokenizer"],
-            name=f"captioning_{config.cell}",
+            name=f"captioning_{config.decoder}_{config.cell}",
         )
     except (ValueError, OSError) as error:  # a weights file of another network, not HDF5...
         raise TaskError(f"cannot build the model: {str(error).splitlines()[0]}")
@@ -266,6 +294,42 @@ def bleu_scores(hypotheses, references):
     }
 
 
+def caption_parts(captions, train_captions):
+    """Which part of the test split each image is in, for the report.
+
+    `"composition"`: none of its captions occurs in training, but every word
+    of one of them does (a caption made of parts the training set shows in
+    other combinations); `"rest"`: the others (a caption seen in training,
+    or one with a word no training caption has, like most flags' country
+    names). On the emoji split no test caption occurs in training.
+
+    >>> caption_parts([["red heart"], ["blue square"], ["red car"]],
+    ...               [["red heart"], ["blue heart"], ["red square"]])
+    ['rest', 'composition', 'rest']
+    """
+    seen = {c for image in train_captions for c in image}
+    words = {w for c in seen for w in c.lower().split()}
+    return [
+        "composition" if not seen.intersection(image)
+        and any(set(c.lower().split()) <= words for c in image) else "rest"
+        for image in captions
+    ]
+
+
+def _compare(methods, references, parts=None):
+    """BLEU-1..4 of each method's captions (`{name: captions}`), overall and,
+    with `parts`, on each part of the images."""
+    report = {"images": len(references),
+              **{name: bleu_scores(captions, references) for name, captions in methods.items()}}
+    for part in sorted(set(parts or ())):
+        chosen = [i for i, p in enumerate(parts) if p == part]
+        report[part] = _compare(
+            {name: [captions[i] for i in chosen] for name, captions in methods.items()},
+            [references[i] for i in chosen],
+        )
+    return report
+
+
 def most_frequent_caption(captions, candidates=50, sample=500, seed=0):
     """The baseline that gives every image one caption: the most frequent
     training caption. Where several are equally frequent (on emoji every
@@ -324,6 +388,22 @@ def nearest_neighbour_captions(model, train, test, image_size):
         np.argmax(test_x[i:i + 1024] @ train_x.T, axis=1) for i in range(0, len(test_x), 1024)
     ]) if len(test_x) else np.zeros(0, int)
     return [train.captions[j][0] for j in nearest]
+
+
+def redrawn_scores(model, decoding, train, test, constant=None):
+    """BLEU of the model and both baselines on `test`'s emoji redrawn
+    (`data.redrawn`: 50-100 % size, anywhere, any background colour)."""
+    from rnnapps.tasks.captioning import pipeline
+    from rnnapps.tasks.captioning.data import redrawn
+
+    moved = redrawn(test)
+    size = decoding["image_size"]
+    constant = constant or most_frequent_caption(train.captions)
+    return _compare({
+        "model": _caption_all(_generator(model, decoding), pipeline.image_dataset(moved, size)),
+        "nearest_neighbour": nearest_neighbour_captions(model, train, moved, size),
+        "most_frequent": [constant] * len(moved),
+    }, moved.captions)
 
 
 def _caption_all(generate, images, batch_size=64):
@@ -386,16 +466,24 @@ class CaptioningTask(Task):
         self._hypotheses = hypotheses
         nearest = nearest_neighbour_captions(model, train, test, decoding["image_size"])
         constant = most_frequent_caption(train.captions)
-        return {
-            **bleu_scores(hypotheses, references),
+        report = _compare(
+            {"model": hypotheses, "nearest_neighbour": nearest,
+             "most_frequent": [constant] * len(references)},
+            references, caption_parts(references, train.captions),
+        )
+        metrics = {
+            **report.pop("model"),
             "loss": round(loss, 4),
             "perplexity": round(float(np.exp(loss)), 3),
-            "images": len(hypotheses),
-            "nearest_neighbour": bleu_scores(nearest, references),
-            "most_frequent": {**bleu_scores([constant] * len(references), references),
-                              "caption": constant},
+            "images": report.pop("images"),
+            "nearest_neighbour": report.pop("nearest_neighbour"),
+            "most_frequent": {**report.pop("most_frequent"), "caption": constant},
+            "parts": report,
             **{k: decoding[k] for k in ("beam_size", "length_penalty")},
         }
+        if test.glyphs is not None:
+            metrics["redrawn"] = redrawn_scores(model, decoding, train, test, constant)
+        return metrics
 
     def example_predictions(self, model, data, count=6):
         hypotheses = getattr(self, "_hypotheses", None)
@@ -431,7 +519,14 @@ class CaptioningTask(Task):
 
         test = data.raw["test"]
         captions, _ = self._serve_all(loaded, pipeline.encoded_images(test))
-        return {**bleu_scores(captions, test.captions), "images": len(captions)}
+        metrics = {**bleu_scores(captions, test.captions), "images": len(captions)}
+        if test.glyphs is not None:
+            from rnnapps.tasks.captioning.data import redrawn
+
+            moved = redrawn(test)
+            captions, _ = self._serve_all(loaded, moved.images)
+            metrics["redrawn"] = bleu_scores(captions, moved.captions)
+        return metrics
 
     def predict_export(self, loaded, inputs, metadata=None, options=None):
         import tensorflow as tf

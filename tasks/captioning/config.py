@@ -5,6 +5,7 @@ import dataclasses
 from rnnapps.task import config_field as _field
 
 BACKBONE_CHOICES = ("none", "mobilenet_v2", "resnet50", "efficientnet_b0", "densenet121")
+DECODER_CHOICES = ("show_and_tell", "attention")
 
 
 @dataclasses.dataclass
@@ -35,6 +36,21 @@ class CaptioningConfig:
         "default: random initial weights"
     )
     fine_tune: bool = _field(False, "train the backbone's weights too (default: frozen)")
+    filters: str = _field(
+        "32,64,128,256", "the small CNN's convolution widths, one conv-BN-ReLU(-pool) block each"
+    )
+    decoder: str = _field(
+        "attention", "show_and_tell (the image sets the decoder's initial state) or attention "
+        "(Show, Attend and Tell: soft attention over the CNN's feature map at every word)",
+        choices=DECODER_CHOICES,
+    )
+    feature_map: int = _field(
+        8, "attention decoder: the side of the grid of image regions it attends over "
+        "(image size / a power of two)"
+    )
+    attention_penalty: float = _field(
+        1.0, "attention decoder: weight of the doubly stochastic regularisation (0 = off)"
+    )
     cell: str = _field("lstm", "recurrent cell of the decoder", choices=("lstm", "gru", "irnn"))
     units: int = _field(256, "recurrent units of the decoder")
     embedding_dim: int = _field(128, "word embedding size")
@@ -45,8 +61,12 @@ class CaptioningConfig:
     augment: float = _field(
         0.1, "while training, shift and zoom images at random by up to this fraction (0 = off)"
     )
+    redraw: bool = _field(
+        True, "while training, draw every emoji anew each epoch: at 50-100%% of its size, "
+        "anywhere on the canvas, on a random background colour (emoji data only)"
+    )
     # === Training ===
-    epochs: int = _field(40, "most epochs; early stopping may end sooner")
+    epochs: int = _field(24, "most epochs; early stopping may end sooner")
     batch_size: int = _field(32, "image-caption pairs per training step")
     learning_rate: float = _field(1e-3, "Adam learning rate")
     clipnorm: float = _field(5.0, "ClippedOptimizer threshold on the global gradient norm")

@@ -9,7 +9,10 @@ Sources:
   ("woman rowing boat medium skin tone", "Christmas tree"): 3,963 emoji, 33
   of which the installed font cannot draw (blank, left out), so 3,930
   pairs. The images are rendered once (about 10 s) and kept as PNG files
-  in one archive in the cache (`~/.cache/rnnapps/captioning/`).
+  in one archive in the cache (`~/.cache/rnnapps/captioning/`), with each
+  emoji's glyph on a transparent background (`Split.glyphs`), from which
+  training redraws it at other sizes, places and background colours, and
+  `redrawn` makes the robustness check's images.
 - `coco_captions` through tensorflow-datasets (downloads on first use;
   Karpathy's splits: train + restval / val / test, five captions per image).
 - a CSV file of `image,caption` rows (a header naming the two columns; image
@@ -39,7 +42,7 @@ from rnnapps.task import TaskError
 
 __all__ = [
     "FONT_PACKAGE", "Split", "base_name", "emoji_caption", "font_path", "load_examples",
-    "read_csv", "render_emoji",
+    "read_csv", "redraw", "redrawn", "render_emoji",
 ]
 
 FONT_PACKAGE = "fonts-noto-color-emoji"
@@ -65,6 +68,9 @@ class Split:
             order (tensorflow-datasets sources), instead of `images`.
         skipped: names of images left out because they could not be read
             or decoded.
+        glyphs: per image, its subject alone as an RGBA PNG cropped to it
+            (transparent around it), for redrawing it elsewhere (emoji);
+            `None` for other sources.
     """
 
     captions: list
@@ -73,6 +79,7 @@ class Split:
     files: bool = False
     dataset: object = None
     skipped: list = dataclasses.field(default_factory=list)
+    glyphs: list = None
 
     def __len__(self):
         return len(self.captions)
@@ -138,11 +145,25 @@ def _cache_file(font):
     from rnnapps.datasets import debian
 
     digest = hashlib.md5(f"{font.stat().st_size}-{font.stat().st_mtime_ns}".encode()).hexdigest()
-    return debian.cache_dir().parent / "captioning" / f"emoji-{emoji.__version__}-{digest[:8]}.npz"
+    name = f"emoji-v2-{emoji.__version__}-{digest[:8]}.npz"  # v2: with the glyphs
+    return debian.cache_dir().parent / "captioning" / name
+
+
+def _pack(blobs):
+    import numpy as np
+
+    return np.frombuffer(b"".join(blobs), np.uint8), np.cumsum([0] + [len(b) for b in blobs])
+
+
+def _unpack(archive, key):
+    blob, offsets = archive[key].tobytes(), archive[f"{key}_offsets"]
+    return [blob[offsets[i]:offsets[i + 1]] for i in range(len(offsets) - 1)]
 
 
 def render_emoji(font=None):
-    """`(emoji, caption, png_bytes)` for every fully-qualified emoji the font draws.
+    """`(emoji, caption, png_bytes, glyph_png_bytes)` for every fully-qualified
+    emoji the font draws: the standard drawing (RGB, white canvas) and the
+    glyph alone (RGBA, cropped to it).
 
     Rendered once and cached (an `.npz` archive written atomically into the
     rnnapps cache folder); emoji the font cannot draw are left out.
@@ -153,24 +174,19 @@ def render_emoji(font=None):
     cache = _cache_file(font)
     if cache.is_file():
         with np.load(cache) as archive:
-            blob, offsets = archive["png"].tobytes(), archive["offsets"]
-            characters = archive["emoji"].tolist()
-            captions = archive["captions"].tolist()
-        return [
-            (e, c, blob[offsets[i]:offsets[i + 1]])
-            for i, (e, c) in enumerate(zip(characters, captions))
-        ]
+            columns = archive["emoji"].tolist(), archive["captions"].tolist()
+            columns += (_unpack(archive, "png"), _unpack(archive, "glyph"))
+        return list(zip(*columns))
     rendered = _render(font)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    offsets = np.cumsum([0] + [len(png) for _, _, png in rendered])
+    png, png_offsets = _pack([r[2] for r in rendered])
+    glyph, glyph_offsets = _pack([r[3] for r in rendered])
     partial = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
     with open(partial, "wb") as file:
         np.savez(
-            file,
-            png=np.frombuffer(b"".join(png for _, _, png in rendered), np.uint8),
-            offsets=offsets,
-            emoji=np.array([e for e, _, _ in rendered]),
-            captions=np.array([c for _, c, _ in rendered]),
+            file, png=png, png_offsets=png_offsets, glyph=glyph, glyph_offsets=glyph_offsets,
+            emoji=np.array([r[0] for r in rendered]),
+            captions=np.array([r[1] for r in rendered]),
         )
     os.replace(partial, cache)
     return rendered
@@ -196,10 +212,52 @@ def _render(font):
             continue
         image = Image.new("RGB", CANVAS, (255, 255, 255))
         image.paste(layer, mask=layer.getchannel("A"))
-        buffer = io.BytesIO()
-        image.save(buffer, "PNG")
-        rendered.append((character, emoji_caption(data["en"]), buffer.getvalue()))
+        rendered.append((
+            character, emoji_caption(data["en"]), _png(image), _png(layer.crop(layer.getbbox()))
+        ))
     return rendered
+
+
+def _png(image):
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+# Users' drawings: the emoji at 50-100 % of the standard size, anywhere on
+# the canvas, on a background of any colour.
+REDRAW_SCALES = (0.5, 1.0)
+
+
+def redraw(glyph, rng, scales=REDRAW_SCALES, canvas=CANVAS):
+    """An RGB PNG of `glyph` (RGBA PNG bytes) redrawn on a `canvas`: scaled
+    by a factor drawn from `scales`, at a random place where it fits
+    whole, on a background of a random colour (`rng`: a numpy Generator).
+    Pillow's Lanczos resampling, not the training pipeline's resizing."""
+    from PIL import Image
+
+    layer = Image.open(io.BytesIO(glyph)).convert("RGBA")
+    scale = rng.uniform(*scales)
+    fit = min(canvas[0] / layer.width, canvas[1] / layer.height, 1.0)
+    size = (max(1, round(layer.width * fit * scale)), max(1, round(layer.height * fit * scale)))
+    layer = layer.resize(size, Image.LANCZOS)
+    position = (int(rng.integers(0, canvas[0] - size[0] + 1)),
+                int(rng.integers(0, canvas[1] - size[1] + 1)))
+    image = Image.new("RGB", canvas, tuple(int(v) for v in rng.integers(0, 256, 3)))
+    image.paste(layer, position, mask=layer.getchannel("A"))
+    return _png(image)
+
+
+def redrawn(split, seed=0):
+    """A copy of an emoji `split` with every image redrawn (`redraw`): the
+    same captions, at other sizes, places and background colours; the same
+    drawings for the same `seed` on every machine."""
+    import numpy as np
+
+    if split.glyphs is None:
+        raise ValueError("only the emoji data has glyphs to redraw")
+    rng = np.random.default_rng(seed)
+    return dataclasses.replace(split, images=[redraw(g, rng) for g in split.glyphs])
 
 
 def _bucket(key, buckets=10):
@@ -213,12 +271,13 @@ def _split_of(key):
 
 
 def _emoji_splits():
-    splits = {name: Split(captions=[], names=[], images=[]) for name in SPLITS}
-    for character, caption, png in render_emoji():
+    splits = {name: Split(captions=[], names=[], images=[], glyphs=[]) for name in SPLITS}
+    for character, caption, png, glyph in render_emoji():
         split = splits[_split_of(base_name(caption))]
         split.captions.append([caption])
         split.names.append(character)
         split.images.append(png)
+        split.glyphs.append(glyph)
     return splits
 
 

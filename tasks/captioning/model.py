@@ -25,12 +25,13 @@ from keras import ops
 
 from rnnapps.decoding import beam_search
 from rnnapps.layers import IRNN
+from rnnapps.layers import IRNNCell
 from rnnapps.text import END_ID
 from rnnapps.text import PAD_ID
 from rnnapps.text import START_ID
 from rnnapps.text import UNK_ID
 
-__all__ = ["ShowAndTell", "BACKBONES", "small_cnn"]
+__all__ = ["ShowAndTell", "ShowAttendAndTell", "BACKBONES", "small_cnn"]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 
@@ -43,19 +44,24 @@ BACKBONES = {
 }
 
 
-def small_cnn(filters=(32, 64, 128, 256), name="small_cnn"):
+def small_cnn(filters=(32, 64, 128, 256), pools=None, global_pool=True, name="small_cnn"):
     """The default encoder, trained from scratch: per entry of `filters` a
-    3x3 convolution, batch normalisation, ReLU and 2x2 max pooling; then
-    global average pooling. Takes images scaled to [-1, 1]."""
+    3x3 convolution, batch normalisation and ReLU, the first `pools` of
+    them (default: all) followed by 2x2 max pooling; then global average
+    pooling, or, with `global_pool=False`, the feature map itself (what an
+    attention decoder looks at). Takes images scaled to [-1, 1]."""
+    pools = len(filters) if pools is None else pools
     layers = []
     for i, width in enumerate(filters):
         layers += [
             keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"conv_{i}"),
             keras.layers.BatchNormalization(name=f"norm_{i}"),
             keras.layers.ReLU(name=f"relu_{i}"),
-            keras.layers.MaxPooling2D(2, name=f"pool_{i}"),
         ]
-    layers.append(keras.layers.GlobalAveragePooling2D(name="pool"))
+        if i < pools:
+            layers.append(keras.layers.MaxPooling2D(2, name=f"pool_{i}"))
+    if global_pool:
+        layers.append(keras.layers.GlobalAveragePooling2D(name="pool"))
     return keras.Sequential(layers, name=name)
 
 
@@ -155,15 +161,9 @@ class ShowAndTell(keras.Model):
             keras.layers.RandomTranslation(self.augment, self.augment, fill_mode="nearest"),
             keras.layers.RandomZoom(self.augment, fill_mode="nearest"),
         ], name="augmentation") if self.augment else None
+        self.encoder = self._make_encoder(backbone_weights)
         if backbone:
-            constructor, _ = BACKBONES[backbone]
-            self.encoder = getattr(keras.applications, constructor)(
-                include_top=False, weights=backbone_weights, pooling="avg",
-                input_shape=(image_size, image_size, 3),
-            )
             self.encoder.trainable = self.fine_tune
-        else:
-            self.encoder = small_cnn(self.filters)
         self.image_dropout = keras.layers.Dropout(dropout, name="image_dropout")
         self.state_projections = [
             keras.layers.Dense(units, activation="tanh", name="initial_h"),
@@ -174,11 +174,23 @@ class ShowAndTell(keras.Model):
             vocabulary_size, embedding_dim, name="word_embedding"
         )
         self.word_dropout = keras.layers.Dropout(dropout, name="word_dropout")
-        self.decoder = _CELLS[cell](
-            units, return_sequences=True, return_state=True, name="decoder"
-        )
+        self._make_decoder()
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout")
         self.output_projection = keras.layers.Dense(vocabulary_size, name="output_projection")
+
+    def _make_encoder(self, backbone_weights, pooling="avg"):
+        if self.backbone:
+            constructor, _ = BACKBONES[self.backbone]
+            return getattr(keras.applications, constructor)(
+                include_top=False, weights=backbone_weights, pooling=pooling,
+                input_shape=(self.image_size, self.image_size, 3),
+            )
+        return small_cnn(self.filters)
+
+    def _make_decoder(self):
+        self.decoder = _CELLS[self.cell](
+            self.units, return_sequences=True, return_state=True, name="decoder"
+        )
 
     def build(self, input_shape=None):
         """Creates every weight (the shapes depend only on the settings)."""
@@ -188,9 +200,12 @@ class ShowAndTell(keras.Model):
         for projection in self.state_projections:
             projection.build((None, features))
         self.word_embedding.build((None, None))
+        self._build_decoder()
+        self.built = True
+
+    def _build_decoder(self):
         self.decoder.build((None, None, self.embedding_dim))
         self.output_projection.build((None, None, self.units))
-        self.built = True
 
     @property
     def feature_dim(self):
@@ -241,20 +256,29 @@ class ShowAndTell(keras.Model):
         """
         if not self.built:  # not inside the decoding loop's trace
             self.build()
-        states = self.initial_state(self.encode(images))
+        states = self._decoding_start(images)
 
         # Never write the unknown token: it stands for characters the
         # vocabulary lacks, and detokenizes to " ⁇ ".
         unknown = ops.where(ops.arange(self.vocabulary_size) == UNK_ID, -1e9, 0.0)
 
         def step(tokens, carried):
-            logits, new_states = self._decode(ops.expand_dims(tokens, 1), carried)
-            return logits[:, 0, :] + unknown, new_states
+            logits, new_states = self._decoding_step(tokens, carried)
+            return logits + unknown, new_states
 
         return beam_search(
             step, states, ops.shape(images)[0], beam_size=beam_size, max_length=max_length,
             start_id=START_ID, end_id=END_ID, length_penalty=length_penalty,
         )
+
+    def _decoding_start(self, images):
+        """What beam search carries per image: here the decoder's states."""
+        return self.initial_state(self.encode(images))
+
+    def _decoding_step(self, tokens, carried):
+        """`(batch,)` previous tokens -> `(batch, vocabulary)` logits, new carried states."""
+        logits, new_states = self._decode(ops.expand_dims(tokens, 1), carried)
+        return logits[:, 0, :], new_states
 
     def get_config(self):
         config = super().get_config()
@@ -279,3 +303,206 @@ class ShowAndTell(keras.Model):
         if config.get("tokenizer") is not None:
             config["tokenizer"] = keras.saving.deserialize_keras_object(config["tokenizer"])
         return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="rnnapps.captioning")
+class ShowAttendAndTell(ShowAndTell):
+    """Soft attention over the image's regions at every word (Xu et al. 2015).
+
+    *Show, Attend and Tell*'s deterministic soft attention: the encoder
+    keeps its spatial feature map `a` (`feature_map x feature_map` regions
+    of `feature_dim` channels) instead of pooling it; the mean region sets
+    the decoder's initial state (as `ShowAndTell`'s pooled embedding
+    does), and before each word the previous hidden state `h` scores every
+    region,
+
+        e_i = w . tanh(W_a a_i + W_h h),   alpha = softmax(e),
+        z = beta * sum_i alpha_i a_i,      beta = sigmoid(w_b . h)   (the gating scalar)
+
+    the cell reads `[E y_prev; z]`, and the word comes from the deep output
+    layer `Dense(tanh(L_h h + L_z z + E y_prev))`. While training, the
+    doubly stochastic regularisation `attention_penalty * mean_i (1 - sum_t
+    alpha_ti)^2` (over the caption's real steps) asks every region to be
+    looked at about once over the caption.
+
+    Takes the same inputs as `ShowAndTell` and has the same `generate`
+    (beam search; the regions travel with the beams), so the task's export
+    is unchanged. `attention_maps` gives the weights of each written word.
+
+    Args:
+        vocabulary_size: token ids are below this; 0 is padding.
+        feature_map: the side of the small CNN's attention grid: its first
+            `log2(image_size / feature_map)` blocks pool (the image size
+            divided by a power of two, at most one per block). Ignored with
+            a `backbone`, whose last feature map is the grid.
+        attention_dim: size of the attention's hidden layer (default: `units`).
+        attention_penalty: weight of the doubly stochastic regularisation
+            (0 = off).
+        **kwargs: as `ShowAndTell` (`image_size`, `filters`, `cell`, `units`,
+            `embedding_dim`, `dropout`, `augment`, `backbone`, `tokenizer`...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = ShowAttendAndTell(30, image_size=32, filters=(8, 16), feature_map=8,
+    ...                           units=16, embedding_dim=8)
+    >>> images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3))
+    >>> logits = model({"image": images, "caption_in": np.array([[2, 7, 8], [2, 9, 0]])})
+    >>> tuple(logits.shape)
+    (2, 3, 30)
+    >>> tokens, scores = model.generate(images, beam_size=2, max_length=5)
+    >>> tuple(model.attention_maps(images, tokens).shape)   # one 8x8 map per written token
+    (2, 5, 8, 8)
+    """
+
+    def __init__(self, vocabulary_size, feature_map=8, attention_dim=None,
+                 attention_penalty=1.0, **kwargs):
+        self.feature_map = int(feature_map)
+        self.attention_dim = int(attention_dim or kwargs.get("units", 256))
+        self.attention_penalty = float(attention_penalty)
+        image_size = kwargs.get("image_size", 64)
+        filters = tuple(kwargs.get("filters", (32, 64, 128, 256)))
+        if not kwargs.get("backbone"):
+            ratio = image_size // max(self.feature_map, 1)
+            pools = ratio.bit_length() - 1
+            if (self.feature_map < 1 or ratio * self.feature_map != image_size
+                    or ratio != 2 ** pools or pools > len(filters)):
+                raise ValueError(
+                    f"feature_map must be image_size divided by a power of two, at most "
+                    f"2**{len(filters)} (one 2x2 pooling per block of the CNN). Received: "
+                    f"feature_map={feature_map}, image_size={image_size}"
+                )
+            self._pools = pools
+        super().__init__(vocabulary_size, **kwargs)
+
+    def _make_encoder(self, backbone_weights):
+        if self.backbone:
+            return super()._make_encoder(backbone_weights, pooling=None)
+        return small_cnn(self.filters, pools=self._pools, global_pool=False)
+
+    def _make_decoder(self):
+        cells = {"lstm": keras.layers.LSTMCell, "gru": keras.layers.GRUCell,
+                 "irnn": IRNNCell}
+        self.decoder_cell = cells[self.cell](self.units, name="decoder")
+        self.attention_keys = keras.layers.Dense(self.attention_dim, name="attention_keys")
+        self.attention_query = keras.layers.Dense(
+            self.attention_dim, use_bias=False, name="attention_query")
+        self.attention_score = keras.layers.Dense(1, name="attention_score")
+        self.attention_gate = keras.layers.Dense(1, activation="sigmoid", name="attention_gate")
+        self.output_hidden = keras.layers.Dense(self.embedding_dim, name="output_hidden")
+        self.output_context = keras.layers.Dense(
+            self.embedding_dim, use_bias=False, name="output_context")
+
+    def _build_decoder(self):
+        features, units = self.feature_dim, self.units
+        self.decoder_cell.build((None, self.embedding_dim + features))
+        self.attention_keys.build((None, None, features))
+        self.attention_query.build((None, units))
+        self.attention_score.build((None, None, self.attention_dim))
+        self.attention_gate.build((None, units))
+        self.output_hidden.build((None, None, units))
+        self.output_context.build((None, None, features))
+        self.output_projection.build((None, None, self.embedding_dim))
+
+    @property
+    def feature_dim(self):
+        """The channels of each region (and the size of the pooled embedding)."""
+        return self.encoder.output_shape[-1] if self.backbone else self.filters[-1]
+
+    # === The regions ===
+
+    def encode_regions(self, images, training=False):
+        """The feature map as regions: `(batch, regions, feature_dim)`."""
+        images = ops.cast(images, "float32")
+        if training and self.augmentation is not None:
+            images = self.augmentation(images, training=True)
+        train_encoder = training and (not self.backbone or self.fine_tune)
+        grid = self.encoder(self._preprocess(images), training=train_encoder)
+        shape = ops.shape(grid)
+        return ops.reshape(grid, (shape[0], -1, self.feature_dim))
+
+    def encode(self, images, training=False):
+        """The image embedding `(batch, feature_dim)`: the mean region."""
+        return ops.mean(self.encode_regions(images, training), axis=1)
+
+    # === One decoding step, shared by training and beam search ===
+
+    def _attend(self, hidden, regions, keys):
+        query = ops.expand_dims(self.attention_query(hidden), 1)
+        scores = ops.squeeze(self.attention_score(ops.tanh(keys + query)), -1)
+        weights = ops.softmax(scores, axis=-1)
+        context = ops.sum(ops.expand_dims(weights, -1) * regions, axis=1)
+        return self.attention_gate(hidden) * context, weights
+
+    def _step(self, words, states, regions, keys):
+        context, weights = self._attend(states[0], regions, keys)
+        hidden, new_states = self.decoder_cell(ops.concatenate([words, context], -1), states)
+        new_states = list(new_states) if isinstance(new_states, (list, tuple)) else [new_states]
+        return hidden, new_states, context, weights
+
+    def _output(self, hidden, context, words, training=False):
+        x = ops.tanh(self.output_hidden(hidden) + self.output_context(context) + words)
+        return self.output_projection(self.output_dropout(x, training=training))
+
+    def _teacher_forced(self, images, caption_in, training=False):
+        regions = self.encode_regions(images, training)
+        states = self.initial_state(ops.mean(regions, axis=1), training)
+        keys = self.attention_keys(regions)
+        words = self.word_dropout(self.word_embedding(caption_in), training=training)
+
+        count = len(states)
+
+        # keras.ops.scan (TensorFlow backend) stacks outputs shaped like the
+        # carry: the carry holds the step's context and weights too.
+        def body(carried, x):
+            hidden, new_states, context, weights = self._step(x, carried[:count], regions, keys)
+            carried = [*new_states, context, weights]
+            return carried, carried
+
+        start = [*states, ops.zeros_like(regions[:, 0, :]), ops.zeros_like(regions[:, :, 0])]
+        _, steps = ops.scan(body, start, ops.transpose(words, (1, 0, 2)))
+        # The cells' first state is their output h.
+        hidden, context, weights = (ops.moveaxis(steps[i], 0, 1) for i in (0, -2, -1))
+        return self._output(hidden, context, words, training), weights
+
+    def call(self, inputs, training=False):
+        logits, weights = self._teacher_forced(inputs["image"], inputs["caption_in"], training)
+        if training and self.attention_penalty:
+            mask = ops.cast(ops.not_equal(inputs["caption_in"], PAD_ID), weights.dtype)
+            coverage = ops.sum(weights * ops.expand_dims(mask, -1), axis=1)
+            self.add_loss(self.attention_penalty * ops.mean(ops.square(1.0 - coverage)))
+        return logits
+
+    def _decoding_start(self, images):
+        regions = self.encode_regions(images)
+        states = self.initial_state(ops.mean(regions, axis=1))
+        return [*states, regions, self.attention_keys(regions)]
+
+    def _decoding_step(self, tokens, carried):
+        *states, regions, keys = carried
+        words = self.word_embedding(tokens)
+        hidden, new_states, context, _ = self._step(words, states, regions, keys)
+        return self._output(hidden, context, words), [*new_states, regions, keys]
+
+    def attention_maps(self, images, tokens):
+        """The attention weights over the grid while writing each of `tokens`.
+
+        `tokens` `(batch, steps)` as `generate` returns them; gives
+        `(batch, steps, rows, columns)`, each step's weights summing to 1
+        (those after the end token are meaningless).
+        """
+        tokens = ops.cast(tokens, "int32")
+        start = ops.full((ops.shape(tokens)[0], 1), START_ID, "int32")
+        caption_in = ops.concatenate([start, tokens[:, :-1]], axis=1)
+        _, weights = self._teacher_forced(images, caption_in)
+        side = int(round(ops.shape(weights)[-1] ** 0.5))
+        return ops.reshape(weights, (*ops.shape(weights)[:2], side, -1))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            feature_map=self.feature_map,
+            attention_dim=self.attention_dim,
+            attention_penalty=self.attention_penalty,
+        )
+        return config

@@ -10,7 +10,10 @@ decoder reads `<s> caption` and predicts `caption </s>`.
 
 from rnnapps.text import teacher_forcing
 
-__all__ = ["decode_image", "resize_image", "image_dataset", "make_dataset", "encoded_images"]
+__all__ = [
+    "decode_image", "resize_image", "redraw_image", "image_dataset", "make_dataset",
+    "encoded_images",
+]
 
 
 def resize_image(image, image_size):
@@ -32,6 +35,41 @@ def decode_image(data, image_size):
     image = tf.io.decode_image(data, channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     return resize_image(image, image_size)
+
+
+def redraw_image(glyph, seed, image_size, scales=(0.5, 1.0), canvas=(136, 128), white=0.3):
+    """A glyph drawn anew: `float32` `(size, size, 3)` in [0, 255].
+
+    `glyph` is a decoded RGBA `uint8` image of the subject alone (the
+    emoji's `Split.glyphs`), `seed` a `(2,)` integer tensor: the glyph is
+    scaled by a factor from `scales` (relative to the largest size that
+    fits the `canvas`, width x height), placed where it fits whole, on a
+    random background colour (white with probability `white`), in
+    premultiplied alpha, and the canvas squeezed to `image_size` square as
+    `resize_image` would. The same seed gives the same drawing.
+    """
+    import tensorflow as tf
+
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
+    glyph = tf.cast(glyph, tf.float32) / 255.0
+    alpha = glyph[..., 3:]
+    layer = tf.concat([glyph[..., :3] * alpha, alpha], axis=-1)
+    height = tf.cast(tf.shape(glyph)[0], tf.float32)
+    width = tf.cast(tf.shape(glyph)[1], tf.float32)
+    fit = tf.minimum(tf.minimum(canvas[0] / width, canvas[1] / height), 1.0)
+    scale = tf.random.stateless_uniform([], seeds[0], *scales) * fit
+    # In the output's pixels: the canvas is squeezed to image_size square.
+    rows = tf.maximum(1, tf.cast(tf.round(height * scale * image_size / canvas[1]), tf.int32))
+    columns = tf.maximum(1, tf.cast(tf.round(width * scale * image_size / canvas[0]), tf.int32))
+    rows, columns = tf.minimum(rows, image_size), tf.minimum(columns, image_size)
+    layer = tf.image.resize(layer, tf.stack([rows, columns]), antialias=True)
+    top = tf.random.stateless_uniform([], seeds[1], 0, image_size - rows + 1, tf.int32)
+    left = tf.random.stateless_uniform([], seeds[2], 0, image_size - columns + 1, tf.int32)
+    layer = tf.image.pad_to_bounding_box(layer, top, left, image_size, image_size)
+    background = tf.random.stateless_uniform([3], seeds[3])
+    background = tf.where(tf.random.stateless_uniform([], seeds[4]) < white, 1.0, background)
+    image = layer[..., :3] + background * (1.0 - layer[..., 3:])
+    return tf.clip_by_value(image * 255.0, 0.0, 255.0)
 
 
 def image_dataset(split, image_size):
@@ -65,35 +103,60 @@ def encoded_images(split):
         yield from split.images
 
 
+# Training batches group captions of up to 7, up to 15 and more pieces:
+# `teacher_forcing` pads to a multiple of 8 steps (<s> included).
+LENGTH_BOUNDARIES = (8, 16)
+
+
 def make_dataset(split, tokenizer, image_size, max_length, batch_size, shuffle_seed=None,
-                 cache=True):
+                 cache=True, redraw=False):
     """Batched `({"image", "caption_in"}, caption_out)`, one example per caption.
 
     The decoded images are cached in memory (`cache`, for the in-memory
     sources); the training split (`shuffle_seed` given) is reshuffled
-    every epoch.
+    every epoch, in batches of captions of about one length
+    (`LENGTH_BOUNDARIES`). With `redraw` (and a split with glyphs, the emoji), every
+    image is drawn anew every epoch (`redraw_image`) instead of as stored.
     """
     import tensorflow as tf
 
-    images = image_dataset(split, image_size)
-    if cache:
-        images = images.cache()
+    if redraw and split.glyphs is not None:
+        glyphs = tf.data.Dataset.from_tensor_slices(tf.constant(list(split.glyphs), tf.string))
+        glyphs = glyphs.map(
+            lambda data: tf.io.decode_png(data, channels=4), num_parallel_calls=tf.data.AUTOTUNE
+        ).cache()
+        seeds = tf.data.Dataset.random(
+            seed=shuffle_seed or 0, rerandomize_each_iteration=True).batch(2)
+        images = tf.data.Dataset.zip(glyphs, seeds).map(
+            lambda glyph, seed: redraw_image(glyph, seed, image_size),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    else:
+        images = image_dataset(split, image_size)
+        if cache:
+            images = images.cache()
     captions = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(split.captions, tf.string))
     pairs = tf.data.Dataset.zip(images, captions).flat_map(
         lambda image, texts: tf.data.Dataset.from_tensor_slices(texts).map(
             lambda text: (image, text)
         )
     )
-    if shuffle_seed is not None:
-        count = sum(len(c) for c in split.captions)
-        pairs = pairs.shuffle(min(count, 20_000), seed=shuffle_seed, reshuffle_each_iteration=True)
-
     def encode(images, texts):
         caption_in, caption_out = teacher_forcing(tokenizer, texts, max_length)
         return {"image": images, "caption_in": caption_in}, caption_out
 
-    return (
-        pairs.batch(batch_size)
-        .map(encode, num_parallel_calls=tf.data.AUTOTUNE)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    if shuffle_seed is None:
+        batches = pairs.batch(batch_size)
+    else:
+        count = sum(len(c) for c in split.captions)
+        pairs = pairs.shuffle(min(count, 20_000), seed=shuffle_seed, reshuffle_each_iteration=True)
+        # Batches of captions of about one length: the decoder runs as many
+        # steps as the batch's longest caption (on emoji 12 instead of 22 on average).
+        batches = pairs.map(
+            lambda image, text: (image, text, tf.shape(tokenizer(text))[0]),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        ).bucket_by_sequence_length(
+            lambda image, text, length: length, LENGTH_BOUNDARIES,
+            [batch_size] * (len(LENGTH_BOUNDARIES) + 1),
+        ).map(lambda images, texts, lengths: (images, texts))
+    return batches.map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -20,8 +20,8 @@ from rnnapps.tasks.captioning import data as captioning_data
 pytestmark = pytest.mark.tensorflow_only
 
 TINY = dict(
-    train_size=300, image_size=24, vocabulary_size=200, units=16, embedding_dim=8, epochs=1,
-    batch_size=32, beam_size=2, max_length=12,
+    train_size=300, image_size=24, feature_map=6, vocabulary_size=200, units=16,
+    embedding_dim=8, epochs=1, batch_size=32, beam_size=2, max_length=12,
 )
 
 
@@ -61,6 +61,69 @@ def test_default_data_is_the_rendered_emoji_split_by_base_name(emoji_font):
     pixels = np.asarray(image)
     assert pixels.std() > 10 and len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20
     assert captioning.load_examples("emoji")["test"].captions == splits["test"].captions
+
+
+def test_redrawn_emoji_are_the_same_glyphs_elsewhere(emoji_font):
+    from PIL import Image
+
+    test = captioning.load_examples("emoji")["test"]
+    assert len(test.glyphs) == len(test.images)
+    glyph = Image.open(io.BytesIO(test.glyphs[0]))
+    assert glyph.mode == "RGBA" and glyph.getchannel("A").getextrema() == (0, 255)
+    moved = captioning_data.redrawn(test)
+    assert moved.captions == test.captions and len(moved.images) == len(test.images)
+    # The same drawings for the same seed, others for another.
+    assert captioning_data.redrawn(test).images == moved.images
+    assert captioning_data.redrawn(test, seed=1).images != moved.images
+    standard = [np.asarray(Image.open(io.BytesIO(png))) for png in test.images[:50]]
+    redrawn = [np.asarray(Image.open(io.BytesIO(png))) for png in moved.images[:50]]
+    assert all(image.shape == (128, 136, 3) for image in redrawn)
+    corners = np.array([image[[0, 0, -1, -1], [0, -1, 0, -1]] for image in redrawn])
+    # Mostly not on white, and the glyph smaller: more background than before.
+    assert (corners.reshape(-1, 3) != 255).any(axis=1).mean() > 0.8
+
+    def covered(image):  # the share of pixels that differ from the corner colour
+        return (np.abs(image.astype(int) - image[0, 0]).sum(-1) > 30).mean()
+
+    assert np.median([covered(i) for i in redrawn]) < 0.8 * np.median([covered(i) for i in standard])
+
+
+def test_training_redraws_every_epoch_and_evaluation_does_not(emoji_font):
+    import tensorflow as tf
+
+    from rnnapps.tasks.captioning import pipeline
+    from rnnapps.text import fit_sentencepiece
+
+    splits = captioning.load_examples("emoji")
+    train = splits["train"]
+    train.captions, train.glyphs, train.images = train.captions[:40], train.glyphs[:40], None
+    tokenizer = fit_sentencepiece([c[0] for c in train.captions], 60)
+    redrawing = pipeline.make_dataset(train, tokenizer, 32, 12, 40, shuffle_seed=3, redraw=True)
+    first, second = (next(iter(redrawing))[0]["image"].numpy() for _ in range(2))
+    assert first.shape == (40, 32, 32, 3) and 0 <= first.min() and first.max() <= 255
+    assert not np.allclose(first, second)  # drawn anew each epoch
+    # The same seed draws the same image; a glyph at scale 1 on white is the
+    # standard drawing (up to resampling).
+    glyph = tf.io.decode_png(splits["test"].glyphs[0], channels=4)
+    seed = tf.constant([5, 6])
+    np.testing.assert_array_equal(pipeline.redraw_image(glyph, seed, 32).numpy(),
+                                  pipeline.redraw_image(glyph, seed, 32).numpy())
+    same = pipeline.redraw_image(glyph, seed, 32, scales=(1.0, 1.0), white=1.0).numpy()
+    standard = pipeline.decode_image(tf.constant(splits["test"].images[0]), 32).numpy()
+    assert np.abs(same - standard).mean() < 12
+    validation = pipeline.make_dataset(splits["validation"], tokenizer, 32, 12, 40)
+    a, b = (next(iter(validation))[0]["image"].numpy() for _ in range(2))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_caption_parts_on_the_emoji_split(emoji_font):
+    splits = captioning.load_examples("emoji")
+    parts = captioning.caption_parts(splits["test"].captions, splits["train"].captions)
+    # No test caption occurs in training; most are made of training words,
+    # the rest hold a word that none has (country names of flags, mostly).
+    assert 0.3 < parts.count("composition") / len(parts) < 0.95
+    rest = [c[0] for c, p in zip(splits["test"].captions, parts) if p == "rest"]
+    assert sum(c.startswith("flag") for c in rest) > 0.2 * len(rest)
 
 
 def test_skin_tone_variants_share_a_base_name():
@@ -197,12 +260,22 @@ def test_train_evaluate_predict_export_from_the_command_line(
         assert all(0 <= scores[f"bleu{n}"] <= 100 for n in (1, 2, 3, 4))
     assert metrics["most_frequent"]["bleu1"] > 0 and metrics["beam_size"] == 2
     assert result["data"]["sizes"]["skipped_images"] == 0
+    # The two parts of the test split, and the test emoji redrawn, for the
+    # model and both baselines.
+    parts = metrics["parts"]
+    assert parts["composition"]["images"] + parts["rest"]["images"] == metrics["images"]
+    for report in (parts["composition"], parts["rest"], metrics["redrawn"]):
+        assert {"model", "nearest_neighbour", "most_frequent"} <= set(report)
+        assert all(0 <= report["model"][f"bleu{n}"] <= 100 for n in (1, 2, 3, 4))
+    assert metrics["redrawn"]["images"] == metrics["images"]
 
-    # The export captions the test split exactly as the trained model did.
+    # The export captions the test split, standard and redrawn, exactly as
+    # the trained model did.
     evaluated = last_json(here("evaluate", "captioning", "--model", str(export)))
     assert {k: evaluated["metrics"][k] for k in ("bleu1", "bleu4")} == {
         k: metrics[k] for k in ("bleu1", "bleu4")
     }
+    assert evaluated["metrics"]["redrawn"] == metrics["redrawn"]["model"]
 
     (tmp_path / "a.png").write_bytes(encoded((250, 200, 0)))
     (tmp_path / "b.jpg").write_bytes(encoded((0, 90, 200), size=(300, 80), kind="JPEG"))
@@ -299,6 +372,8 @@ def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji
         (["train", "captioning", "--backbone", "mobilenet_v2", "--backbone-weights", "w.h5"],
          "no such file: w.h5"),
         (["predict", "captioning", "--model", "nowhere", "a.png"], "not an exported model"),
+        (["train", "captioning", "--feature-map", "5"], "--feature-map must be --image-size"),
+        (["train", "captioning", "--filters", "32,x"], "--filters must be positive integers"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args, message, capsys, monkeypatch):

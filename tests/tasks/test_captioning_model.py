@@ -7,6 +7,7 @@ import keras
 from keras import ops
 
 from rnnapps.tasks.captioning.model import ShowAndTell
+from rnnapps.tasks.captioning.model import ShowAttendAndTell
 from rnnapps.text import END_ID
 from rnnapps.text import START_ID
 from rnnapps.text import UNK_ID
@@ -123,3 +124,108 @@ def test_augmentation_only_while_training_and_never_the_unknown_token():
 def test_bad_arguments_name_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ShowAndTell(12, **{**SMALL, **kwargs})
+
+
+# === The attention decoder (Show, Attend and Tell) ===
+
+ATTEND = dict(SMALL, feature_map=4)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "irnn"])
+def test_attention_shapes_generate_and_maps(cell):
+    model = ShowAttendAndTell(12, cell=cell, **ATTEND)
+    caption_in = np.array([[START_ID, 5, 6], [START_ID, 7, 0]])
+    logits = model({"image": images(2), "caption_in": caption_in})
+    assert tuple(logits.shape) == (2, 3, 12)
+    # The 16x16 images pool twice to a 4x4 grid of 16-channel regions.
+    assert tuple(model.encode_regions(images(2)).shape) == (2, 16, 16)
+    assert tuple(model.encode(images(2)).shape) == (2, 16)
+    tokens, scores = model.generate(images(2), beam_size=3, max_length=6)
+    assert ops.convert_to_numpy(tokens).shape == (2, 6)
+    assert np.all(ops.convert_to_numpy(scores) <= 0)
+    maps = ops.convert_to_numpy(model.attention_maps(images(2), tokens))
+    assert maps.shape == (2, 6, 4, 4) and np.all(maps >= 0)
+    np.testing.assert_allclose(maps.sum(axis=(2, 3)), 1.0, rtol=1e-5)
+
+
+def test_attention_beam_search_scores_what_teacher_forcing_scores():
+    # Greedy decoding writes each step's arg-max: fed back by teacher
+    # forcing, the same tokens are the arg-max of the same logits (the
+    # regions travel with the beams exactly as the training path sees them).
+    keras.utils.set_random_seed(1)
+    model = ShowAttendAndTell(12, **ATTEND)
+    x = images(3, seed=2)
+    tokens, _ = model.generate(x, beam_size=1, max_length=5)
+    tokens = ops.convert_to_numpy(tokens)
+    caption_in = np.concatenate([np.full((3, 1), START_ID), tokens[:, :-1]], axis=1)
+    logits = ops.convert_to_numpy(model({"image": x, "caption_in": caption_in}))
+    logits[..., UNK_ID] = -1e9
+    first = logits.argmax(-1)[:, 0]
+    np.testing.assert_array_equal(first, tokens[:, 0])
+    for row in range(3):  # up to and including the end token
+        length = list(tokens[row]).index(END_ID) + 1 if END_ID in tokens[row] else 5
+        np.testing.assert_array_equal(logits[row].argmax(-1)[:length], tokens[row, :length])
+
+
+def test_doubly_stochastic_penalty_only_while_training():
+    model = ShowAttendAndTell(12, attention_penalty=2.0, **ATTEND)
+    x = {"image": images(2), "caption_in": np.array([[START_ID, 5, 6], [START_ID, 7, 0]])}
+    model(x, training=True)
+    assert len(model.losses) == 1
+    penalty = float(ops.convert_to_numpy(model.losses[0]))
+    # Three and two real steps over 16 regions: sum_t alpha_ti is about 3/16
+    # or 2/16 for near-uniform weights, so the mean of (1 - it)^2 is near 0.7.
+    assert 2.0 * 0.5 < penalty < 2.0 * 1.0
+    model(x, training=False)
+    assert not model.losses
+    off = ShowAttendAndTell(12, attention_penalty=0.0, **ATTEND)
+    off(x, training=True)
+    assert not off.losses
+
+
+def test_attention_fit_learns_two_captions_and_round_trips(tmp_path):
+    # A red or a green square on grey: what the regions hold, not where
+    # (soft attention sums the regions, and sees no position as such).
+    x = np.full((2, 16, 16, 3), 128.0, "float32")
+    x[0, 4:12, 4:12] = (230.0, 20.0, 20.0)
+    x[1, 4:12, 4:12] = (20.0, 230.0, 20.0)
+    x = np.repeat(x, 16, axis=0)
+    caption_in = np.repeat(np.array([[START_ID, 5, 6, 0], [START_ID, 7, 8, 9]]), 16, axis=0)
+    caption_out = np.repeat(np.array([[5, 6, END_ID, 0], [7, 8, 9, END_ID]]), 16, axis=0)
+    keras.utils.set_random_seed(0)
+    model = ShowAttendAndTell(12, **ATTEND)
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+    )
+    history = model.fit({"image": x, "caption_in": caption_in}, caption_out, epochs=40,
+                        batch_size=32, verbose=0)
+    # The training loss holds the attention penalty (about 0.6 here: three
+    # steps cannot cover 16 regions once each); evaluation is the captions'.
+    loss = model.evaluate({"image": x, "caption_in": caption_in}, caption_out, verbose=0)
+    assert loss < 0.05 * history.history["loss"][0]
+    tokens, _ = model.generate(x[[0, 16]], beam_size=2, max_length=5)
+    assert ops.convert_to_numpy(tokens).tolist() == [[5, 6, END_ID, 0, 0], [7, 8, 9, END_ID, 0]]
+
+    path = tmp_path / "attention.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, ShowAttendAndTell)
+    assert loaded.get_config()["feature_map"] == 4 and loaded.attention_penalty == 1.0
+    again, _ = loaded.generate(x[[0, 16]], beam_size=2, max_length=5)
+    assert ops.convert_to_numpy(again).tolist() == ops.convert_to_numpy(tokens).tolist()
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(loaded.attention_maps(x[[0, 16]], tokens)),
+        ops.convert_to_numpy(model.attention_maps(x[[0, 16]], tokens)), rtol=1e-4, atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize("feature_map", [3, 16, 1])
+def test_attention_grid_must_be_a_pooling_of_the_image(feature_map):
+    # 16x16 images through two blocks: a 16 (no pooling), 8 or 4 grid; 3 is
+    # no power-of-two pooling, and 1 would need four poolings.
+    if feature_map == 16:
+        assert ShowAttendAndTell(12, **{**ATTEND, "feature_map": 16}).feature_map == 16
+        return
+    with pytest.raises(ValueError, match="feature_map must be image_size divided by"):
+        ShowAttendAndTell(12, **{**ATTEND, "feature_map": feature_map})
