@@ -303,6 +303,22 @@ def test_train_evaluate_predict_export_from_the_command_line(
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "bad.png: could not decode the image" in proc.stderr.strip().splitlines()[-1]
 
+    # The attention figure of docs/captioning.md, from the run's checkpoint;
+    # a wrong path is one line and writes nothing.
+    import importlib.util
+
+    script = pathlib.Path(__file__).resolve().parents[2] / "docs/figures/captioning_attention.py"
+    spec = importlib.util.spec_from_file_location("captioning_attention", script)
+    figure = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figure)
+    png = tmp_path / "attention.png"
+    checkpoint_file = tmp_path / result["checkpoint"]
+    assert figure.main(["--checkpoint", str(checkpoint_file), "--out", str(png), "--count", "2"]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    missing = tmp_path / "missing.png"
+    assert figure.main(["--checkpoint", str(tmp_path / "nowhere.keras"), "--out", str(missing)]) == 2
+    assert not missing.exists() and not list(tmp_path.glob(".missing.png*"))
+
     # Re-export the checkpoint with greedy decoding: a new version, the setting saved.
     checkpoint = tmp_path / pathlib.Path(result["checkpoint"]).parent
     exported = last_json(here(
