@@ -56,7 +56,7 @@ def typed(config, values):
     return dataclasses.replace(config, **converted)
 
 
-def run(config, verbose):
+def run(config, verbose, decodings=()):
     import keras
 
     from rnnapps.tasks import captioning
@@ -82,14 +82,27 @@ def run(config, verbose):
     generate = captioning._generator(model, decoding)
     for split in ("validation", "test"):
         references = data.raw[split].captions
+        report_captions = captioning._caption_all(
+            generate, pipeline.image_dataset(data.raw[split], size))
         report = captioning._compare({
-            "model": captioning._caption_all(
-                generate, pipeline.image_dataset(data.raw[split], size)),
+            "model": report_captions,
             "nearest_neighbour": captioning.nearest_neighbour_captions(
                 model, train, data.raw[split], size),
             "most_frequent": [frequent] * len(references),
         }, references, captioning.caption_parts(references, train.captions))
         row[split] = report
+        # Other decoding settings of the same trained model (beam size, length penalty).
+        for name, overrides in decodings:
+            other = captioning._generator(model, {**decoding, **{
+                k: (int(v) if k in ("beam_size", "max_length") else float(v))
+                for k, v in overrides.items()}})
+            report[f"decoding {name}"] = {"model": captioning.bleu_scores(
+                captioning._caption_all(other, pipeline.image_dataset(data.raw[split], size)),
+                references)}
+        row[split]["examples"] = [
+            [data.raw[split].captions[i][0], report_captions[i]]
+            for i in range(0, len(references), max(len(references) // 12, 1))
+        ]
         if data.raw[split].glyphs is not None:
             row[split]["redrawn"] = captioning.redrawn_scores(
                 model, decoding, train, data.raw[split], frequent)
@@ -123,6 +136,9 @@ def main(argv=None):
     parser.add_argument("--data", default="emoji")
     parser.add_argument("--verbose", type=int, default=2)
     parser.add_argument("--json", help="also write every run's numbers to this JSON file")
+    parser.add_argument("--decoding", action="append", default=[],
+                        help="NAME=beam_size=5,length_penalty=1.0: also score the trained model "
+                             "decoded so (model column, whole split)")
     args = parser.parse_args(argv)
 
     from rnnapps.tasks.captioning import CaptioningConfig
@@ -135,7 +151,7 @@ def main(argv=None):
             config = typed(CaptioningConfig(data=args.data, seed=seed), overrides)
             if args.epochs:
                 config = dataclasses.replace(config, epochs=args.epochs)
-            row = run(config, args.verbose)
+            row = run(config, args.verbose, [parse_variant(d) for d in args.decoding])
             results.setdefault(name, []).append(row)
             print(f"# {name} seed {seed}: {json.dumps(row)}", file=sys.stderr, flush=True)
             if args.json:
@@ -144,7 +160,8 @@ def main(argv=None):
                 os.replace(args.json + ".tmp", args.json)
 
     parts = [("", "all"), ("composition", "composition"), ("rest", "rest"),
-             ("redrawn", "redrawn")]
+             ("redrawn", "redrawn")] + [(f"decoding {d}", f"all, {d}") for d, _ in
+                                        map(parse_variant, args.decoding)]
     for split in ("validation", "test"):
         print(f"\n{split}: BLEU-1 / BLEU-4 (range of BLEU-4), median over seeds {args.seeds}")
         print("| variant | epochs | val loss | part | model, beam | nearest image | most frequent |")
