@@ -23,12 +23,14 @@ tables; the test tables are the report.
     python benchmarks/captioning_quality.py                       # the default
     python benchmarks/captioning_quality.py --variant attention= --variant tell=decoder=show_and_tell
     python benchmarks/captioning_quality.py --seeds 0,1,2 --json captioning.json
+    python benchmarks/captioning_quality.py --report seed0.json seeds12.json   # tables only
 """
 
 import argparse
 import dataclasses
 import json
 import os
+import pathlib
 import statistics
 import sys
 import time
@@ -56,7 +58,7 @@ def typed(config, values):
     return dataclasses.replace(config, **converted)
 
 
-def run(config, verbose, decodings=()):
+def run(config, verbose, decodings=(), save=None):
     import keras
 
     from rnnapps.tasks import captioning
@@ -74,6 +76,12 @@ def run(config, verbose, decodings=()):
     )
     seconds = time.perf_counter() - start
     decoding = data.info["decoding"]
+    if save:  # as `rnnapps train` leaves its checkpoint (for docs/figures/)
+        save.mkdir(parents=True, exist_ok=True)
+        model.save(save / "model.keras")
+        (save / "task.json").write_text(json.dumps(
+            {"task": "captioning", "config": dataclasses.asdict(config), "data": data.info},
+            indent=2, default=str))
     size = decoding["image_size"]
     train = data.raw["train"]
     row = {"epochs": len(history.history["loss"]), "seconds": round(seconds),
@@ -135,11 +143,16 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--data", default="emoji")
     parser.add_argument("--verbose", type=int, default=2)
-    parser.add_argument("--json", help="also write every run's numbers to this JSON file")
+    parser.add_argument("--json", help="also write every run's numbers to this JSON file, "
+                        "and each trained model beside it (JSON-VARIANT-seedN/model.keras)")
     parser.add_argument("--decoding", action="append", default=[],
                         help="NAME=beam_size=5,length_penalty=1.0: also score the trained model "
                              "decoded so (model column, whole split)")
+    parser.add_argument("--report", nargs="+", metavar="JSON",
+                        help="train nothing: print the tables of these --json files, merged")
     args = parser.parse_args(argv)
+    if args.report:
+        return report(args.report)
 
     from rnnapps.tasks.captioning import CaptioningConfig
 
@@ -151,7 +164,9 @@ def main(argv=None):
             config = typed(CaptioningConfig(data=args.data, seed=seed), overrides)
             if args.epochs:
                 config = dataclasses.replace(config, epochs=args.epochs)
-            row = run(config, args.verbose, [parse_variant(d) for d in args.decoding])
+            save = pathlib.Path(f"{args.json[:-5] if args.json.endswith('.json') else args.json}"
+                                f"-{name}-seed{seed}") if args.json else None
+            row = run(config, args.verbose, [parse_variant(d) for d in args.decoding], save)
             results.setdefault(name, []).append(row)
             print(f"# {name} seed {seed}: {json.dumps(row)}", file=sys.stderr, flush=True)
             if args.json:
@@ -159,25 +174,43 @@ def main(argv=None):
                     json.dump(results, file, indent=1)
                 os.replace(args.json + ".tmp", args.json)
 
+    print_tables(results)
+
+
+def print_tables(results):
+    """Markdown tables of `results` (`{variant: [row per seed]}`): per split,
+    median BLEU-1 / BLEU-4 over the seeds on each part."""
+    decodings = sorted({k for rows in results.values() for r in rows for k in r["test"]
+                        if k.startswith("decoding ")})
     parts = [("", "all"), ("composition", "composition"), ("rest", "rest"),
-             ("redrawn", "redrawn")] + [(f"decoding {d}", f"all, {d}") for d, _ in
-                                        map(parse_variant, args.decoding)]
+             ("redrawn", "redrawn")] + [(d, "all, " + d[len("decoding "):]) for d in decodings]
     for split in ("validation", "test"):
-        print(f"\n{split}: BLEU-1 / BLEU-4 (range of BLEU-4), median over seeds {args.seeds}")
-        print("| variant | epochs | val loss | part | model, beam | nearest image | most frequent |")
-        print("| --- " * 7 + "|")
+        print(f"\n{split}: BLEU-1 / BLEU-4 (range of BLEU-4 over the seeds), median")
+        print("| variant | seeds | epochs | val loss | part | model | nearest image | most frequent |")
+        print("| --- " * 8 + "|")
         for name, rows in results.items():
             epochs = statistics.median(r["epochs"] for r in rows)
             loss = statistics.median(r["val_loss"] for r in rows)
             for part, label in parts:
-                cells = [_cell(rows, split, part, m) for m in ("model", "nearest_neighbour", "most_frequent")]
+                cells = [_cell(rows, split, part, m)
+                         for m in ("model", "nearest_neighbour", "most_frequent")]
                 if cells[0] == "-":
                     continue
-                images = rows[0][split]
-                for key in filter(None, part.split("/")):
-                    images = images.get(key, {})
-                print(f"| {name} | {epochs:g} | {loss:.3f} | {label} ({images.get('images')}) | "
+                images = rows[0][split].get(part, {}) if part else rows[0][split]
+                count = f" ({images['images']})" if "images" in images else ""
+                print(f"| {name} | {len(rows)} | {epochs:g} | {loss:.3f} | {label}{count} | "
                       + " | ".join(cells) + " |")
+
+
+def report(paths):
+    """Merges the `--json` files of several runs (variants of one name are
+    pooled) and prints their tables."""
+    results = {}
+    for path in paths:
+        with open(path) as file:
+            for name, rows in json.load(file).items():
+                results.setdefault(name, []).extend(rows)
+    print_tables(results)
 
 
 if __name__ == "__main__":
