@@ -69,7 +69,7 @@ def _check_config(config):
     except ValueError:
         raise TaskError(f"--filters must be positive integers, e.g. 32,64,128,256. "
                         f"Received: {config.filters!r}")
-    if config.decoder == "attention" and config.backbone == "none":
+    if config.decoder == "attention" and config.backbone == "none" and config.feature_map:
         ratio = config.image_size // max(config.feature_map, 1)
         if (config.feature_map < 1 or ratio * config.feature_map != config.image_size
                 or ratio & (ratio - 1) or ratio > 2 ** len(filters)):
@@ -186,7 +186,7 @@ def build_model(config, data):
     from rnnapps.text import PAD_ID
 
     attention = config.decoder == "attention"
-    options = dict(feature_map=config.feature_map,
+    options = dict(feature_map=config.feature_map or None,
                    attention_penalty=config.attention_penalty) if attention else {}
     try:
         model = (ShowAttendAndTell if attention else ShowAndTell)(

@@ -45,8 +45,8 @@ class CaptioningConfig:
         choices=DECODER_CHOICES,
     )
     feature_map: int = _field(
-        8, "attention decoder: the side of the grid of image regions it attends over "
-        "(image size / a power of two)"
+        0, "attention decoder: the side of the grid of image regions it attends over "
+        "(image size / a power of two; 0: image size / 8, 8x8 regions of 64x64 images)"
     )
     attention_penalty: float = _field(
         1.0, "attention decoder: weight of the doubly stochastic regularisation (0 = off)"

@@ -333,8 +333,9 @@ class ShowAttendAndTell(ShowAndTell):
         vocabulary_size: token ids are below this; 0 is padding.
         feature_map: the side of the small CNN's attention grid: its first
             `log2(image_size / feature_map)` blocks pool (the image size
-            divided by a power of two, at most one per block). Ignored with
-            a `backbone`, whose last feature map is the grid.
+            divided by a power of two, at most one per block). Default: the
+            first three pool (8x8 regions of 64x64 images). Ignored with a
+            `backbone`, whose last feature map is the grid.
         attention_dim: size of the attention's hidden layer (default: `units`).
         attention_penalty: weight of the doubly stochastic regularisation
             (0 = off).
@@ -355,13 +356,15 @@ class ShowAttendAndTell(ShowAndTell):
     (2, 5, 8, 8)
     """
 
-    def __init__(self, vocabulary_size, feature_map=8, attention_dim=None,
+    def __init__(self, vocabulary_size, feature_map=None, attention_dim=None,
                  attention_penalty=1.0, **kwargs):
+        image_size = kwargs.get("image_size", 64)
+        filters = tuple(kwargs.get("filters", (32, 64, 128, 256)))
+        if not feature_map:  # the first three blocks pool: 8x8 regions of 64x64 images
+            feature_map = image_size // 2 ** min(3, len(filters))
         self.feature_map = int(feature_map)
         self.attention_dim = int(attention_dim or kwargs.get("units", 256))
         self.attention_penalty = float(attention_penalty)
-        image_size = kwargs.get("image_size", 64)
-        filters = tuple(kwargs.get("filters", (32, 64, 128, 256)))
         if not kwargs.get("backbone"):
             ratio = image_size // max(self.feature_map, 1)
             pools = ratio.bit_length() - 1

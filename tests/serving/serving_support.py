@@ -23,7 +23,7 @@ TINY = {
     "forecasting": dict(units=8, epochs=1, batch_size=16, quantiles="0.1,0.5,0.9"),
     "translation": dict(train_size=300, vocabulary_size=300, units=16, embedding_dim=8,
                         epochs=1, batch_size=32, beam_size=2, max_length=16),
-    "captioning": dict(train_size=200, image_size=24, vocabulary_size=200, units=16,
+    "captioning": dict(train_size=200, image_size=24, feature_map=6, vocabulary_size=200, units=16,
                        embedding_dim=8, epochs=1, batch_size=32, beam_size=2, max_length=12),
     "next_word": dict(max_sentences=1500, vocabulary_size=400, embedding_dim=8, units=8,
                       epochs=1, batch_size=64, ngram_order=0),

@@ -403,6 +403,7 @@ def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji
          "no such file: w.h5"),
         (["predict", "captioning", "--model", "nowhere", "a.png"], "not an exported model"),
         (["train", "captioning", "--feature-map", "5"], "--feature-map must be --image-size"),
+        (["train", "captioning", "--feature-map", "2"], "at most 2**4"),
         (["train", "captioning", "--filters", "32,x"], "--filters must be positive integers"),
     ],
 )
