@@ -221,13 +221,16 @@ class ShowAndTell(keras.Model):
         _, module = BACKBONES[self.backbone]
         return getattr(keras.applications, module).preprocess_input(images)
 
-    def encode(self, images, training=False):
-        """The image embedding `(batch, feature_dim)` of `(batch, size, size, 3)` images."""
+    def _encoder_output(self, images, training=False):
         images = ops.cast(images, "float32")
         if training and self.augmentation is not None:
             images = self.augmentation(images, training=True)
         train_encoder = training and (not self.backbone or self.fine_tune)
         return self.encoder(self._preprocess(images), training=train_encoder)
+
+    def encode(self, images, training=False):
+        """The image embedding `(batch, feature_dim)` of `(batch, size, size, 3)` images."""
+        return self._encoder_output(images, training)
 
     def initial_state(self, features, training=False):
         """The decoder's initial state(s) from image embeddings."""
@@ -407,20 +410,11 @@ class ShowAttendAndTell(ShowAndTell):
         self.output_context.build((None, None, features))
         self.output_projection.build((None, None, self.embedding_dim))
 
-    @property
-    def feature_dim(self):
-        """The channels of each region (and the size of the pooled embedding)."""
-        return self.encoder.output_shape[-1] if self.backbone else self.filters[-1]
-
     # === The regions ===
 
     def encode_regions(self, images, training=False):
         """The feature map as regions: `(batch, regions, feature_dim)`."""
-        images = ops.cast(images, "float32")
-        if training and self.augmentation is not None:
-            images = self.augmentation(images, training=True)
-        train_encoder = training and (not self.backbone or self.fine_tune)
-        grid = self.encoder(self._preprocess(images), training=train_encoder)
+        grid = self._encoder_output(images, training)
         shape = ops.shape(grid)
         return ops.reshape(grid, (shape[0], -1, self.feature_dim))
 
