@@ -64,6 +64,8 @@ def _check_config(config):
     for flag, value, least in checks:
         if value < least:
             raise TaskError(f"{flag} must be at least {least}. Received: {value}")
+    if not 0.0 <= config.redraw <= 1.0:
+        raise TaskError(f"--redraw must be a share between 0 and 1. Received: {config.redraw}")
     try:
         filters = _filters(config)
     except ValueError:
@@ -159,7 +161,7 @@ def load_data(config):
         split: pipeline.make_dataset(
             splits[split], tokenizer, config.image_size, config.max_length, config.batch_size,
             shuffle_seed=config.seed if split == "train" else None, cache=cache,
-            redraw=config.redraw and split == "train",
+            redraw=config.redraw if split == "train" else 0.0,
         )
         for split in splits
     }

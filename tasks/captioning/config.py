@@ -63,9 +63,9 @@ class CaptioningConfig:
     augment: float = _field(
         0.1, "while training, shift and zoom images at random by up to this fraction (0 = off)"
     )
-    redraw: bool = _field(
-        True, "while training, draw every emoji anew each epoch: at 50-100%% of its size, "
-        "anywhere on the canvas, on a random background colour (emoji data only)"
+    redraw: float = _field(
+        1.0, "while training, the share of emoji drawn anew each epoch: at 50-100%% of their "
+        "size, anywhere on the canvas, on a random background colour (0 = off; emoji data only)"
     )
     # === Training ===
     epochs: int = _field(24, "most epochs; early stopping may end sooner")

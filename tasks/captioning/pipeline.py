@@ -109,32 +109,46 @@ LENGTH_BOUNDARIES = (8, 16)
 
 
 def make_dataset(split, tokenizer, image_size, max_length, batch_size, shuffle_seed=None,
-                 cache=True, redraw=False):
+                 cache=True, redraw=0.0):
     """Batched `({"image", "caption_in"}, caption_out)`, one example per caption.
 
     The decoded images are cached in memory (`cache`, for the in-memory
     sources); the training split (`shuffle_seed` given) is reshuffled
     every epoch, in batches of captions of about one length
-    (`LENGTH_BOUNDARIES`). With `redraw` (and a split with glyphs, the emoji), every
-    image is drawn anew every epoch (`redraw_image`) instead of as stored.
+    (`LENGTH_BOUNDARIES`). With `redraw` (a share in [0, 1], for a split
+    with glyphs: the emoji), that share of the images, chosen anew every
+    epoch, is drawn anew (`redraw_image`) instead of as stored.
     """
     import tensorflow as tf
 
-    if redraw and split.glyphs is not None:
+    redraw = float(redraw)
+    if not 0.0 <= redraw <= 1.0:
+        raise ValueError(f"redraw must be a share between 0 and 1. Received: {redraw}")
+    images = None
+    if redraw < 1.0 or split.glyphs is None:
+        images = image_dataset(split, image_size)
+        if cache:
+            images = images.cache()
+    if redraw > 0.0 and split.glyphs is not None:
         glyphs = tf.data.Dataset.from_tensor_slices(tf.constant(list(split.glyphs), tf.string))
         glyphs = glyphs.map(
             lambda data: tf.io.decode_png(data, channels=4), num_parallel_calls=tf.data.AUTOTUNE
         ).cache()
         seeds = tf.data.Dataset.random(
-            seed=shuffle_seed or 0, rerandomize_each_iteration=True).batch(2)
-        images = tf.data.Dataset.zip(glyphs, seeds).map(
-            lambda glyph, seed: redraw_image(glyph, seed, image_size),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    else:
-        images = image_dataset(split, image_size)
-        if cache:
-            images = images.cache()
+            seed=shuffle_seed or 0, rerandomize_each_iteration=True).batch(3)
+        if images is None:
+            images = tf.data.Dataset.zip(glyphs, seeds).map(
+                lambda glyph, seed: redraw_image(glyph, seed[:2], image_size),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
+        else:
+            def draw(image, glyph, seed):
+                chosen = tf.random.stateless_uniform([], tf.stack([seed[2], seed[0]])) < redraw
+                return tf.cond(chosen, lambda: redraw_image(glyph, seed[:2], image_size),
+                               lambda: tf.cast(image, tf.float32))
+
+            images = tf.data.Dataset.zip(images, glyphs, seeds).map(
+                draw, num_parallel_calls=tf.data.AUTOTUNE)
     captions = tf.data.Dataset.from_tensor_slices(tf.ragged.constant(split.captions, tf.string))
     pairs = tf.data.Dataset.zip(images, captions).flat_map(
         lambda image, texts: tf.data.Dataset.from_tensor_slices(texts).map(

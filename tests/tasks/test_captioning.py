@@ -99,7 +99,7 @@ def test_training_redraws_every_epoch_and_evaluation_does_not(emoji_font):
     train = splits["train"]
     train.captions, train.glyphs, train.images = train.captions[:40], train.glyphs[:40], None
     tokenizer = fit_sentencepiece([c[0] for c in train.captions], 60)
-    redrawing = pipeline.make_dataset(train, tokenizer, 32, 24, 16, shuffle_seed=3, redraw=True)
+    redrawing = pipeline.make_dataset(train, tokenizer, 32, 24, 16, shuffle_seed=3, redraw=1.0)
     epoch = list(redrawing)
     # Every caption once an epoch, in batches of captions of about one length.
     assert sum(len(y) for _, y in epoch) == 40
@@ -107,7 +107,7 @@ def test_training_redraws_every_epoch_and_evaluation_does_not(emoji_font):
     images = np.concatenate([x["image"].numpy() for x, _ in epoch])
     assert images.shape == (40, 32, 32, 3) and 0 <= images.min() and images.max() <= 255
     one = dataclasses.replace(train, captions=train.captions[:1], glyphs=train.glyphs[:1])
-    redrawing = pipeline.make_dataset(one, tokenizer, 32, 24, 16, shuffle_seed=3, redraw=True)
+    redrawing = pipeline.make_dataset(one, tokenizer, 32, 24, 16, shuffle_seed=3, redraw=1.0)
     first, second = (next(iter(redrawing))[0]["image"].numpy() for _ in range(2))
     assert not np.allclose(first, second)  # drawn anew each epoch
     # The same seed draws the same image; a glyph at scale 1 on white is the
@@ -128,6 +128,38 @@ def test_training_redraws_every_epoch_and_evaluation_does_not(emoji_font):
     a, b = (next(iter(validation))[0]["image"].numpy() for _ in range(2))
     np.testing.assert_array_equal(a, b)
 
+
+
+def test_a_share_of_the_training_emoji_is_redrawn(emoji_font):
+    from rnnapps.tasks.captioning import pipeline
+    from rnnapps.text import fit_sentencepiece
+
+    train = captioning.load_examples("emoji")["train"]
+    train = dataclasses.replace(train, captions=[c[:1] for c in train.captions[:120]],
+                                glyphs=train.glyphs[:120], images=train.images[:120])
+    tokenizer = fit_sentencepiece([c[0] for c in train.captions], 100)
+    standard = {
+        caption[0]: image for caption, image in zip(
+            train.captions, pipeline.image_dataset(train, 32).as_numpy_iterator())
+    }
+    tokens = {tuple(np.asarray(tokenizer(caption[0]))): caption[0] for caption in train.captions}
+
+    def redrawn_share(dataset):
+        kept = redrawn = 0
+        for x, y in dataset:
+            for image, target in zip(x["image"].numpy(), y.numpy()):
+                caption = tokens[tuple(t for t in target if t not in (0, 3))]  # no padding, </s>
+                same = np.array_equal(image, standard[caption])
+                kept, redrawn = kept + same, redrawn + (not same)
+        return redrawn / (kept + redrawn)
+
+    half = pipeline.make_dataset(train, tokenizer, 32, 64, 16, shuffle_seed=3, redraw=0.5)
+    shares = [redrawn_share(half) for _ in range(2)]
+    assert all(0.3 < share < 0.7 for share in shares), shares
+    assert redrawn_share(pipeline.make_dataset(
+        train, tokenizer, 32, 64, 16, shuffle_seed=3, redraw=0.0)) == 0.0
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        pipeline.make_dataset(train, tokenizer, 32, 64, 16, shuffle_seed=3, redraw=1.5)
 
 def test_caption_parts_on_the_emoji_split(emoji_font):
     splits = captioning.load_examples("emoji")
