@@ -6,6 +6,7 @@ command runs the suite once with "tensorflow" (the default here) and once with
 """
 
 import os
+import pathlib
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,7 +19,16 @@ def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
+    # The suite runs on several worker processes (pytest-xdist, --dist
+    # loadgroup): each file on one worker, so its module-scoped fixtures are
+    # made once, and the serving tests together, so the exports they share
+    # (a session fixture) are trained once.
+    for item in items:
+        path = pathlib.Path(item.fspath).relative_to(config.rootpath)
+        group = "serving" if path.parts[:2] == ("tests", "serving") else path.as_posix()
+        item.add_marker(pytest.mark.xdist_group(group))
     if keras.backend.backend() == "tensorflow":
         return
     skip = pytest.mark.skip(reason="needs the TensorFlow backend")

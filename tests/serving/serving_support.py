@@ -3,6 +3,7 @@
 (pytest puts this folder on `sys.path` when it collects the tests beside it.)
 """
 
+import fcntl
 import json
 import os
 import pathlib
@@ -11,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -129,11 +131,16 @@ def install_chromium():
             "sudo apt-get install chromium chromium-driver")
     command = ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    if subprocess.run(command, capture_output=True, env=env).returncode != 0:
-        subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=True)
-        proc = subprocess.run(command, capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            raise RuntimeError(f"apt-get could not install chromium: {proc.stderr[-500:]}")
+    # One installer at a time across the test worker processes (pytest-xdist).
+    with open(os.path.join(tempfile.gettempdir(), "rnnapps-tests-apt.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if CHROMIUM.exists() and CHROMEDRIVER.exists():
+            return
+        if subprocess.run(command, capture_output=True, env=env).returncode != 0:
+            subprocess.run(["apt-get", "update"], capture_output=True, env=env, check=True)
+            proc = subprocess.run(command, capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(f"apt-get could not install chromium: {proc.stderr[-500:]}")
 
 
 def browser(profile):
