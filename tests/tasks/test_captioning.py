@@ -437,6 +437,7 @@ def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji
         (["train", "captioning", "--feature-map", "5"], "--feature-map must be --image-size"),
         (["train", "captioning", "--feature-map", "2"], "at most 2**4"),
         (["train", "captioning", "--filters", "32,x"], "--filters must be positive integers"),
+        (["train", "captioning", "--redraw", "1.5"], "--redraw must be a share between 0 and 1"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args, message, capsys, monkeypatch):
