@@ -24,6 +24,7 @@ tables; the test tables are the report.
     python benchmarks/captioning_quality.py --variant attention= --variant tell=decoder=show_and_tell
     python benchmarks/captioning_quality.py --seeds 0,1,2 --json captioning.json
     python benchmarks/captioning_quality.py --report seed0.json seeds12.json   # tables only
+    python benchmarks/captioning_quality.py --rescore seed0-default-seed0 --decoding greedy=beam_size=1
 """
 
 import argparse
@@ -150,9 +151,16 @@ def main(argv=None):
                              "decoded so (model column, whole split)")
     parser.add_argument("--report", nargs="+", metavar="JSON",
                         help="train nothing: print the tables of these --json files, merged")
+    parser.add_argument("--rescore", nargs="+", metavar="RUN",
+                        help="train nothing: score the models that --json kept (the folders "
+                             "JSON-VARIANT-seedN) with each --decoding, on every part")
     args = parser.parse_args(argv)
     if args.report:
         return report(args.report)
+    if args.rescore:
+        if not args.decoding:
+            parser.error("--rescore needs at least one --decoding")
+        return rescore(args.rescore, [parse_variant(d) for d in args.decoding])
 
     from rnnapps.tasks.captioning import CaptioningConfig
 
@@ -200,6 +208,53 @@ def print_tables(results):
                 count = f" ({images['images']})" if "images" in images else ""
                 print(f"| {name} | {len(rows)} | {epochs:g} | {loss:.3f} | {label}{count} | "
                       + " | ".join(cells) + " |")
+
+
+def rescore(runs, decodings):
+    """The model rows (whole split, its parts, redrawn) of saved runs decoded
+    otherwise: a table per split, median over the runs."""
+    import keras
+
+    from rnnapps.task import config_from_dict
+    from rnnapps.tasks import captioning
+    from rnnapps.tasks.captioning import model as _model  # noqa: F401 (registers the classes)
+    from rnnapps.tasks.captioning import pipeline
+    from rnnapps.tasks.captioning.data import redrawn
+
+    results = {}
+    for folder in map(pathlib.Path, runs):
+        saved = json.loads((folder / "task.json").read_text())
+        config = config_from_dict(captioning.CaptioningConfig, saved["config"])
+        data = captioning.load_data(config)
+        model = keras.models.load_model(folder / "model.keras", compile=False)
+        train = data.raw["train"]
+        for name, overrides in decodings:
+            decoding = {**data.info["decoding"], **{
+                k: (int(v) if k in ("beam_size", "max_length") else float(v))
+                for k, v in overrides.items()}}
+            generate = captioning._generator(model, decoding)
+            row = {}
+            for split in ("validation", "test"):
+                examples = data.raw[split]
+                row[split] = captioning._compare(
+                    {"model": captioning._caption_all(
+                        generate, pipeline.image_dataset(examples, decoding["image_size"]))},
+                    examples.captions, captioning.caption_parts(examples.captions, train.captions))
+                if examples.glyphs is not None:
+                    moved = redrawn(examples)
+                    row[split]["redrawn"] = captioning._compare({"model": captioning._caption_all(
+                        generate, pipeline.image_dataset(moved, decoding["image_size"]))},
+                        moved.captions)
+            print(f"# {folder} {name}: {json.dumps(row)}", file=sys.stderr, flush=True)
+            results.setdefault(name, []).append(row)
+    for split in ("validation", "test"):
+        print(f"\n{split}: BLEU-1 / BLEU-4 (range of BLEU-4 over the runs), median")
+        print("| decoding | runs | all | composition | rest | redrawn |")
+        print("| --- " * 6 + "|")
+        for name, rows in results.items():
+            cells = [_cell(rows, split, part, "model")
+                     for part in ("", "composition", "rest", "redrawn")]
+            print(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
 
 
 def report(paths):
