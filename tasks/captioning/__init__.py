@@ -19,6 +19,7 @@ captioning`; from Python:
 """
 
 import collections
+import math
 import pathlib
 
 import numpy as np
@@ -178,6 +179,20 @@ def load_data(config):
     )
 
 
+def learning_rate(config, train_pairs):
+    """Adam's learning rate: `config.learning_rate`, or with `lr_schedule="cosine"` a
+    `keras.optimizers.schedules.CosineDecay` from it to a tenth of it over the epoch cap
+    (`train_pairs` image-caption pairs a epoch, `config.batch_size` a step)."""
+    import keras
+
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    steps = math.ceil(train_pairs / config.batch_size) * config.epochs
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(1, steps), alpha=0.1
+    )
+
+
 def build_model(config, data):
     """A compiled `ShowAndTell` for `config`, holding `data`'s tokenizer."""
     import keras
@@ -212,7 +227,8 @@ def build_model(config, data):
     model.build()  # BackupAndRestore and the optimizer need the weights now
     model.compile(
         optimizer=ClippedOptimizer(
-            keras.optimizers.Adam(config.learning_rate), clipnorm=config.clipnorm
+            keras.optimizers.Adam(learning_rate(config, data.info["sizes"]["train_captions"])),
+            clipnorm=config.clipnorm,
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
         jit_compile=False,  # caption batches vary in length

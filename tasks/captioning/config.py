@@ -73,6 +73,10 @@ class CaptioningConfig:
     epochs: int = _field(24, "most epochs; early stopping may end sooner")
     batch_size: int = _field(32, "image-caption pairs per training step")
     learning_rate: float = _field(1e-3, "Adam learning rate")
+    lr_schedule: str = _field(
+        "constant", "constant, or cosine: the learning rate falls along a cosine to a tenth of "
+        "itself over the epoch cap", choices=("constant", "cosine"),
+    )
     clipnorm: float = _field(5.0, "ClippedOptimizer threshold on the global gradient norm")
     patience: int = _field(5, "epochs without validation improvement before stopping")
     seed: int = _field(0, "random seed (weights, shuffling)")

@@ -277,6 +277,15 @@ def test_bad_csv_gives_a_clear_error(tmp_path, content, message):
         captioning.load_examples(str(path))
 
 
+def test_the_cosine_schedule_falls_to_a_tenth_over_the_epoch_cap():
+    config = captioning.CaptioningConfig(learning_rate=2e-3, epochs=4, batch_size=10)
+    assert captioning.learning_rate(config, 95) == 2e-3
+    schedule = captioning.learning_rate(
+        dataclasses.replace(config, lr_schedule="cosine"), 95)  # 10 steps an epoch
+    rates = [float(schedule(step)) for step in (0, 20, 40, 60)]
+    np.testing.assert_allclose(rates, [2e-3, 1.1e-3, 2e-4, 2e-4], rtol=1e-5)
+
+
 def test_scores_and_baselines():
     references = [["a big red apple on a table", "an apple"], ["a green car in the street"]]
     perfect = captioning.bleu_scores(["a big red apple on a table", "a green car in the street"], references)
