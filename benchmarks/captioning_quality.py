@@ -16,7 +16,10 @@ sacrebleu's corpus BLEU-1..4 against all references:
 Each on the whole split, on its two parts (`captioning.caption_parts`:
 captions composed of words seen in training, and the rest) and, for the
 emoji, on the split redrawn at 50-100 % size, other places and background
-colours (`data.redrawn`). Variants are config overrides, e.g.
+colours (`data.redrawn`); and on the emoji of the split's largest family
+(`data.base_name`: one emoji's gender and skin-tone variants, e.g. the 98
+"kiss person person" test emoji) against all the others, since one family
+can carry a corpus BLEU. Variants are config overrides, e.g.
 `decoder=show_and_tell,dropout=0.5`. Choose settings on the validation
 tables; the test tables are the report.
 
@@ -59,6 +62,18 @@ def typed(config, values):
     return dataclasses.replace(config, **converted)
 
 
+def family_parts(references):
+    """`"largest"` for the images of the most common `data.base_name` family
+    of first references, `"others"` for the rest."""
+    import collections
+
+    from rnnapps.tasks.captioning.data import base_name
+
+    families = [base_name(image[0]) for image in references]
+    largest = collections.Counter(families).most_common(1)[0][0]
+    return ["largest" if f == largest else "others" for f in families]
+
+
 def run(config, verbose, decodings=(), save=None):
     import keras
 
@@ -93,12 +108,15 @@ def run(config, verbose, decodings=(), save=None):
         references = data.raw[split].captions
         report_captions = captioning._caption_all(
             generate, pipeline.image_dataset(data.raw[split], size))
-        report = captioning._compare({
+        methods = {
             "model": report_captions,
             "nearest_neighbour": captioning.nearest_neighbour_captions(
                 model, train, data.raw[split], size),
             "most_frequent": [frequent] * len(references),
-        }, references, captioning.caption_parts(references, train.captions))
+        }
+        report = captioning._compare(
+            methods, references, captioning.caption_parts(references, train.captions))
+        report["families"] = captioning._compare(methods, references, family_parts(references))
         row[split] = report
         # Other decoding settings of the same trained model (beam size, length penalty).
         for name, overrides in decodings:
@@ -191,7 +209,8 @@ def print_tables(results):
     decodings = sorted({k for rows in results.values() for r in rows for k in r["test"]
                         if k.startswith("decoding ")})
     parts = [("", "all"), ("composition", "composition"), ("rest", "rest"),
-             ("redrawn", "redrawn")] + [(d, "all, " + d[len("decoding "):]) for d in decodings]
+             ("redrawn", "redrawn"), ("families/largest", "largest family"),
+             ("families/others", "other families")] + [(d, "all, " + d[len("decoding "):]) for d in decodings]
     for split in ("validation", "test"):
         print(f"\n{split}: BLEU-1 / BLEU-4 (range of BLEU-4 over the seeds), median")
         print("| variant | seeds | epochs | val loss | part | model | nearest image | most frequent |")
@@ -236,10 +255,16 @@ def rescore(runs, decodings):
             row = {}
             for split in ("validation", "test"):
                 examples = data.raw[split]
+                methods = {"model": captioning._caption_all(
+                    generate, pipeline.image_dataset(examples, decoding["image_size"]))}
+                if name == decodings[0][0]:  # the baseline once a run, beside the first
+                    methods["nearest_neighbour"] = captioning.nearest_neighbour_captions(
+                        model, train, examples, decoding["image_size"])
                 row[split] = captioning._compare(
-                    {"model": captioning._caption_all(
-                        generate, pipeline.image_dataset(examples, decoding["image_size"]))},
-                    examples.captions, captioning.caption_parts(examples.captions, train.captions))
+                    methods, examples.captions,
+                    captioning.caption_parts(examples.captions, train.captions))
+                row[split]["families"] = captioning._compare(
+                    methods, examples.captions, family_parts(examples.captions))
                 if examples.glyphs is not None:
                     moved = redrawn(examples)
                     row[split]["redrawn"] = captioning._compare({"model": captioning._caption_all(
@@ -249,12 +274,15 @@ def rescore(runs, decodings):
             results.setdefault(name, []).append(row)
     for split in ("validation", "test"):
         print(f"\n{split}: BLEU-1 / BLEU-4 (range of BLEU-4 over the runs), median")
-        print("| decoding | runs | all | composition | rest | redrawn |")
-        print("| --- " * 6 + "|")
+        print("| decoding | runs | all | composition | rest | redrawn | largest family "
+              "| other families |")
+        print("| --- " * 8 + "|")
+        parts = ("", "composition", "rest", "redrawn", "families/largest", "families/others")
         for name, rows in results.items():
-            cells = [_cell(rows, split, part, "model")
-                     for part in ("", "composition", "rest", "redrawn")]
-            print(f"| {name} | {len(rows)} | " + " | ".join(cells) + " |")
+            for method, label in (("model", name), ("nearest_neighbour", "nearest image")):
+                cells = [_cell(rows, split, part, method) for part in parts]
+                if cells[0] != "-":
+                    print(f"| {label} | {len(rows)} | " + " | ".join(cells) + " |")
 
 
 def report(paths):
