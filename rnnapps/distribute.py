@@ -31,10 +31,7 @@ shape probe and its per-step log reduction fail on per-replica values);
 
 import json
 import os
-import socket
 import sys
-import threading
-import time
 
 __all__ = ["KINDS", "read_tf_config", "make_strategy", "is_chief", "prepare_model",
            "describe"]
@@ -98,40 +95,55 @@ def read_tf_config(text=None):
     return cluster, kind, index
 
 
-def _unreachable(addresses, wait=1.0):
-    """The addresses of `addresses` where nothing accepts a TCP connection."""
+# Run as its own process: while TensorFlow waits for a missing peer it holds
+# the GIL (no Python thread runs) and ignores SIGTERM, so only a process
+# outside it can stop the wait, with SIGKILL.
+_WATCHDOG = r"""
+import os, select, signal, socket, sys
+timeout, pid, peers = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+ready, _, _ = select.select([sys.stdin], [], [], timeout)
+if not ready:
     missing = []
-    for address in addresses:
+    for address in peers:
         host, _, port = address.rpartition(":")
         try:
-            socket.create_connection((host.strip("[]"), int(port)), timeout=wait).close()
+            socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
         except OSError:
             missing.append(address)
-    return missing
+    sys.stderr.write(
+        f"rnnapps: error: the cluster in TF_CONFIG did not come up within {timeout:g} s: no "
+        f"answer from {', '.join(missing or peers)} (is every worker started, with the same "
+        "TF_CONFIG cluster, and its port open?)\n")
+    sys.stderr.flush()
+    os.kill(pid, signal.SIGKILL)
+"""
 
 
-def _watchdog(cluster, me, timeout, done):
-    """Ends the process with one line on stderr (exit status 2) when the
-    cluster has not come up within `timeout` seconds: TensorFlow itself
-    waits for a missing peer forever (and ignores SIGTERM while it does)."""
-    if done.wait(timeout):
-        return
+def _start_watchdog(cluster, me, timeout):
+    """A process that kills this one, after one line on stderr naming the
+    peers that do not answer, unless told within `timeout` seconds that the
+    cluster is up (`_stop_watchdog`)."""
+    import subprocess
+
     peers = [a for job, addresses in cluster.items() for i, a in enumerate(addresses)
              if (job, i) != me]
-    missing = _unreachable(peers) or peers
-    where = ", ".join(missing)
-    print(f"rnnapps: error: the cluster in TF_CONFIG did not come up within {timeout:g} s: "
-          f"no answer from {where} (is every worker started, with the same TF_CONFIG "
-          f"cluster, and its port open?)", file=sys.stderr, flush=True)
-    os._exit(2)
+    return subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(timeout), str(os.getpid()),
+                             *peers], stdin=subprocess.PIPE)
+
+
+def _stop_watchdog(watchdog):
+    watchdog.stdin.write(b"up")
+    watchdog.stdin.close()
+    watchdog.wait()
 
 
 def make_strategy(kind, timeout=120.0):
     """A `tf.distribute.Strategy` for `kind` (one of `KINDS`), or `None` for
     `"none"`. `"multi-worker"` reads `TF_CONFIG` (`read_tf_config`) and waits
     at most `timeout` seconds for every worker to join (an all-reduce across
-    them); past that it ends the process with one line naming the peers that
-    did not answer, rather than hang."""
+    them); past that a watchdog process prints one line naming the peers
+    that did not answer and kills this one (exit status -9), rather than
+    let it hang."""
     if kind not in KINDS:
         raise _error(f"--distribute must be one of {', '.join(KINDS)}. Received: {kind!r}")
     if kind == "none":
@@ -141,14 +153,35 @@ def make_strategy(kind, timeout=120.0):
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy()
     cluster, task_type, task_index = read_tf_config()
-    done = threading.Event()
-    threading.Thread(target=_watchdog, args=(cluster, (task_type, task_index), timeout, done),
-                     daemon=True).start()
+    watchdog = _start_watchdog(cluster, (task_type, task_index), timeout)
+    _configure_coordination(cluster, heartbeat=30.0)
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     # A barrier: returns once every worker has joined.
     strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
-    done.set()
+    _stop_watchdog(watchdog)
     return strategy
+
+
+def _configure_coordination(cluster, heartbeat):
+    """TensorFlow's coordination service as `MultiWorkerMirroredStrategy`
+    sets it up, but with a peer declared lost after `heartbeat` seconds
+    without a heartbeat rather than TensorFlow's 10: on a loaded machine a
+    busy worker can miss 10 s of them and take the whole cluster down."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
+    if context.context().coordination_service is not None:
+        return
+    leader = "chief" if "chief" in cluster else "worker"
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=f"/job:{leader}/replica:0/task:0",
+        heartbeat_timeout_in_ms=int(heartbeat * 1000),
+        coordinated_jobs=[
+            coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
+            for job in ("chief", "worker") if job in cluster
+        ],
+    )
 
 
 def is_chief(strategy):

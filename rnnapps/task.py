@@ -279,6 +279,11 @@ def train(task, config, verbose="auto", log=print, distribute="none", mixed_prec
     strategy = (distribute_lib.make_strategy(distribute, timeout)
                 if isinstance(distribute, str) else distribute)
     chief = distribute_lib.is_chief(strategy)
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    batch_size = getattr(config, "batch_size", None)
+    if batch_size is not None and batch_size < replicas:
+        raise TaskError(f"--batch-size is the global batch, split over the {replicas} "
+                        f"replicas: it must be at least {replicas}. Received: {batch_size}")
     run_dir = checkpoint_dir(task, config, mixed_precision)
     # Workers other than the chief write where they cannot collide with it.
     write_dir = run_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="rnnapps-worker-"))
