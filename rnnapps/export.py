@@ -82,6 +82,23 @@ def _batch_input(input_signature):
     return None
 
 
+def _float32_outputs(serve_fn):
+    """`serve_fn` with its 16-bit float outputs (a model trained under a
+    mixed-precision policy) cast to float32: the signature a client sees
+    does not change with how the model computes."""
+    import tensorflow as tf
+
+    def cast(value):
+        if isinstance(value, tf.Tensor) and value.dtype in (tf.float16, tf.bfloat16):
+            return tf.cast(value, tf.float32)
+        return value
+
+    def serve(*args):
+        return tf.nest.map_structure(cast, serve_fn(*args))
+
+    return serve
+
+
 def serve_empty_batches(serve_fn, input_signature):
     """`serve_fn`, answering a zero-size batch without running it.
 
@@ -194,7 +211,8 @@ def export_serving_model(model, serve_fn, input_signature, export_dir, task, met
             # (kernels differ in whether they accept zero-size tensors).
             endpoints = {"serving_default": (serve_fn, input_signature), **(signatures or {})}
             for name, (fn, signature) in endpoints.items():
-                archive.add_endpoint(name, serve_empty_batches(fn, signature), signature)
+                archive.add_endpoint(
+                    name, serve_empty_batches(_float32_outputs(fn), signature), signature)
             archive.write_out(str(staging), verbose=False)
         # mkdtemp makes the folder private (0700); a version folder must be
         # readable like any other the user makes (a server may run as

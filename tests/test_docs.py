@@ -15,6 +15,8 @@ MODULES = [
     "rnnapps.optimizers.clipped",
     "rnnapps.optimizers.discriminative",
     "rnnapps.callbacks.early_stopping_from_start",
+    "rnnapps.callbacks.shared_backup_and_restore",
+    "rnnapps.distribute",
     "rnnapps.datasets.adding",
     "rnnapps.datasets.digits",
     "rnnapps.datasets.english",

@@ -259,3 +259,29 @@ def test_mirrored_over_two_devices_takes_the_first_step_of_one(tmp_path, passeng
     assert len(one["weights"]) == len(two["weights"])
     for a, b in zip(one["weights"], two["weights"]):
         np.testing.assert_allclose(np.array(b), np.array(a), atol=1e-6)
+
+
+# --- Mixed precision -----------------------------------------------------------
+
+
+def test_mixed_precision_trains_in_bfloat16_and_exports_float32(tmp_path, reviews_csv):
+    import tensorflow as tf
+
+    result = last_json(run_cli(*sentiment_flags(reviews_csv), "--epochs", "1",
+                               "--mixed-precision", "mixed_bfloat16", cwd=tmp_path))
+    assert result["metrics"]["loss"] > 0
+    serve = tf.saved_model.load(str(tmp_path / result["export_path"])).signatures[
+        "serving_default"]
+    assert {k: v.dtype for k, v in serve.structured_outputs.items()}["probabilities"] == tf.float32
+    outputs = serve(text=tf.constant(["Great peanut butter, I love it", "Stale and awful"]))
+    np.testing.assert_allclose(outputs["probabilities"].numpy().sum(axis=1), 1.0, atol=1e-2)
+    # Its checkpoint is another run's than a float32 one's (other optimizer state).
+    assert len(list((tmp_path / "out" / ".checkpoints" / "sentiment").iterdir())) == 1
+    checkpoint = pathlib.Path(result["checkpoint"]).parent.name
+    from rnnapps.task import run_id
+    from rnnapps.tasks import get_task
+
+    task = get_task("sentiment")
+    config = task.config_class(**json.loads(
+        (tmp_path / result["checkpoint"]).parent.joinpath("task.json").read_text())["config"])
+    assert checkpoint == run_id(task, config, "mixed_bfloat16") != run_id(task, config)
