@@ -373,19 +373,17 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
         model.set_weights(trained.get_weights())
     metrics = task.test_metrics(model, data)
     examples = task.example_predictions(model, data)
-    export_path = None
-    if chief:
-        serve_fn, signature = task.serving_signature(model, data.info)
-        export_path = export_serving_model(
-            model, serve_fn, signature, config.export_dir, task.name,
-            metadata=export_metadata(task, config, data.info),
-            signatures=task.other_signatures(model, data.info),
-        )
-        for line in examples:
-            log(line)
+    serve_fn, signature = task.serving_signature(model, data.info)
+    export_path = export_serving_model(
+        model, serve_fn, signature, config.export_dir, task.name,
+        metadata=export_metadata(task, config, data.info),
+        signatures=task.other_signatures(model, data.info),
+    )
+    for line in examples:
+        log(line)
     return {
         "task": task.name,
-        "export_path": None if export_path is None else str(export_path),
+        "export_path": str(export_path),
         "metrics": metrics,
         "data": {"name": data.info["name"], "sizes": data.info["sizes"]},
         "checkpoint": str(run_dir / "model.keras"),
