@@ -11,7 +11,6 @@ import pytest
 from cli_support import assert_one_line_error
 from cli_support import last_json
 from cli_support import run_cli
-from cli_support import run_cli_in_process
 from cli_support import assert_serves_empty_batch, serve_in_fresh_process
 from rnnapps.callbacks import EarlyStoppingFromStart
 from rnnapps.task import TaskError
@@ -469,7 +468,7 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(),
 # --- Command line ------------------------------------------------------------
 
 
-def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv):
+def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv, run_here):
     trained = last_json(run_cli(
         "train", "forecasting", "--data", str(passengers_csv), "--value-column", "passengers",
         "--value-column", "log_passengers", "--season", "12", "--horizon", "12",
@@ -492,7 +491,7 @@ def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv):
     assert (tmp_path / "forecast.png").stat().st_mode & 0o777 == 0o666 & ~mask
     assert export.stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's private 0700
 
-    predicted = run_cli("predict", "forecasting", "--model", str(export), str(passengers_csv), cwd=tmp_path)
+    predicted = run_here("predict", "forecasting", "--model", str(export), str(passengers_csv), cwd=tmp_path)
     predictions = last_json(predicted)["predictions"]
     assert [p["step"] for p in predictions] == list(range(1, 13))
     assert predictions[0]["time"] == "1961-01-01" and predictions[-1]["time"] == "1961-12-01"
@@ -502,10 +501,10 @@ def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv):
                               stdin=passengers_csv.read_text()))
     assert stdin["predictions"] == predictions
 
-    too_short = run_cli("predict", "forecasting", "--model", str(export), "1", "2", cwd=tmp_path)
+    too_short = run_here("predict", "forecasting", "--model", str(export), "1", "2", cwd=tmp_path)
     assert too_short.returncode == 2 and "give a CSV file" in too_short.stderr
 
-    exported = last_json(run_cli("export", "forecasting", "--checkpoint",
+    exported = last_json(run_here("export", "forecasting", "--checkpoint",
                                  str(tmp_path / pathlib.Path(trained["checkpoint"]).parent),
                                  "--export-dir", "out", cwd=tmp_path))
     assert exported["export_path"].endswith("forecasting/2")
@@ -530,7 +529,7 @@ def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_p
     assert [row["model"] for row in per_origin] == pytest.approx([row["model"] for row in rows], rel=1e-4)
 
 
-def test_cli_known_future_covariates_train_export_serve_predict(tmp_path, holiday_csv):
+def test_cli_known_future_covariates_train_export_serve_predict(tmp_path, holiday_csv, run_here):
     trained = run_cli("train", "forecasting", "--data", str(holiday_csv), "--value-column", "demand",
                       "--future-columns", "workday", "--epochs", "1", "--units", "4",
                       "--export-dir", "out", cwd=tmp_path)
@@ -583,7 +582,7 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "errors": error
     lines = holiday_csv.read_text().splitlines()
     future_rows = [f"{line.rsplit(',', 2)[0]},,{line.rsplit(',', 1)[1]}" for line in lines[-48:]]
     (tmp_path / "ask.csv").write_text("\n".join(lines[:-48] + future_rows) + "\n")
-    predicted = last_json(run_cli("predict", "forecasting", "--model", str(export), "ask.csv", cwd=tmp_path))
+    predicted = last_json(run_here("predict", "forecasting", "--model", str(export), "ask.csv", cwd=tmp_path))
     forecast = [p["forecast"] for p in predicted["predictions"]]
     assert predicted["predictions"][0]["time"] == "2014-01-27 00:00:00"
     np.testing.assert_allclose(forecast, served["forecast"][-1], rtol=1e-5)
@@ -593,7 +592,7 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "errors": error
                           (lines[:-48] + future_rows[:-1] + [future_rows[-1].rsplit(",", 1)[0] + ","],
                            "the last 48 rows must give every value of workday")):
         (tmp_path / "bad.csv").write_text("\n".join(rows) + "\n")
-        failed = run_cli("predict", "forecasting", "--model", str(export), "bad.csv", cwd=tmp_path)
+        failed = run_here("predict", "forecasting", "--model", str(export), "bad.csv", cwd=tmp_path)
         assert failed.returncode == 2 and "Traceback" not in failed.stderr
         assert message in failed.stderr.strip().splitlines()[-1]
 
@@ -608,20 +607,20 @@ def test_bad_future_columns_give_one_clear_error(holiday_csv, overrides, message
         forecasting.load_data(config(data=str(holiday_csv), value_column=["demand"], **overrides))
 
 
-def test_cli_predict_numbers_for_a_single_column_model(tmp_path):
+def test_cli_predict_numbers_for_a_single_column_model(tmp_path, run_here):
     trained = last_json(run_cli("train", "forecasting", "--data", "sunspots", "--epochs", "1",
                                 "--units", "4", "--export-dir", "out", cwd=tmp_path))
     export = tmp_path / trained["export_path"]
     history = [str(v) for v in np.linspace(10, 100, 30)]
-    predictions = last_json(run_cli("predict", "forecasting", "--model", str(export), *history,
-                                    cwd=tmp_path))["predictions"]
+    predictions = last_json(run_here("predict", "forecasting", "--model", str(export), *history,
+                                     cwd=tmp_path))["predictions"]
     assert len(predictions) == 11 and predictions[0]["time"] is None
     assert all(np.isfinite(p["forecast"]) for p in predictions)
 
 
-def test_cli_diagnose_plots_a_checkpoint_against_a_fresh_model(tmp_path, capsys, monkeypatch):
+def test_cli_diagnose_plots_a_checkpoint_against_a_fresh_model(tmp_path, run_here):
     def cli(*args):
-        return run_cli_in_process(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
+        return run_here(*args, cwd=tmp_path)
 
     trained = last_json(cli("train", "forecasting", "--data", "sunspots", "--epochs", "2",
                             "--units", "4", "--export-dir", "out"))
@@ -662,8 +661,8 @@ def test_cli_diagnose_plots_a_checkpoint_against_a_fresh_model(tmp_path, capsys,
         (["predict", "forecasting", "--model", "nowhere", "1"], "nowhere is not an exported model"),
     ],
 )
-def test_cli_errors_are_one_line(tmp_path, args, message):
-    assert_one_line_error(run_cli(*args, cwd=tmp_path), message, tmp_path)
+def test_cli_errors_are_one_line(tmp_path, args, message, run_here):
+    assert_one_line_error(run_here(*args, cwd=tmp_path), message, tmp_path)
 
 
 def test_plot_into_a_missing_folder_fails_cleanly(tmp_path):

@@ -104,10 +104,10 @@ def test_train_reports_perplexity_next_to_the_ngram_baseline(trained):
     assert any("Next words" in line for line in result["examples"])
 
 
-def test_predict_prints_k_suggestions_and_a_continuation(trained):
+def test_predict_prints_k_suggestions_and_a_continuation(trained, run_here):
     cwd, result = trained
-    proc = run_cli("predict", "next_word", "--model", result["export_path"], "--k", "3",
-                   "I would like a cup of", "", cwd=cwd)
+    proc = run_here("predict", "next_word", "--model", result["export_path"], "--k", "3",
+                    "I would like a cup of", "", cwd=cwd)
     out = last_json(proc)
     first, empty = out["predictions"]
     assert [len(p["next_words"]) for p in out["predictions"]] == [3, 3]
@@ -117,15 +117,15 @@ def test_predict_prints_k_suggestions_and_a_continuation(trained):
     assert "[UNK]" not in words and "<s>" not in words and all(words)
     assert isinstance(first["continuation"], str) and "[UNK]" not in first["continuation"]
     assert "I would like a cup of ->" in proc.stdout
-    bad = run_cli("predict", "next_word", "--model", result["export_path"], "--k", "0", "tea",
-                  cwd=cwd)
+    bad = run_here("predict", "next_word", "--model", result["export_path"], "--k", "0", "tea",
+                   cwd=cwd)
     assert bad.returncode == 2 and "--k must be at least 1" in bad.stderr.strip().splitlines()[-1]
 
 
-def test_evaluate_scores_the_export_like_training_did(trained, sentences_file):
+def test_evaluate_scores_the_export_like_training_did(trained, sentences_file, run_here):
     cwd, result = trained
-    out = last_json(run_cli("evaluate", "next_word", "--model", result["export_path"],
-                            "--data", str(sentences_file), cwd=cwd))
+    out = last_json(run_here("evaluate", "next_word", "--model", result["export_path"],
+                             "--data", str(sentences_file), cwd=cwd))
     metrics = out["metrics"]
     # The `score` signature gives the perplexity the training run measured.
     assert metrics["perplexity"] == pytest.approx(result["metrics"]["perplexity"], rel=1e-3)
@@ -174,8 +174,8 @@ print(json.dumps({{
     })
 
 
-def test_bad_input_is_one_line(tmp_path):
-    proc = run_cli("train", "next_word", "--data", "missing.txt", "--epochs", "1", cwd=tmp_path)
+def test_bad_input_is_one_line(tmp_path, run_here):
+    proc = run_here("train", "next_word", "--data", "missing.txt", "--epochs", "1", cwd=tmp_path)
     assert_one_line_error(proc, "no such text file: missing.txt", tmp_path)
 
 

@@ -200,7 +200,7 @@ def tiny_flags(reviews_csv):
     return flags
 
 
-def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv):
+def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv, run_here):
     # Mean pooling: `rnnapps export` must reload the task's own pooling layer.
     trained = run_cli("train", "sentiment", *tiny_flags(reviews_csv), "--pooling", "mean",
                       "--export-dir", "out", cwd=tmp_path)
@@ -211,13 +211,13 @@ def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv):
     assert "Example predictions" in trained.stdout
     export = tmp_path / result["export_path"]
 
-    predicted = run_cli("predict", "sentiment", "--model", str(export), "love it", "", cwd=tmp_path)
+    predicted = run_here("predict", "sentiment", "--model", str(export), "love it", "", cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     predictions = json.loads(predicted.stdout.strip().splitlines()[-1])["predictions"]
     assert [p["text"] for p in predictions] == ["love it", ""]
     assert all(p["label"] in ("great", "other") and 0.5 <= p["probability"] <= 1 for p in predictions)
 
-    evaluated = run_cli(
+    evaluated = run_here(
         "evaluate", "sentiment", "--model", str(export), "--data", str(reviews_csv),
         "--text-column", "review", "--label-column", "stars", cwd=tmp_path,
     )
@@ -231,7 +231,7 @@ def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv):
     assert metrics["pieces"] == result["metrics"]["pieces"] > metrics["examples"]
 
     checkpoint = pathlib.Path(result["checkpoint"])
-    exported = run_cli("export", "sentiment", "--checkpoint", str(tmp_path / checkpoint.parent),
+    exported = run_here("export", "sentiment", "--checkpoint", str(tmp_path / checkpoint.parent),
                        "--export-dir", "out", cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr[-2000:]
     assert json.loads(exported.stdout.strip().splitlines()[-1])["export_path"].endswith("sentiment/2")
@@ -247,8 +247,8 @@ def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv):
         (["export", "sentiment", "--checkpoint", "nowhere"], "nowhere is not a training checkpoint"),
     ],
 )
-def test_cli_errors_are_one_line(tmp_path, args, message):
-    assert_one_line_error(run_cli(*args, cwd=tmp_path), message, tmp_path)
+def test_cli_errors_are_one_line(tmp_path, args, message, run_here):
+    assert_one_line_error(run_here(*args, cwd=tmp_path), message, tmp_path)
 
 
 def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path, reviews_csv):
@@ -557,7 +557,7 @@ def test_classifier_starts_from_the_language_model_and_unfreezes_gradually(
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
-def test_train_with_an_encoder_through_the_cli(tmp_path, reviews_csv, language_model_file):
+def test_train_with_an_encoder_through_the_cli(tmp_path, reviews_csv, language_model_file, run_here):
     args = ["--data", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
             "--encoder", str(language_model_file), "--lm-epochs", "1", "--epochs", "2",
             "--sequence-length", "24", "--batch-size", "16"]
@@ -566,10 +566,10 @@ def test_train_with_an_encoder_through_the_cli(tmp_path, reviews_csv, language_m
     saved = json.loads((pathlib.Path(tmp_path) / result["export_path"] / "assets.extra" /
                         "rnnapps.json").read_text())
     assert saved["data"]["encoder"]["language_model"] == str(language_model_file)
-    served = last_json(run_cli("predict", "sentiment", "--model", result["export_path"],
-                               "Great tea", cwd=tmp_path))
+    served = last_json(run_here("predict", "sentiment", "--model", result["export_path"],
+                                "Great tea", cwd=tmp_path))
     assert served["predictions"][0]["label"] in {"great", "other"}
     empty = tmp_path / "bad"
     empty.mkdir()
-    bad = run_cli("train", "sentiment", *args[:6], "--encoder", "nowhere/model.keras", cwd=empty)
+    bad = run_here("train", "sentiment", *args[:6], "--encoder", "nowhere/model.keras", cwd=empty)
     assert_one_line_error(bad, "no language model at nowhere/model.keras", empty)

@@ -257,7 +257,10 @@ def test_bad_tsv_gives_a_clear_error(tmp_path, content, message):
         translation.load_examples(str(path))
 
 
-def test_train_evaluate_predict_export_from_the_command_line(tmp_path, ding):
+def test_train_evaluate_predict_export_from_the_command_line(tmp_path, ding, run_here):
+    def here(*args):  # the other commands in this process: no TensorFlow start-up each
+        return run_here(*args, cwd=tmp_path)
+
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
     result = last_json(run_cli("train", "translation", *flags, cwd=tmp_path))
     export = tmp_path / result["export_path"]
@@ -273,24 +276,23 @@ def test_train_evaluate_predict_export_from_the_command_line(tmp_path, ding):
     assert metadata["data"]["decoding"]["beam_size"] == 2
 
     # The export decodes the test split exactly as the trained model did.
-    evaluated = last_json(run_cli("evaluate", "translation", "--model", str(export), cwd=tmp_path))
+    evaluated = last_json(here("evaluate", "translation", "--model", str(export)))
     assert evaluated["metrics"]["bleu"] == metrics["bleu"]
     assert evaluated["metrics"]["dictionary_lookup"] == lookup
     assert evaluated["metrics"]["chrf"] == metrics["chrf"]
 
     long_text = "Das ist ein sehr langer Satz. " * 200
-    predicted = last_json(run_cli(
+    predicted = last_json(here(
         "predict", "translation", "--model", str(export), "Wie spät ist es?", "", long_text,
-        cwd=tmp_path,
     ))["predictions"]
     assert [p["text"] for p in predicted] == ["Wie spät ist es?", "", long_text]
     assert all(isinstance(p["translation"], str) and p["score"] <= 0 for p in predicted)
 
     # Re-export the checkpoint with greedy decoding: a new version, the setting saved.
     checkpoint = tmp_path / pathlib.Path(result["checkpoint"]).parent
-    exported = last_json(run_cli(
+    exported = last_json(here(
         "export", "translation", "--checkpoint", str(checkpoint), "--beam-size", "1",
-        "--export-dir", str(tmp_path / "saved_models"), cwd=tmp_path,
+        "--export-dir", str(tmp_path / "saved_models"),
     ))
     greedy = pathlib.Path(exported["export_path"])
     assert greedy.name == "2"
@@ -336,8 +338,8 @@ print(json.dumps({{"t": [t.decode() for t in out["translations"].numpy()],
         (["predict", "translation", "--model", "nowhere", "Hallo"], "not an exported model"),
     ],
 )
-def test_cli_errors_are_one_line(tmp_path, args, message):
-    assert_one_line_error(run_cli(*args, cwd=tmp_path), message, tmp_path)
+def test_cli_errors_are_one_line(tmp_path, args, message, run_here):
+    assert_one_line_error(run_here(*args, cwd=tmp_path), message, tmp_path)
 
 
 def test_small_vocabulary_request_is_lowered_for_a_small_corpus(tmp_path):
