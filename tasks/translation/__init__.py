@@ -365,8 +365,9 @@ def _german_english(data):
 def _lookup_scores(data):
     """`(scores, hypotheses)` of the dictionary lookup on the test split,
     or `(None, None)` where there is none (`dictionary_lookup`)."""
-    # The one load_data built (when the run is glossed), else a new one.
-    lookup = data.raw.get("lookup") or dictionary_lookup(data.info["name"], data.raw)
+    lookup = data.raw.get("lookup")  # load_data's, where the run glosses
+    if lookup is None:
+        lookup = dictionary_lookup(data.info["name"], data.raw)
     if lookup is None:
         return None, None
     pairs = data.raw["test"]
