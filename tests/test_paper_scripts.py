@@ -91,6 +91,16 @@ def test_clipping_script_records_every_step_norm_and_the_clip_rate(tmp_path, cap
     assert "| clipped |" in capsys.readouterr().out
 
 
+def test_data_parallel_outside_jax_is_a_usage_error(tmp_path, capsys):
+    adding = load_script("benchmarks/papers/adding.py")
+    with pytest.raises(SystemExit) as exit:
+        adding.main(["--lengths", "8", "--cells", "irnn", "--train-steps", "2",
+                     "--data-parallel", "--out", str(tmp_path)])
+    assert exit.value.code == 2
+    assert "--data-parallel needs the JAX backend" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_iterated_maps_figure_is_drawn_from_code(tmp_path):
     maps = load_script("docs/figures/iterated_maps.py")
     maps.main(["--out", str(tmp_path / "maps.png")])

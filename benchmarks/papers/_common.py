@@ -1,5 +1,7 @@
-"""What the papers' benchmark scripts share: names, colours, atomic writes."""
+"""What the papers' benchmark scripts share: names, colours, atomic writes, data
+parallelism on JAX."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -65,6 +67,39 @@ def add_merge_flag(parser):
     parser.add_argument("--merge", action="append", default=[], metavar="FOLDER",
                         help="add the runs in FOLDER's JSON (e.g. run in parallel into another "
                         "--out) to this one's")
+
+
+def add_data_parallel_flag(parser):
+    parser.add_argument(
+        "--data-parallel", action="store_true",
+        help="JAX backend: split every batch over all local devices "
+        "(keras.distribution.DataParallel); --batch-size stays the global batch")
+
+
+@contextlib.contextmanager
+def data_parallel(args, parser):
+    """With `--data-parallel`, trains under `keras.distribution.DataParallel`
+    over every local device (JAX only) and yields the number of devices;
+    without it, yields 1 and changes nothing. The gradient is that of the
+    whole batch, so a run matches the one-device run up to float rounding."""
+    if not args.data_parallel:
+        yield 1
+        return
+    import keras
+
+    if keras.backend.backend() != "jax":
+        parser.error(f"--data-parallel needs the JAX backend (KERAS_BACKEND=jax), not "
+                     f"{keras.backend.backend()}")
+    devices = keras.distribution.list_devices()
+    if args.batch_size % len(devices):
+        parser.error(f"--batch-size {args.batch_size} does not split evenly over "
+                     f"{len(devices)} devices")
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+    try:
+        yield len(devices)
+    finally:
+        keras.distribution.set_distribution(previous)
 
 
 def write_json(path, value):

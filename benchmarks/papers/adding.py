@@ -21,6 +21,7 @@ Usage (run on the JAX backend: it is the fastest on CPU here):
 
     KERAS_BACKEND=jax python benchmarks/papers/adding.py            # the CPU budget
     KERAS_BACKEND=jax python benchmarks/papers/adding.py --gpu      # the paper's settings
+    KERAS_BACKEND=jax python benchmarks/papers/adding.py --gpu --data-parallel  # every device
     python benchmarks/papers/adding.py --plot-only                  # redraw from the JSON
 
 Differences from the paper, stated where the numbers are reported: Adam
@@ -153,6 +154,26 @@ def plot(results, path):
     _common.save_figure(fig, path)
 
 
+def train_grid(results, json_path, devices, args):
+    """Trains every (T, cell, clipping) run not yet in `results`, saving after each."""
+    import keras
+
+    for steps in _common.int_list(args.lengths):
+        for cell in args.cells.split(","):
+            for clip in args.clipping.split(","):
+                clipnorm = None if clip == "off" else float(clip)
+                key = f"T={steps} {cell} clip={clip} steps={args.train_steps} seed={args.seed}"
+                if key in results:
+                    continue
+                print(f"{key} ({keras.backend.backend()}, {devices} device(s))", flush=True)
+                run = run_one(cell, steps, clipnorm, args)
+                run.update(T=steps, cell=cell, clipping=clip, seed=args.seed,
+                           backend=keras.backend.backend(), devices=devices, units=args.units,
+                           batch_size=args.batch_size, learning_rate=args.learning_rate)
+                results[key] = run
+                _common.write_json(json_path, results)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lengths", default="150,200,300,400", help="sequence lengths T")
@@ -172,6 +193,7 @@ def main(argv=None):
     parser.add_argument("--plot-only", action="store_true", help="redraw from adding.json")
     parser.add_argument("--fresh", action="store_true", help="ignore runs already in the JSON")
     _common.add_merge_flag(parser)
+    _common.add_data_parallel_flag(parser)
     args = parser.parse_args(argv)
     if args.gpu:
         args.train_steps, args.eval_every = 100_000, 2_000
@@ -179,22 +201,8 @@ def main(argv=None):
     json_path = out / "adding.json"
     results = _common.load_results(json_path, args.fresh, args.merge)
     if not args.plot_only:
-        import keras
-
-        for steps in _common.int_list(args.lengths):
-            for cell in args.cells.split(","):
-                for clip in args.clipping.split(","):
-                    clipnorm = None if clip == "off" else float(clip)
-                    key = f"T={steps} {cell} clip={clip} steps={args.train_steps} seed={args.seed}"
-                    if key in results:
-                        continue
-                    print(f"{key} ({keras.backend.backend()})", flush=True)
-                    run = run_one(cell, steps, clipnorm, args)
-                    run.update(T=steps, cell=cell, clipping=clip, seed=args.seed,
-                               backend=keras.backend.backend(), units=args.units,
-                               batch_size=args.batch_size, learning_rate=args.learning_rate)
-                    results[key] = run
-                    _common.write_json(json_path, results)
+        with _common.data_parallel(args, parser) as devices:
+            train_grid(results, json_path, devices, args)
     if not results:
         raise SystemExit(f"no results in {json_path}")
     print(table(results))

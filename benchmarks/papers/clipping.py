@@ -17,6 +17,7 @@ largest gradient norm, the share of steps over 1, the clip rate) and writes
 and clip rate against training steps.
 
     KERAS_BACKEND=jax python benchmarks/papers/clipping.py
+    KERAS_BACKEND=jax python benchmarks/papers/clipping.py --data-parallel  # every device
     python benchmarks/papers/clipping.py --plot-only
 """
 
@@ -144,6 +145,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="benchmarks/papers/results")
     parser.add_argument("--plot-only", action="store_true")
+    _common.add_data_parallel_flag(parser)
     args = parser.parse_args(argv)
     if args.eval_every % args.log_every:
         parser.error("--eval-every must be a multiple of --log-every")
@@ -154,12 +156,16 @@ def main(argv=None):
     else:
         import keras
 
-        print(f"IRNN({args.units}) on the adding problem, T={args.length}, "
-              f"Adam({args.learning_rate}), {keras.backend.backend()}", flush=True)
-        results = {
-            "clipped": run_one(args.clipnorm, args),
-            "not clipped": run_one(NEVER, args),
-        }
+        with _common.data_parallel(args, parser) as devices:
+            print(f"IRNN({args.units}) on the adding problem, T={args.length}, "
+                  f"Adam({args.learning_rate}), {keras.backend.backend()}, {devices} device(s)",
+                  flush=True)
+            results = {
+                "clipped": run_one(args.clipnorm, args),
+                "not clipped": run_one(NEVER, args),
+            }
+        for run in results.values():
+            run["devices"] = devices
         _common.write_json(json_path, results)
     print(table(results))
     plot(results, out / "clipping.png")

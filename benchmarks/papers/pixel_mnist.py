@@ -20,6 +20,7 @@ Usage:
 
     KERAS_BACKEND=jax python benchmarks/papers/pixel_mnist.py               # CPU budget
     KERAS_BACKEND=jax python benchmarks/papers/pixel_mnist.py --gpu         # the GPU settings
+    KERAS_BACKEND=jax python benchmarks/papers/pixel_mnist.py --gpu --data-parallel  # every device
     python benchmarks/papers/pixel_mnist.py --data mnist_5k --plot-only     # redraw
 
 The CPU budget (`mnist_5k`, 15 epochs of 4,008 digits = 1,890 steps at batch
@@ -154,6 +155,7 @@ def main(argv=None):
     parser.add_argument("--plot-only", action="store_true")
     parser.add_argument("--fresh", action="store_true")
     _common.add_merge_flag(parser)
+    _common.add_data_parallel_flag(parser)
     args = parser.parse_args(argv)
     if args.gpu:
         args.data, args.epochs = "fashion_mnist", 100
@@ -171,20 +173,21 @@ def main(argv=None):
         data = (sequences(x_train), y_train), (sequences(x_test), y_test)
         print(f"{args.data}: {len(x_train)} training / {len(x_test)} test images, 784 steps "
               f"({keras.backend.backend()})", flush=True)
-        for cell in args.cells.split(","):
-            key = (f"{args.data} {cell} epochs={args.epochs} lr={args.learning_rate} "
-                   f"n={len(x_train)} seed={args.seed}")
-            if key in results:
-                continue
-            print(key, flush=True)
-            run = run_one(cell, data, args)
-            run.update(data=args.data, cell=cell, seed=args.seed, units=args.units,
-                       batch_size=args.batch_size, learning_rate=args.learning_rate,
-                       clipnorm=args.clipnorm, train_size=len(x_train),
-                       steps_per_epoch=-(-len(x_train) // args.batch_size),
-                       backend=keras.backend.backend())
-            results[key] = run
-            _common.write_json(json_path, results)
+        with _common.data_parallel(args, parser) as devices:
+            for cell in args.cells.split(","):
+                key = (f"{args.data} {cell} epochs={args.epochs} lr={args.learning_rate} "
+                       f"n={len(x_train)} seed={args.seed}")
+                if key in results:
+                    continue
+                print(key, flush=True)
+                run = run_one(cell, data, args)
+                run.update(data=args.data, cell=cell, seed=args.seed, units=args.units,
+                           batch_size=args.batch_size, learning_rate=args.learning_rate,
+                           clipnorm=args.clipnorm, train_size=len(x_train),
+                           steps_per_epoch=-(-len(x_train) // args.batch_size),
+                           backend=keras.backend.backend(), devices=devices)
+                results[key] = run
+                _common.write_json(json_path, results)
     if not results:
         raise SystemExit(f"no results in {json_path}")
     print(table(results))

@@ -264,17 +264,28 @@ def test_mirrored_over_two_devices_takes_the_first_step_of_one(tmp_path, passeng
 # --- Mixed precision -----------------------------------------------------------
 
 
-def test_mixed_precision_trains_in_bfloat16_and_exports_float32(tmp_path, reviews_csv):
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_and_exports_float32(tmp_path, reviews_csv, policy, run_here):
+    import keras
     import tensorflow as tf
 
-    result = last_json(run_cli(*sentiment_flags(reviews_csv), "--epochs", "1",
-                               "--mixed-precision", "mixed_bfloat16", cwd=tmp_path))
-    assert result["metrics"]["loss"] > 0
+    result = last_json(run_here(*sentiment_flags(reviews_csv), "--epochs", "1",
+                                "--mixed-precision", policy, cwd=tmp_path))
+    assert np.isfinite(result["metrics"]["loss"]) and result["metrics"]["loss"] > 0
+    assert keras.config.dtype_policy().name == "float32"  # restored after training
     serve = tf.saved_model.load(str(tmp_path / result["export_path"])).signatures[
         "serving_default"]
     assert {k: v.dtype for k, v in serve.structured_outputs.items()}["probabilities"] == tf.float32
     outputs = serve(text=tf.constant(["Great peanut butter, I love it", "Stale and awful"]))
     np.testing.assert_allclose(outputs["probabilities"].numpy().sum(axis=1), 1.0, atol=1e-2)
+    # The checkpoint's layers computed in 16 bits, with float32 variables.
+    from rnnapps.tasks import sentiment  # noqa: F401 (registers the custom layers)
+
+    model = keras.models.load_model(tmp_path / result["checkpoint"], compile=False)
+    policies = {layer.dtype_policy.name for layer in model.layers
+                if layer.weights and layer.dtype_policy.name != "string"}
+    assert policy in policies
+    assert all(w.dtype == "float32" for w in model.weights if "float" in str(w.dtype))
     # Its checkpoint is another run's than a float32 one's (other optimizer state).
     assert len(list((tmp_path / "out" / ".checkpoints" / "sentiment").iterdir())) == 1
     checkpoint = pathlib.Path(result["checkpoint"]).parent.name
@@ -284,4 +295,4 @@ def test_mixed_precision_trains_in_bfloat16_and_exports_float32(tmp_path, review
     task = get_task("sentiment")
     config = task.config_class(**json.loads(
         (tmp_path / result["checkpoint"]).parent.joinpath("task.json").read_text())["config"])
-    assert checkpoint == run_id(task, config, "mixed_bfloat16") != run_id(task, config)
+    assert checkpoint == run_id(task, config, policy) != run_id(task, config)
