@@ -82,6 +82,7 @@ def run_cli_in_process(*args, cwd, capsys, monkeypatch):
     from rnnapps.cli import main
 
     monkeypatch.chdir(cwd)
+    monkeypatch.setenv("CI", "1")  # as `run_cli` sets it
     capsys.readouterr()
     try:
         code = main(list(args))

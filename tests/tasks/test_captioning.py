@@ -11,7 +11,6 @@ import pytest
 from cli_support import assert_one_line_error
 from cli_support import assert_serves_empty_batch
 from cli_support import last_json
-from cli_support import run_cli
 from cli_support import run_cli_in_process
 from cli_support import serve_in_fresh_process
 from rnnapps.task import TaskError
@@ -302,11 +301,11 @@ def test_scores_and_baselines():
 def test_train_evaluate_predict_export_from_the_command_line(
     tmp_path, emoji_font, capsys, monkeypatch
 ):
-    def here(*args):  # the other commands in this process: no TensorFlow start-up each
+    def here(*args):  # the commands run in this process: no TensorFlow start-up each
         return run_cli_in_process(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
 
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
-    result = last_json(run_cli("train", "captioning", *flags, cwd=tmp_path))
+    result = last_json(here("train", "captioning", *flags))
     export = tmp_path / result["export_path"]
     assert export == tmp_path / "saved_models" / "captioning" / "1"
     metrics = result["metrics"]

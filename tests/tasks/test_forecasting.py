@@ -469,7 +469,7 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(),
 
 
 def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv, run_here):
-    trained = last_json(run_cli(
+    trained = last_json(run_here(
         "train", "forecasting", "--data", str(passengers_csv), "--value-column", "passengers",
         "--value-column", "log_passengers", "--season", "12", "--horizon", "12",
         "--quantiles", "0.1,0.5,0.9", "--epochs", "2", "--units", "8", "--export-dir", "out",
@@ -510,16 +510,17 @@ def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv, run_he
     assert exported["export_path"].endswith("forecasting/2")
 
 
-def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_path, taylor_csv):
-    trained = run_cli("train", "forecasting", "--data", str(taylor_csv), "--backtest", "2",
+def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_path, taylor_csv,
+                                                                          run_here):
+    trained = run_here("train", "forecasting", "--data", str(taylor_csv), "--backtest", "2",
                       "--epochs", "1", "--units", "4", "--export-dir", "out", cwd=tmp_path)
     result = last_json(trained)
     assert "the mix of candidates starts from" in trained.stdout
     rows = result["metrics"]["backtest"]["per_origin"]
     assert [row["origin"] for row in rows] == ["2000-08-26", "2000-08-27"]
     assert "MASE per test window:" in trained.stdout
-    evaluated = run_cli("evaluate", "forecasting", "--model", str(tmp_path / result["export_path"]),
-                        "--plot", "days.png", cwd=tmp_path)
+    evaluated = run_here("evaluate", "forecasting", "--model", str(tmp_path / result["export_path"]),
+                         "--plot", "days.png", cwd=tmp_path)
     # Both test windows drawn in turn.
     assert (tmp_path / "days.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     lines = evaluated.stdout.strip().splitlines()
@@ -530,9 +531,9 @@ def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_p
 
 
 def test_cli_known_future_covariates_train_export_serve_predict(tmp_path, holiday_csv, run_here):
-    trained = run_cli("train", "forecasting", "--data", str(holiday_csv), "--value-column", "demand",
-                      "--future-columns", "workday", "--epochs", "1", "--units", "4",
-                      "--export-dir", "out", cwd=tmp_path)
+    trained = run_here("train", "forecasting", "--data", str(holiday_csv), "--value-column", "demand",
+                       "--future-columns", "workday", "--epochs", "1", "--units", "4",
+                       "--export-dir", "out", cwd=tmp_path)
     result = last_json(trained)
     assert "Known-future covariates (workday): the similar day replaces" in trained.stdout
     export = tmp_path / result["export_path"]
@@ -545,7 +546,7 @@ def test_cli_known_future_covariates_train_export_serve_predict(tmp_path, holida
     assert info["fallback"] == min(plain, key=plain.get)
     assert {"similar_day", f"{info['fallback']}_or_similar_day"} <= set(info["base_mae"])
     assert len(info["recent_future"]) == 48
-    evaluated = last_json(run_cli("evaluate", "forecasting", "--model", str(export), cwd=tmp_path))
+    evaluated = last_json(run_here("evaluate", "forecasting", "--model", str(export), cwd=tmp_path))
     assert evaluated["metrics"]["model"] == pytest.approx(result["metrics"]["model"], rel=1e-4)
 
     # Served without rnnapps: a window and the horizon's covariates in; a
@@ -608,8 +609,8 @@ def test_bad_future_columns_give_one_clear_error(holiday_csv, overrides, message
 
 
 def test_cli_predict_numbers_for_a_single_column_model(tmp_path, run_here):
-    trained = last_json(run_cli("train", "forecasting", "--data", "sunspots", "--epochs", "1",
-                                "--units", "4", "--export-dir", "out", cwd=tmp_path))
+    trained = last_json(run_here("train", "forecasting", "--data", "sunspots", "--epochs", "1",
+                                 "--units", "4", "--export-dir", "out", cwd=tmp_path))
     export = tmp_path / trained["export_path"]
     history = [str(v) for v in np.linspace(10, 100, 30)]
     predictions = last_json(run_here("predict", "forecasting", "--model", str(export), *history,

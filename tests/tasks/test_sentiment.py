@@ -202,8 +202,8 @@ def tiny_flags(reviews_csv):
 
 def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv, run_here):
     # Mean pooling: `rnnapps export` must reload the task's own pooling layer.
-    trained = run_cli("train", "sentiment", *tiny_flags(reviews_csv), "--pooling", "mean",
-                      "--export-dir", "out", cwd=tmp_path)
+    trained = run_here("train", "sentiment", *tiny_flags(reviews_csv), "--pooling", "mean",
+                       "--export-dir", "out", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-2000:]
     result = json.loads(trained.stdout.strip().splitlines()[-1])
     assert {"task", "export_path", "metrics", "data"} <= set(result)
@@ -561,7 +561,7 @@ def test_train_with_an_encoder_through_the_cli(tmp_path, reviews_csv, language_m
     args = ["--data", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
             "--encoder", str(language_model_file), "--lm-epochs", "1", "--epochs", "2",
             "--sequence-length", "24", "--batch-size", "16"]
-    result = last_json(run_cli("train", "sentiment", *args, cwd=tmp_path))
+    result = last_json(run_here("train", "sentiment", *args, cwd=tmp_path))
     assert 0 <= result["metrics"]["accuracy"] <= 1 and result["epochs_run"] == 2
     saved = json.loads((pathlib.Path(tmp_path) / result["export_path"] / "assets.extra" /
                         "rnnapps.json").read_text())

@@ -8,7 +8,6 @@ import pytest
 from cli_support import assert_one_line_error
 from cli_support import assert_serves_empty_batch
 from cli_support import last_json
-from cli_support import run_cli
 from cli_support import serve_in_fresh_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import translation
@@ -258,11 +257,11 @@ def test_bad_tsv_gives_a_clear_error(tmp_path, content, message):
 
 
 def test_train_evaluate_predict_export_from_the_command_line(tmp_path, ding, run_here):
-    def here(*args):  # the other commands in this process: no TensorFlow start-up each
+    def here(*args):  # the commands run in this process: no TensorFlow start-up each
         return run_here(*args, cwd=tmp_path)
 
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY.items()]
-    result = last_json(run_cli("train", "translation", *flags, cwd=tmp_path))
+    result = last_json(here("train", "translation", *flags))
     export = tmp_path / result["export_path"]
     assert export == tmp_path / "saved_models" / "translation" / "1"
     metrics = result["metrics"]
