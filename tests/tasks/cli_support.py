@@ -52,7 +52,7 @@ serve = tf.saved_model.load({export!r}).signatures["serving_default"]
 _, specs = serve.structured_input_signature
 empty = {{name: tf.zeros([0, *spec.shape[1:]], spec.dtype) for name, spec in specs.items()}}
 outputs = serve(**empty)
-print(json.dumps({{
+print("EMPTY " + json.dumps({{
     "onednn": bool(_pywrap_util_port.IsMklEnabled()),
     "outputs": {{name: [t.shape.as_list(), t.dtype.name] for name, t in outputs.items()}},
     "rnnapps": any(m.startswith("rnnapps") for m in sys.modules),
@@ -60,20 +60,35 @@ print(json.dumps({{
 """
 
 
-def assert_serves_empty_batch(export, cwd, expected):
+def assert_serves_empty_batch(export, cwd, expected, script=None):
     """The export at `export`, loaded in a fresh process (without rnnapps),
     answers an empty batch with `expected` ({output: (shape, dtype)}), with
     TensorFlow's oneDNN path forced on and forced off: whether it is on by
-    default depends on the CPU, so both paths are covered on any machine."""
+    default depends on the CPU, so both paths are covered on any machine.
+
+    With `script` (a `serve_in_fresh_process` script), each of the two
+    processes runs it first, so it is checked on both paths too (one Python
+    start-up fewer); its JSON object from the oneDNN run is returned."""
     expected = {name: [list(shape), dtype] for name, (shape, dtype) in expected.items()}
+    served = None
     for onednn in ("1", "0"):
-        served = serve_in_fresh_process(
-            _EMPTY_BATCH_SCRIPT.format(export=str(export)), cwd,
-            env={"TF_ENABLE_ONEDNN_OPTS": onednn},
+        proc = subprocess.run(
+            [sys.executable, "-c", (script or "") + _EMPTY_BATCH_SCRIPT.format(export=str(export))],
+            capture_output=True, text=True, timeout=300, cwd=cwd,
+            env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_ENABLE_ONEDNN_OPTS": onednn},
         )
-        assert served["onednn"] is (onednn == "1")
-        assert served["rnnapps"] is False
-        assert served["outputs"] == expected, f"TF_ENABLE_ONEDNN_OPTS={onednn}"
+        assert proc.returncode == 0, f"TF_ENABLE_ONEDNN_OPTS={onednn}: {proc.stderr[-2000:]}"
+        lines = proc.stdout.strip().splitlines()
+        empty = json.loads(lines[-1].removeprefix("EMPTY "))
+        assert lines[-1].startswith("EMPTY ")
+        assert empty["onednn"] is (onednn == "1")
+        assert empty["rnnapps"] is False
+        assert empty["outputs"] == expected, f"TF_ENABLE_ONEDNN_OPTS={onednn}"
+        if script is not None:
+            result = json.loads(lines[-2])
+            assert result["rnnapps"] is False
+            served = result if served is None else served
+    return served
 
 
 def run_cli_in_process(*args, cwd, capsys, monkeypatch):

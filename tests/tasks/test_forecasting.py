@@ -395,7 +395,11 @@ except tf.errors.InvalidArgumentError as error:
 print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "quantiles": out["quantiles"].numpy().tolist(),
                   "nan_error": nan_error, "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
 """
-    served = serve_in_fresh_process(script, tmp_path)
+    # An empty batch gives empty outputs on every CPU (the network never runs),
+    # checked with oneDNN on and off in the same fresh processes as the script.
+    served = assert_serves_empty_batch(export, tmp_path, {
+        "forecast": ([0, 8], "float32"), "quantiles": ([0, 8, 3], "float32"),
+    }, script=script)
     assert served["rnnapps"] is False
     forecast, quantiles = np.array(served["forecast"]), np.array(served["quantiles"])
     assert forecast.shape == (2, 8) and quantiles.shape == (2, 8, 3)
@@ -405,10 +409,6 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "quantiles": ou
     last = window[0, -1, 0]
     assert np.all(np.abs(forecast[0] - last) < 0.5 * last)
     assert "NaN" in served["nan_error"]
-    # An empty batch gives empty outputs, on every CPU (the network never runs).
-    assert_serves_empty_batch(export, tmp_path, {
-        "forecast": ([0, 8], "float32"), "quantiles": ([0, 8, 3], "float32"),
-    })
 
     model = forecasting.task.load_checkpoint(result["checkpoint"])
     np.testing.assert_allclose(model.predict(window, verbose=0)[0, :, 1], forecast[0], rtol=1e-4)
@@ -573,11 +573,13 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "errors": error
                   "inputs": sorted(serve.structured_input_signature[1]),
                   "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
 """
-    served = serve_in_fresh_process(script, tmp_path)
+    # An empty batch gives empty outputs on every CPU (the network never runs),
+    # checked with oneDNN on and off in the same fresh processes as the script.
+    served = assert_serves_empty_batch(export, tmp_path, {"forecast": ([0, 48], "float32")},
+                                       script=script)
     assert served["rnnapps"] is False and served["inputs"] == ["future", "window"]
     assert len(served["errors"]) == 2 and "future covariates hold NaN" in served["errors"][0]
     assert "window holds NaN" in served["errors"][1]
-    assert_serves_empty_batch(export, tmp_path, {"forecast": ([0, 48], "float32")})
 
     # `predict` reads the covariates from the file's last 48 rows, demand empty.
     lines = holiday_csv.read_text().splitlines()

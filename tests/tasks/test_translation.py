@@ -8,7 +8,6 @@ import pytest
 from cli_support import assert_one_line_error
 from cli_support import assert_serves_empty_batch
 from cli_support import last_json
-from cli_support import serve_in_fresh_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import translation
 from rnnapps.tasks.translation import data as translation_data
@@ -310,14 +309,14 @@ print(json.dumps({{"t": [t.decode() for t in out["translations"].numpy()],
                   "s": out["scores"].numpy().tolist(),
                   "rnnapps": any(m.startswith("rnnapps") for m in sys.modules)}}))
 """
-    served = serve_in_fresh_process(script, tmp_path)
+    # An empty batch gives empty outputs on every CPU (the network never runs),
+    # checked with oneDNN on and off in the same fresh processes as the script.
+    served = assert_serves_empty_batch(export, tmp_path, {
+        "translations": ([0], "string"), "scores": ([0], "float32"),
+    }, script=script)
     assert served["rnnapps"] is False
     assert len(served["t"]) == 4 and all(isinstance(t, str) for t in served["t"])
     assert all(s <= 0 for s in served["s"])
-    # An empty batch gives empty outputs, on every CPU (the network never runs).
-    assert_serves_empty_batch(export, tmp_path, {
-        "translations": ([0], "string"), "scores": ([0], "float32"),
-    })
 
 
 @pytest.mark.parametrize(
