@@ -52,14 +52,14 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def run_on_two_jax_devices(script, cwd=ROOT):
-    """Runs `script` in a new Python on the JAX backend with two CPU devices;
-    the JSON object it prints after "RESULT "."""
+def run_on_two_jax_devices(script, *args):
+    """Runs `script` (with `args` as sys.argv[1:]) in a new Python on the JAX
+    backend with two CPU devices; the JSON object it prints after "RESULT "."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=300, env=env, cwd=cwd)
+    proc = subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=ROOT)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     return json.loads(lines[-1][len("RESULT "):])
@@ -105,7 +105,7 @@ print("RESULT " + json.dumps(out))
 
 
 def test_papers_benchmarks_run_data_parallel_like_one_device(tmp_path):
-    out = run_on_two_jax_devices(PAPERS_SCRIPT.replace("sys.argv[1]", repr(str(tmp_path))))
+    out = run_on_two_jax_devices(PAPERS_SCRIPT, str(tmp_path))
     one, two = out["one"], out["two"]
     assert sorted(two["adding"]) == sorted(one["adding"]) and len(one["adding"]) == 2
     for key, run in two["adding"].items():

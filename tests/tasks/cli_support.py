@@ -35,12 +35,16 @@ def serve_in_fresh_process(script, cwd, env=None):
     """Runs `script` in a new Python without a visible GPU (and with `env`
     added to the environment); the JSON object on its last stdout line. The
     script reports whether rnnapps got imported."""
+    return json.loads(_stdout_lines_in_fresh_process(script, cwd, env)[-1])
+
+
+def _stdout_lines_in_fresh_process(script, cwd, env=None):
     proc = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
         cwd=cwd, env={**os.environ, "CUDA_VISIBLE_DEVICES": "", **(env or {})},
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    assert proc.returncode == 0, f"{env or ''} {proc.stderr[-2000:]}"
+    return proc.stdout.strip().splitlines()
 
 
 _EMPTY_BATCH_SCRIPT = """
@@ -72,22 +76,20 @@ def assert_serves_empty_batch(export, cwd, expected, script=None):
     expected = {name: [list(shape), dtype] for name, (shape, dtype) in expected.items()}
     served = None
     for onednn in ("1", "0"):
-        proc = subprocess.run(
-            [sys.executable, "-c", (script or "") + _EMPTY_BATCH_SCRIPT.format(export=str(export))],
-            capture_output=True, text=True, timeout=300, cwd=cwd,
-            env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_ENABLE_ONEDNN_OPTS": onednn},
+        lines = _stdout_lines_in_fresh_process(
+            (script or "") + _EMPTY_BATCH_SCRIPT.format(export=str(export)), cwd,
+            env={"TF_ENABLE_ONEDNN_OPTS": onednn},
         )
-        assert proc.returncode == 0, f"TF_ENABLE_ONEDNN_OPTS={onednn}: {proc.stderr[-2000:]}"
-        lines = proc.stdout.strip().splitlines()
-        empty = json.loads(lines[-1].removeprefix("EMPTY "))
         assert lines[-1].startswith("EMPTY ")
+        empty = json.loads(lines[-1].removeprefix("EMPTY "))
         assert empty["onednn"] is (onednn == "1")
         assert empty["rnnapps"] is False
         assert empty["outputs"] == expected, f"TF_ENABLE_ONEDNN_OPTS={onednn}"
         if script is not None:
             result = json.loads(lines[-2])
             assert result["rnnapps"] is False
-            served = result if served is None else served
+            if onednn == "1":
+                served = result
     return served
 
 
