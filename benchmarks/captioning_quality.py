@@ -92,6 +92,7 @@ def run(config, verbose, decodings=(), save=None):
     )
     seconds = time.perf_counter() - start
     decoding = data.info["decoding"]
+    captioning.remember(model, data.raw["train"], decoding["max_length"])
     if save:  # as `rnnapps train` leaves its checkpoint (for docs/figures/)
         save.mkdir(parents=True, exist_ok=True)
         model.save(save / "model.keras")
@@ -121,7 +122,7 @@ def run(config, verbose, decodings=(), save=None):
         # Other decoding settings of the same trained model (beam size, length penalty).
         for name, overrides in decodings:
             other = captioning._generator(model, {**decoding, **{
-                k: (int(v) if k in ("beam_size", "max_length") else float(v))
+                k: (int(v) if k in ("beam_size", "max_length", "rerank") else float(v))
                 for k, v in overrides.items()}})
             report[f"decoding {name}"] = {"model": captioning.bleu_scores(
                 captioning._caption_all(other, pipeline.image_dataset(data.raw[split], size)),
@@ -249,7 +250,7 @@ def rescore(runs, decodings):
         train = data.raw["train"]
         for name, overrides in decodings:
             decoding = {**data.info["decoding"], **{
-                k: (int(v) if k in ("beam_size", "max_length") else float(v))
+                k: (int(v) if k in ("beam_size", "max_length", "rerank") else float(v))
                 for k, v in overrides.items()}}
             generate = captioning._generator(model, decoding)
             row = {}

@@ -19,6 +19,7 @@ another task: what they share lives here and in `rnnapps.export`.
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
 import typing
 
@@ -115,6 +116,14 @@ class Task:
         `None` (the default) means the model's first recurrent layer.
         """
         return None
+
+    def after_fit(self, model, data):
+        """Runs once training ends, before testing and exporting: e.g. keeps
+        what the trained model needs at serving time (the captioning
+        task's memory of training captions). Returns whether it changed
+        the model (the run's checkpoint is then saved again). By default,
+        nothing."""
+        return False
 
     def example_predictions(self, model, data, count=5):
         """Returns a few lines showing the model's predictions."""
@@ -371,6 +380,10 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
         if not model.built:
             model(next(iter(data.train))[0])
         model.set_weights(trained.get_weights())
+    if task.after_fit(model, data):
+        # The checkpoint `rnnapps export --checkpoint` reads holds it too.
+        model.save(str(run_dir / "model.keras.tmp.keras"))
+        os.replace(run_dir / "model.keras.tmp.keras", run_dir / "model.keras")
     metrics = task.test_metrics(model, data)
     examples = task.example_predictions(model, data)
     serve_fn, signature = task.serving_signature(model, data.info)

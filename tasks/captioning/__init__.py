@@ -61,10 +61,15 @@ def _check_config(config):
         ("--units", config.units, 1),
         ("--embedding-dim", config.embedding_dim, 1),
         ("--train-size", config.train_size, 0),
+        ("--rerank", config.rerank, 0),
+        ("--consensus", config.consensus, 0),
     ]
     for flag, value, least in checks:
         if value < least:
             raise TaskError(f"{flag} must be at least {least}. Received: {value}")
+    if not 0.0 <= config.rerank_confidence < 1.0:
+        raise TaskError(f"--rerank-confidence must be at least 0 and below 1. "
+                        f"Received: {config.rerank_confidence}")
     if not 0.0 <= config.redraw <= 1.0:
         raise TaskError(f"--redraw must be a share between 0 and 1. Received: {config.redraw}")
     try:
@@ -108,6 +113,9 @@ def _decoding(config):
         "length_penalty": config.length_penalty,
         "max_length": config.max_length,
         "image_size": config.image_size,
+        "rerank": config.rerank,
+        "consensus": config.consensus,
+        "rerank_confidence": config.rerank_confidence,
     }
 
 
@@ -220,6 +228,8 @@ def build_model(config, data):
             dropout=config.dropout,
             augment=config.augment,
             tokenizer=data.raw["tokenizer"],
+            memory_size=len(data.raw["train"]) if config.rerank else 0,
+            memory_length=config.max_length,
             name=f"captioning_{config.decoder}_{config.cell}",
         )
     except (ValueError, OSError) as error:  # a weights file of another network, not HDF5...
@@ -245,11 +255,33 @@ def _generator(model, decoding):
     def generate(images):
         tokens, scores = model.generate(
             images, beam_size=decoding["beam_size"], max_length=decoding["max_length"],
-            length_penalty=decoding["length_penalty"],
+            length_penalty=decoding["length_penalty"], rerank=decoding.get("rerank", 0),
+            consensus=decoding.get("consensus", 8.0),
+            confidence=decoding.get("rerank_confidence", 0.0),
         )
         return detokenize(model.tokenizer, tokens), scores
 
     return tf.function(generate)
+
+
+def remember(model, train, max_length):
+    """Fills `model`'s memory (`set_memory`) with the first caption of every
+    image of the `train` split and its embedding by the trained encoder;
+    a model built without one (`rerank=0`) is left as it is. Returns
+    whether it filled one."""
+    import tensorflow as tf
+
+    from rnnapps.text import teacher_forcing
+
+    if not getattr(model, "memory_size", 0):
+        return False
+    @tf.function
+    def targets(texts):  # the tokenizer gives lists outside a graph
+        return teacher_forcing(model.tokenizer, texts, max_length)[1]
+
+    tokens = targets(tf.constant([captions[0] for captions in train.captions]))
+    model.set_memory(_embeddings(model, train, model.image_size), tokens.numpy())
+    return True
 
 
 def _decode_checked(data, image_size):
@@ -471,6 +503,9 @@ class CaptioningTask(Task):
 
         return serve, [tf.TensorSpec([None], tf.string, name="images")]
 
+    def after_fit(self, model, data):
+        return remember(model, data.raw["train"], data.info["decoding"]["max_length"])
+
     def test_metrics(self, model, data):
         from rnnapps.tasks.captioning import pipeline
 
@@ -497,7 +532,8 @@ class CaptioningTask(Task):
             "nearest_neighbour": report.pop("nearest_neighbour"),
             "most_frequent": {**report.pop("most_frequent"), "caption": constant},
             "parts": report,
-            **{k: decoding[k] for k in ("beam_size", "length_penalty")},
+            **{k: decoding.get(k) for k in ("beam_size", "length_penalty", "rerank", "consensus",
+                                             "rerank_confidence")},
         }
         if test.glyphs is not None:
             metrics["redrawn"] = redrawn_scores(model, decoding, train, test, constant)

@@ -31,7 +31,7 @@ from rnnapps.text import PAD_ID
 from rnnapps.text import START_ID
 from rnnapps.text import UNK_ID
 
-__all__ = ["ShowAndTell", "ShowAttendAndTell", "BACKBONES", "small_cnn"]
+__all__ = ["ShowAndTell", "ShowAttendAndTell", "BACKBONES", "consensus_scores", "small_cnn"]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 
@@ -65,6 +65,71 @@ def small_cnn(filters=(32, 64, 128, 256), pools=None, global_pool=True, name="sm
     return keras.Sequential(layers, name=name)
 
 
+def _ngram_matches(equal, valid):
+    """Clipped n-gram matches of every candidate against every other.
+
+    `equal` `(batch, count, count, steps, steps)`: n-gram `i` of candidate
+    `c` equals n-gram `j` of candidate `d`; `valid` `(batch, count, steps)`:
+    candidate `c` has an n-gram at `i`. A gram matches as often as it
+    occurs in both (BLEU's clipping): its `r`-th occurrence in `c` matches
+    when `d` holds it more than `r` times.
+    """
+    steps = ops.shape(valid)[-1]
+    itself = ops.diagonal(equal, axis1=1, axis2=2)  # (batch, steps, steps, count)
+    itself = ops.transpose(itself, (0, 3, 1, 2))
+    earlier = ops.cast(ops.tril(ops.ones((steps, steps)), -1), "float32")
+    seen = ops.sum(ops.cast(itself, "float32") * earlier, axis=-1)  # (batch, count, steps)
+    held = ops.sum(ops.cast(equal, "float32"), axis=-1)  # (batch, count, count, steps)
+    matched = ops.logical_and(ops.expand_dims(seen, 2) < held, ops.expand_dims(valid, 2))
+    return ops.sum(ops.cast(matched, "float32"), axis=-1)
+
+
+def consensus_scores(candidates, weights):
+    """Each candidate caption's mean agreement with the others (consensus).
+
+    Devlin et al. (2015) caption an image with the retrieved caption that
+    agrees most with the other retrieved ones. Agreement of two captions:
+    the mean, over unigrams and bigrams, of the F1 of their clipped n-gram
+    matches.
+
+    Args:
+        candidates: `(batch, count, steps)` ids, 0 = padding (`END_ID` is
+            ignored).
+        weights: `(batch, count)` the vote of each candidate (0: it votes
+            for no one).
+
+    Returns:
+        `(batch, count)`: `sum_{d != c} w_d F(c, d) / sum_{d != c} w_d`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> captions = np.array([[[5, 6, 7, 3], [5, 6, 3, 0], [8, 9, 3, 0]]])   # END_ID is 3
+    >>> scores = consensus_scores(captions, np.ones((1, 3)))  # F(0, 1) = (4/5 + 2/3) / 2
+    >>> np.round(ops.convert_to_numpy(scores).astype(float), 3).tolist()
+    [[0.367, 0.367, 0.0]]
+    """
+    tokens = ops.cast(candidates, "int32")
+    tokens = ops.where(ops.equal(tokens, END_ID), 0, tokens)
+    count = ops.shape(tokens)[1]
+    valid = ops.not_equal(tokens, 0)
+    both = ops.logical_and(valid[:, :, None, :, None], valid[:, None, :, None, :])
+    unigrams = ops.logical_and(
+        ops.equal(tokens[:, :, None, :, None], tokens[:, None, :, None, :]), both)
+    bigrams = ops.logical_and(unigrams[..., :-1, :-1], unigrams[..., 1:, 1:])
+    agreement = 0.0
+    for equal, present in ((unigrams, valid),
+                           (bigrams, ops.logical_and(valid[..., :-1], valid[..., 1:]))):
+        matches = _ngram_matches(equal, present)
+        grams = ops.sum(ops.cast(present, "float32"), axis=-1)
+        pairs = ops.expand_dims(grams, 2) + ops.expand_dims(grams, 1)
+        agreement += 0.5 * ops.where(pairs > 0, 2.0 * matches / ops.maximum(pairs, 1.0), 0.0)
+    others = 1.0 - ops.eye(count)
+    votes = ops.expand_dims(ops.cast(weights, "float32"), 1) * others
+    return ops.sum(agreement * votes, axis=-1) / ops.maximum(ops.sum(votes, axis=-1), 1e-9)
+
+
+
 @keras.saving.register_keras_serializable(package="rnnapps.captioning")
 class ShowAndTell(keras.Model):
     """Image encoder + recurrent caption decoder (Vinyals et al. 2015).
@@ -90,6 +155,13 @@ class ShowAndTell(keras.Model):
             to this fraction of its size (0 = off).
         tokenizer: optional tokenizer kept with the model (keras-hub's
             `SentencePieceTokenizer`); the model itself takes ids.
+        memory_size: training captions the model can remember for
+            `generate(..., rerank=K)` (0 = none): the embedding of each
+            training image and the ids of its caption, kept as
+            non-trainable weights (saved with the model and in the export)
+            and filled by `set_memory` after training.
+        memory_length: most ids per remembered caption, its end token
+            included.
 
     Call arguments:
         inputs: dict with `image` `(batch, size, size, 3)` and `caption_in`
@@ -125,6 +197,8 @@ class ShowAndTell(keras.Model):
         dropout=0.0,
         augment=0.0,
         tokenizer=None,
+        memory_size=0,
+        memory_length=24,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -155,6 +229,8 @@ class ShowAndTell(keras.Model):
         self.dropout = dropout
         self.augment = float(augment)
         self.tokenizer = tokenizer
+        self.memory_size = int(memory_size)
+        self.memory_length = int(memory_length)
 
         # === Layers ===
         self.augmentation = keras.Sequential([
@@ -201,6 +277,13 @@ class ShowAndTell(keras.Model):
             projection.build((None, features))
         self.word_embedding.build((None, None))
         self._build_decoder()
+        if self.memory_size:
+            self.memory_keys = self.add_weight(
+                shape=(self.memory_size, features), initializer="zeros", trainable=False,
+                name="memory_keys")
+            self.memory_tokens = self.add_weight(
+                shape=(self.memory_size, self.memory_length), initializer="zeros",
+                dtype="int32", trainable=False, name="memory_tokens")
         self.built = True
 
     def _build_decoder(self):
@@ -249,17 +332,29 @@ class ShowAndTell(keras.Model):
         logits, _ = self._decode(inputs["caption_in"], states, training)
         return logits
 
-    def generate(self, images, beam_size=3, max_length=20, length_penalty=0.6):
+    def generate(self, images, beam_size=3, max_length=20, length_penalty=0.6, rerank=0,
+                 consensus=8.0, confidence=0.0):
         """Caption token ids for `images` by beam search (1 = greedy).
 
-        The unknown token (`UNK_ID`) is never generated. Returns
-        `(tokens, scores)` as `rnnapps.decoding.beam_search` does:
-        `(batch, max_length)` ids ending with `END_ID` (0 after it) and the
-        length-normalised log-probability of each.
+        The unknown token (`UNK_ID`) is never generated. With `rerank=K`
+        (and a memory, `set_memory`), the beam's caption competes with the
+        remembered captions of the K training images nearest in the image
+        embedding (cosine): each candidate scores its length-normalised
+        log-probability under the model plus `consensus` times its mean
+        n-gram agreement with the K retrieved captions (Devlin et al.
+        2015's consensus reranking; `consensus_scores`), and the best
+        wins. The consensus term fades out for images unlike any training
+        image: it is weighed by `(s - confidence) / (1 - confidence)`,
+        clipped to [0, 1], where `s` is the cosine similarity of the
+        nearest remembered image (so with `confidence=0.95` an image whose
+        nearest training image is less similar than 0.95 keeps the most
+        likely candidate, usually the beam's). Returns `(tokens, scores)` as `rnnapps.decoding.beam_search`
+        does: `(batch, max_length)` ids ending with `END_ID` (0 after it)
+        and the length-normalised log-probability of each.
         """
         if not self.built:  # not inside the decoding loop's trace
             self.build()
-        states = self._decoding_start(images)
+        states, embedding = self._decoding_start_and_embedding(images)
 
         # Never write the unknown token: it stands for characters the
         # vocabulary lacks, and detokenizes to " ⁇ ".
@@ -269,19 +364,94 @@ class ShowAndTell(keras.Model):
             logits, new_states = self._decoding_step(tokens, carried)
             return logits + unknown, new_states
 
-        return beam_search(
+        tokens, scores = beam_search(
             step, states, ops.shape(images)[0], beam_size=beam_size, max_length=max_length,
             start_id=START_ID, end_id=END_ID, length_penalty=length_penalty,
         )
+        if not rerank or not self.memory_size:
+            return tokens, scores
+        if not 0.0 <= confidence < 1.0:
+            raise ValueError(f"confidence must be in [0, 1). Received: confidence={confidence}")
+        return self._rerank(tokens, states, embedding, min(int(rerank), self.memory_size),
+                            max_length, length_penalty, consensus, confidence)
 
-    def _decoding_start(self, images):
-        """What beam search carries per image: here the decoder's states."""
-        return self.initial_state(self.encode(images))
+    def set_memory(self, embeddings, tokens):
+        """Remembers training captions for `generate(..., rerank=K)`.
+
+        `embeddings` `(memory_size, feature_dim)`: `encode` of each training
+        image; `tokens` `(memory_size, steps)`: the ids of its caption,
+        ending with `END_ID`, 0 after (cut to `memory_length`). The model
+        must have been built with this `memory_size`.
+        """
+        if not self.built:
+            self.build()
+        embeddings = ops.convert_to_numpy(embeddings).astype("float32")
+        tokens = ops.convert_to_numpy(tokens).astype("int32")
+        if not self.memory_size or embeddings.shape != (self.memory_size, self.feature_dim) \
+                or tokens.shape[0] != self.memory_size:
+            raise ValueError(
+                f"set_memory needs {self.memory_size} embeddings of size {self.feature_dim} "
+                f"and as many captions (the model's memory_size). Received: embeddings of "
+                f"shape {embeddings.shape}, tokens of shape {tokens.shape}")
+        norms = (embeddings ** 2).sum(axis=1, keepdims=True) ** 0.5
+        fitted = tokens[:, :self.memory_length]
+        padded = ops.convert_to_numpy(ops.pad(fitted, ((0, 0), (0, self.memory_length - fitted.shape[1]))))
+        self.memory_keys.assign(embeddings / (norms + 1e-12))
+        self.memory_tokens.assign(padded)
+
+    def _rerank(self, tokens, states, embedding, k, max_length, length_penalty, consensus,
+                confidence):
+        batch = ops.shape(tokens)[0]
+        query = embedding / (ops.norm(embedding, axis=-1, keepdims=True) + 1e-12)
+        similarity, nearest = ops.top_k(ops.matmul(query, ops.transpose(self.memory_keys)), k)
+        gate = ops.clip((similarity[:, :1] - confidence) / (1.0 - confidence), 0.0, 1.0)
+        remembered = ops.take(self.memory_tokens, ops.reshape(nearest, (-1,)), axis=0)
+        remembered = ops.reshape(remembered, (batch, k, self.memory_length))
+        width = self.memory_length
+        if width < max_length:
+            remembered = ops.pad(remembered, ((0, 0), (0, 0), (0, max_length - width)))
+        candidates = ops.concatenate(
+            [ops.expand_dims(tokens, 1), ops.cast(remembered[..., :max_length], "int32")], 1)
+        count = k + 1
+        flat = ops.reshape(candidates, (-1, max_length))
+        start = ops.full((ops.shape(flat)[0], 1), START_ID, "int32")
+        logits = self._sequence_logits(
+            [ops.repeat(s, count, axis=0) for s in states],
+            ops.concatenate([start, flat[:, :-1]], axis=1))
+        # Scored as beam search scores: the unknown token is never written.
+        unknown = ops.where(ops.arange(self.vocabulary_size) == UNK_ID, -1e9, 0.0)
+        log_probs = ops.log_softmax(ops.cast(logits, "float32") + unknown, axis=-1)
+        picked = ops.take_along_axis(log_probs, ops.expand_dims(flat, -1), axis=-1)[..., 0]
+        real = ops.cast(ops.not_equal(flat, PAD_ID), "float32")
+        lengths = ops.maximum(ops.sum(real, axis=1), 1.0)
+        likelihood = ops.sum(picked * real, axis=1) / ops.power((5.0 + lengths) / 6.0,
+                                                                  length_penalty)
+        likelihood = ops.reshape(likelihood, (batch, count))
+        # The remembered captions vote; the beam's caption only competes.
+        empty = ops.equal(candidates[:, :, 0], PAD_ID)  # an unfilled memory
+        voters = ops.concatenate([ops.zeros((batch, 1)), ops.ones((batch, k))], axis=1)
+        agreement = consensus_scores(candidates, voters * ops.cast(ops.logical_not(empty),
+                                                                   "float32"))
+        total = ops.where(empty, -1e9, likelihood + consensus * gate * agreement)
+        best = ops.expand_dims(ops.cast(ops.argmax(total, axis=1), "int32"), 1)
+        chosen = ops.take_along_axis(candidates, ops.expand_dims(best, -1), axis=1)[:, 0]
+        return chosen, ops.take_along_axis(likelihood, best, axis=1)[:, 0]
+
+    def _decoding_start_and_embedding(self, images):
+        """What beam search carries per image (here the decoder's states),
+        and the image embedding (`encode`)."""
+        features = self.encode(images)
+        return self.initial_state(features), features
 
     def _decoding_step(self, tokens, carried):
         """`(batch,)` previous tokens -> `(batch, vocabulary)` logits, new carried states."""
         logits, new_states = self._decode(ops.expand_dims(tokens, 1), carried)
         return logits[:, 0, :], new_states
+
+    def _sequence_logits(self, carried, caption_in):
+        """Teacher-forced logits `(batch, steps, vocabulary)` from what
+        `_decoding_start_and_embedding` carries."""
+        return self._decode(caption_in, carried)[0]
 
     def get_config(self):
         config = super().get_config()
@@ -297,6 +467,8 @@ class ShowAndTell(keras.Model):
             dropout=self.dropout,
             augment=self.augment,
             tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
+            memory_size=self.memory_size,
+            memory_length=self.memory_length,
         )
         return config
 
@@ -444,7 +616,11 @@ class ShowAttendAndTell(ShowAndTell):
     def _teacher_forced(self, images, caption_in, training=False):
         regions = self.encode_regions(images, training)
         states = self.initial_state(ops.mean(regions, axis=1), training)
-        keys = self.attention_keys(regions)
+        return self._scan(states, regions, self.attention_keys(regions), caption_in, training)
+
+    def _scan(self, states, regions, keys, caption_in, training=False):
+        """Teacher-forced logits and attention weights from the initial
+        states, the regions and their attention keys."""
         words = self.word_dropout(self.word_embedding(caption_in), training=training)
 
         count = len(states)
@@ -470,10 +646,15 @@ class ShowAttendAndTell(ShowAndTell):
             self.add_loss(self.attention_penalty * ops.mean(ops.square(1.0 - coverage)))
         return logits
 
-    def _decoding_start(self, images):
+    def _decoding_start_and_embedding(self, images):
         regions = self.encode_regions(images)
-        states = self.initial_state(ops.mean(regions, axis=1))
-        return [*states, regions, self.attention_keys(regions)]
+        embedding = ops.mean(regions, axis=1)
+        states = self.initial_state(embedding)
+        return [*states, regions, self.attention_keys(regions)], embedding
+
+    def _sequence_logits(self, carried, caption_in):
+        *states, regions, keys = carried
+        return self._scan(states, regions, keys, caption_in)[0]
 
     def _decoding_step(self, tokens, carried):
         *states, regions, keys = carried

@@ -329,6 +329,16 @@ def test_train_evaluate_predict_export_from_the_command_line(
         k: metrics[k] for k in ("bleu1", "bleu4")
     }
     assert evaluated["metrics"]["redrawn"] == metrics["redrawn"]["model"]
+    # The default reranks with the training captions: the run's checkpoint
+    # (which `export --checkpoint` reads) remembers all 300 after training.
+    assert (metrics["rerank"], metrics["consensus"], metrics["rerank_confidence"]) == (3, 32.0, 0.95)
+    import keras
+
+    from rnnapps.tasks.captioning import model as _  # noqa: F401 (registers the classes)
+
+    kept = keras.saving.load_model(tmp_path / result["checkpoint"], compile=False)
+    assert kept.memory_size == 300
+    assert np.all(keras.ops.convert_to_numpy(kept.memory_tokens)[:, 0] > 0)
 
     (tmp_path / "a.png").write_bytes(encoded((250, 200, 0)))
     (tmp_path / "b.jpg").write_bytes(encoded((0, 90, 200), size=(300, 80), kind="JPEG"))

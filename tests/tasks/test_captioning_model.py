@@ -229,3 +229,149 @@ def test_attention_grid_must_be_a_pooling_of_the_image(feature_map):
         return
     with pytest.raises(ValueError, match="feature_map must be image_size divided by"):
         ShowAttendAndTell(12, **{**ATTEND, "feature_map": feature_map})
+
+
+# === Consensus reranking over remembered training captions ===
+
+
+def _clipped_ngram_f1(a, b, n):
+    import collections
+
+    grams_a = collections.Counter(tuple(a[i:i + n]) for i in range(len(a) - n + 1))
+    grams_b = collections.Counter(tuple(b[i:i + n]) for i in range(len(b) - n + 1))
+    if not grams_a or not grams_b:
+        return 0.0
+    matches = sum((grams_a & grams_b).values())
+    return 2 * matches / (sum(grams_a.values()) + sum(grams_b.values()))
+
+
+def test_consensus_scores_are_the_weighted_mean_clipped_ngram_f1():
+    from rnnapps.tasks.captioning.model import consensus_scores
+
+    rng = np.random.default_rng(0)
+    batch, count, steps = 5, 6, 10
+    candidates = np.zeros((batch, count, steps), "int32")
+    captions = []
+    for b in range(batch):
+        row = []
+        for c in range(count):  # few distinct ids: repeated words and bigrams
+            words = list(rng.integers(4, 8, rng.integers(0, 9)))
+            candidates[b, c, :len(words)] = words
+            candidates[b, c, len(words)] = END_ID
+            row.append(words)
+        captions.append(row)
+    weights = rng.uniform(0, 1, (batch, count)).astype("float32")
+    weights[:, 0] = 0.0  # votes for no one, still scored
+    expected = np.zeros((batch, count))
+    for b in range(batch):
+        for c in range(count):
+            others = [d for d in range(count) if d != c]
+            agreement = [(_clipped_ngram_f1(captions[b][c], captions[b][d], 1)
+                          + _clipped_ngram_f1(captions[b][c], captions[b][d], 2)) / 2
+                         for d in others]
+            expected[b, c] = np.dot(agreement, weights[b, others]) / weights[b, others].sum()
+    got = ops.convert_to_numpy(consensus_scores(candidates, weights))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def _remembering(memory_tokens, seed=0, attention=True):
+    keras.utils.set_random_seed(seed)
+    model = (ShowAttendAndTell(12, memory_size=len(memory_tokens), memory_length=6, **ATTEND)
+             if attention else ShowAndTell(12, memory_size=len(memory_tokens), memory_length=6,
+                                           **SMALL))
+    x = images(len(memory_tokens), seed=3)
+    model.set_memory(model.encode(x), np.array(memory_tokens))
+    return model, x
+
+
+def _teacher_forced_score(model, x, tokens, length_penalty=0.6):
+    tokens = np.asarray(tokens)
+    caption_in = np.concatenate([np.full((len(tokens), 1), START_ID), tokens[:, :-1]], axis=1)
+    logits = ops.convert_to_numpy(model({"image": x, "caption_in": caption_in})).astype("float64")
+    logits[..., UNK_ID] = -1e9  # never written, as in beam search
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_probs, tokens[..., None], -1)[..., 0] * (tokens != 0)
+    lengths = (tokens != 0).sum(1)
+    return picked.sum(1) / ((5.0 + lengths) / 6.0) ** length_penalty
+
+
+def test_rerank_writes_the_remembered_caption_the_neighbours_agree_on():
+    # Three of four remembered captions share "5 6": with a large consensus
+    # weight the one agreeing most with the others wins over the beam's
+    # caption (an untrained decoder's), whatever the likelihoods.
+    memory = [[5, 6, 7, END_ID, 0, 0], [5, 6, 7, END_ID, 0, 0], [5, 6, 8, END_ID, 0, 0],
+              [9, 10, END_ID, 0, 0, 0]]
+    model, x = _remembering(memory)
+    tokens, scores = model.generate(x, beam_size=2, max_length=6, rerank=4, consensus=1e3)
+    assert ops.convert_to_numpy(tokens).tolist() == [memory[0]] * 4
+    # The score is the written caption's length-normalised log-probability.
+    np.testing.assert_allclose(ops.convert_to_numpy(scores),
+                               _teacher_forced_score(model, x, [memory[0]] * 4),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("attention", [True, False], ids=["attention", "show_and_tell"])
+def test_rerank_without_consensus_keeps_the_most_likely_candidate(attention):
+    memory = [[5, 6, 7, END_ID, 0, 0], [9, 10, END_ID, 0, 0, 0], [4, END_ID, 0, 0, 0, 0]]
+    model, x = _remembering(memory, seed=4, attention=attention)
+    beam, beam_scores = model.generate(x, beam_size=2, max_length=6)
+    tokens, scores = model.generate(x, beam_size=2, max_length=6, rerank=2, consensus=0.0)
+    tokens, scores = ops.convert_to_numpy(tokens), ops.convert_to_numpy(scores)
+    # The beam's caption is a candidate, scored as beam search scores it:
+    # the pick scores at least as well.
+    assert np.all(scores >= ops.convert_to_numpy(beam_scores) - 1e-4)
+    for row, written in enumerate(tokens.tolist()):
+        assert written in (ops.convert_to_numpy(beam)[row].tolist(), *memory)
+    np.testing.assert_allclose(scores, _teacher_forced_score(model, x, tokens), rtol=1e-4,
+                               atol=1e-4)
+
+
+def test_an_unfilled_memory_leaves_the_beam_caption_and_round_trips(tmp_path):
+    keras.utils.set_random_seed(5)
+    model = ShowAttendAndTell(12, memory_size=3, memory_length=6, **ATTEND)
+    x = images(2, seed=6)
+    beam, _ = model.generate(x, beam_size=2, max_length=6)
+    reranked, _ = model.generate(x, beam_size=2, max_length=6, rerank=3)
+    assert ops.convert_to_numpy(reranked).tolist() == ops.convert_to_numpy(beam).tolist()
+
+    memory = np.array([[5, 6, END_ID], [5, 6, END_ID], [7, END_ID, 0]])  # padded to 6
+    model.set_memory(model.encode(images(3, seed=7)), memory)
+    written, _ = model.generate(x, beam_size=2, max_length=6, rerank=3, consensus=1e3)
+    path = tmp_path / "remembering.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.get_config()["memory_size"] == 3
+    np.testing.assert_array_equal(ops.convert_to_numpy(loaded.memory_tokens)[:, :3], memory)
+    again, _ = loaded.generate(x, beam_size=2, max_length=6, rerank=3, consensus=1e3)
+    assert ops.convert_to_numpy(again).tolist() == ops.convert_to_numpy(written).tolist()
+    assert ops.convert_to_numpy(written).tolist()[0] == [5, 6, END_ID, 0, 0, 0]
+
+
+def test_set_memory_needs_the_memory_size_it_was_built_with():
+    model = ShowAttendAndTell(12, memory_size=3, **ATTEND)
+    with pytest.raises(ValueError, match="set_memory needs 3 embeddings of size 16"):
+        model.set_memory(np.zeros((2, 16)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="memory_size"):
+        ShowAndTell(12, **SMALL).set_memory(np.zeros((2, 16)), np.zeros((2, 4)))
+
+
+def test_the_consensus_fades_out_for_images_unlike_the_remembered_ones():
+    memory = [[5, 6, 7, END_ID, 0, 0], [5, 6, 7, END_ID, 0, 0], [5, 6, 8, END_ID, 0, 0],
+              [9, 10, END_ID, 0, 0, 0]]
+    model, x = _remembering(memory)
+    likeliest, _ = model.generate(x, beam_size=2, max_length=6, rerank=4, consensus=0.0)
+    # The remembered images themselves have similarity 1: full weight.
+    tokens, _ = model.generate(x, beam_size=2, max_length=6, rerank=4, consensus=1e3,
+                               confidence=0.999)
+    assert ops.convert_to_numpy(tokens).tolist() == [memory[0]] * 4
+    # Other images are less similar than that: the likeliest candidate stays.
+    other = images(4, seed=11)
+    faded, _ = model.generate(other, beam_size=2, max_length=6, rerank=4, consensus=1e3,
+                              confidence=0.999999)
+    plain, _ = model.generate(other, beam_size=2, max_length=6, rerank=4, consensus=0.0)
+    assert ops.convert_to_numpy(faded).tolist() == ops.convert_to_numpy(plain).tolist()
+    unfaded, _ = model.generate(other, beam_size=2, max_length=6, rerank=4, consensus=1e3)
+    assert ops.convert_to_numpy(unfaded).tolist() == [memory[0]] * 4
+    assert ops.convert_to_numpy(plain).tolist() != [memory[0]] * 4
+    with pytest.raises(ValueError, match="confidence must be in"):
+        model.generate(x, rerank=2, confidence=1.0)
