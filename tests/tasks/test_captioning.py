@@ -456,6 +456,9 @@ def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji
         (["train", "captioning", "--feature-map", "2"], "at most 2**4"),
         (["train", "captioning", "--filters", "32,x"], "--filters must be positive integers"),
         (["train", "captioning", "--redraw", "1.5"], "--redraw must be a share between 0 and 1"),
+        (["train", "captioning", "--rerank", "-1"], "--rerank must be at least 0"),
+        (["train", "captioning", "--rerank-confidence", "1"],
+         "--rerank-confidence must be at least 0 and below 1"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args, message, capsys, monkeypatch):
