@@ -552,9 +552,29 @@ class CaptioningTask(Task):
     def add_arguments(self, command, parser):
         if command == "export":
             add_decoding_export_flags(parser)
+            parser.add_argument("--rerank", dest="export_rerank", type=int, default=None,
+                                help="training captions the beam's caption competes with "
+                                     "(0 = off; default: the training run's)")
+            parser.add_argument("--consensus", dest="export_consensus", type=float,
+                                default=None, help="weight of the agreement with them "
+                                "(default: the training run's)")
 
     def export_info(self, info, options):
-        return decoding_export_info(info, options)
+        info = decoding_export_info(info, options)
+        decoding = dict(info["decoding"])
+        rerank, consensus = options.get("export_rerank"), options.get("export_consensus")
+        if rerank is not None:
+            if rerank < 0:
+                raise TaskError(f"--rerank must be at least 0. Received: {rerank}")
+            if rerank and not decoding.get("rerank"):
+                raise TaskError("--rerank needs a run trained with --rerank above 0 (its "
+                                "checkpoint holds no training captions)")
+            decoding["rerank"] = rerank
+        if consensus is not None:
+            if consensus < 0:
+                raise TaskError(f"--consensus must be at least 0. Received: {consensus}")
+            decoding["consensus"] = consensus
+        return {**info, "decoding": decoding}
 
     def _serve_all(self, loaded, encoded, batch_size=64):
         import tensorflow as tf

@@ -368,16 +368,24 @@ def test_train_evaluate_predict_export_from_the_command_line(
     assert figure.main(["--checkpoint", str(tmp_path / "nowhere.keras"), "--out", str(missing)]) == 2
     assert not missing.exists() and not list(tmp_path.glob(".missing.png*"))
 
-    # Re-export the checkpoint with greedy decoding: a new version, the setting saved.
+    # Re-export the checkpoint with greedy decoding and no reranking: a new
+    # version, the settings saved.
     checkpoint = tmp_path / pathlib.Path(result["checkpoint"]).parent
     exported = last_json(here(
         "export", "captioning", "--checkpoint", str(checkpoint), "--beam-size", "1",
-        "--export-dir", str(tmp_path / "saved_models"),
+        "--rerank", "0", "--export-dir", str(tmp_path / "saved_models"),
     ))
     greedy = pathlib.Path(exported["export_path"])
     assert greedy.name == "2"
-    assert json.loads((greedy / "assets.extra" / "rnnapps.json").read_text())["data"][
-        "decoding"]["beam_size"] == 1
+    decoding = json.loads((greedy / "assets.extra" / "rnnapps.json").read_text())["data"][
+        "decoding"]
+    assert (decoding["beam_size"], decoding["rerank"]) == (1, 0)
+    proc = here("export", "captioning", "--checkpoint", str(checkpoint), "--rerank", "-1",
+                "--export-dir", str(tmp_path / "saved_models"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--rerank must be at least 0" in proc.stderr.strip().splitlines()[-1]
+    assert sorted(p.name for p in (tmp_path / "saved_models" / "captioning").iterdir()) == [
+        "1", "2"]
 
     # Image bytes in, strings out, in a fresh process without rnnapps and
     # without a GPU; a corrupt image fails the call with a clear error.
