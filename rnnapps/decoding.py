@@ -16,7 +16,7 @@ greedy decoding.
 
 from keras import ops
 
-__all__ = ["beam_search"]
+__all__ = ["beam_search", "length_normalised"]
 
 _NEG_INF = -1e9
 
@@ -28,6 +28,13 @@ def _gather_beams(values, beams, batch, beam_size):
     index = ops.reshape(beams, (batch, beam_size) + (1,) * (len(shape) - 1))
     gathered = ops.take_along_axis(grouped, index, axis=1)
     return ops.reshape(gathered, shape)
+
+
+def length_normalised(log_probs, lengths, length_penalty):
+    """GNMT's length normalisation (Wu et al. 2016): `log_probs / ((5 +
+    lengths) / 6) ** length_penalty`, how `beam_search` ranks and scores
+    sequences of `lengths` tokens (the end token included)."""
+    return log_probs / ops.power((5.0 + lengths) / 6.0, length_penalty)
 
 
 def beam_search(
@@ -133,7 +140,7 @@ def beam_search(
     )
     _, _, _, tokens, scores, finished, lengths = loop
     lengths = ops.cast(ops.maximum(lengths, 1), "float32")
-    normalised = scores / ops.power((5.0 + lengths) / 6.0, length_penalty)
+    normalised = length_normalised(scores, lengths, length_penalty)
     # A beam cut off by max_length loses to any beam that ended.
     eligible = ops.logical_or(finished, ops.logical_not(ops.any(finished, axis=1, keepdims=True)))
     normalised = ops.where(eligible, normalised, _NEG_INF)

@@ -256,7 +256,7 @@ def _generator(model, decoding):
         tokens, scores = model.generate(
             images, beam_size=decoding["beam_size"], max_length=decoding["max_length"],
             length_penalty=decoding["length_penalty"], rerank=decoding.get("rerank", 0),
-            consensus=decoding.get("consensus", 8.0),
+            consensus=decoding.get("consensus", 32.0),
             confidence=decoding.get("rerank_confidence", 0.0),
         )
         return detokenize(model.tokenizer, tokens), scores

@@ -24,6 +24,7 @@ import keras
 from keras import ops
 
 from rnnapps.decoding import beam_search
+from rnnapps.decoding import length_normalised
 from rnnapps.layers import IRNN
 from rnnapps.layers import IRNNCell
 from rnnapps.text import END_ID
@@ -333,7 +334,7 @@ class ShowAndTell(keras.Model):
         return logits
 
     def generate(self, images, beam_size=3, max_length=20, length_penalty=0.6, rerank=0,
-                 consensus=8.0, confidence=0.0):
+                 consensus=32.0, confidence=0.0):
         """Caption token ids for `images` by beam search (1 = greedy).
 
         The unknown token (`UNK_ID`) is never generated. With `rerank=K`
@@ -348,21 +349,19 @@ class ShowAndTell(keras.Model):
         clipped to [0, 1], where `s` is the cosine similarity of the
         nearest remembered image (so with `confidence=0.95` an image whose
         nearest training image is less similar than 0.95 keeps the most
-        likely candidate, usually the beam's). Returns `(tokens, scores)` as `rnnapps.decoding.beam_search`
-        does: `(batch, max_length)` ids ending with `END_ID` (0 after it)
-        and the length-normalised log-probability of each.
+        likely candidate, usually the beam's).
+
+        Returns `(tokens, scores)` as `rnnapps.decoding.beam_search` does:
+        `(batch, max_length)` ids ending with `END_ID` (0 after it) and the
+        length-normalised log-probability of each.
         """
         if not self.built:  # not inside the decoding loop's trace
             self.build()
         states, embedding = self._decoding_start_and_embedding(images)
 
-        # Never write the unknown token: it stands for characters the
-        # vocabulary lacks, and detokenizes to " ⁇ ".
-        unknown = ops.where(ops.arange(self.vocabulary_size) == UNK_ID, -1e9, 0.0)
-
         def step(tokens, carried):
             logits, new_states = self._decoding_step(tokens, carried)
-            return logits + unknown, new_states
+            return self._never_unknown(logits), new_states
 
         tokens, scores = beam_search(
             step, states, ops.shape(images)[0], beam_size=beam_size, max_length=max_length,
@@ -419,13 +418,11 @@ class ShowAndTell(keras.Model):
             [ops.repeat(s, count, axis=0) for s in states],
             ops.concatenate([start, flat[:, :-1]], axis=1))
         # Scored as beam search scores: the unknown token is never written.
-        unknown = ops.where(ops.arange(self.vocabulary_size) == UNK_ID, -1e9, 0.0)
-        log_probs = ops.log_softmax(ops.cast(logits, "float32") + unknown, axis=-1)
+        log_probs = ops.log_softmax(self._never_unknown(ops.cast(logits, "float32")), axis=-1)
         picked = ops.take_along_axis(log_probs, ops.expand_dims(flat, -1), axis=-1)[..., 0]
         real = ops.cast(ops.not_equal(flat, PAD_ID), "float32")
         lengths = ops.maximum(ops.sum(real, axis=1), 1.0)
-        likelihood = ops.sum(picked * real, axis=1) / ops.power((5.0 + lengths) / 6.0,
-                                                                  length_penalty)
+        likelihood = length_normalised(ops.sum(picked * real, axis=1), lengths, length_penalty)
         likelihood = ops.reshape(likelihood, (batch, count))
         # The remembered captions vote; the beam's caption only competes.
         empty = ops.equal(candidates[:, :, 0], PAD_ID)  # an unfilled memory
@@ -436,6 +433,11 @@ class ShowAndTell(keras.Model):
         best = ops.expand_dims(ops.cast(ops.argmax(total, axis=1), "int32"), 1)
         chosen = ops.take_along_axis(candidates, ops.expand_dims(best, -1), axis=1)[:, 0]
         return chosen, ops.take_along_axis(likelihood, best, axis=1)[:, 0]
+
+    def _never_unknown(self, logits):
+        """Logits that never pick the unknown token: it stands for characters
+        the vocabulary lacks, and detokenizes to " ⁇ "."""
+        return logits + ops.where(ops.arange(self.vocabulary_size) == UNK_ID, -1e9, 0.0)
 
     def _decoding_start_and_embedding(self, images):
         """What beam search carries per image (here the decoder's states),
