@@ -76,6 +76,7 @@ def _add_config_arguments(parser, config_class, only=None):
         help_text = field.metadata.get("help", "")
         if "default:" not in help_text and "0: " not in help_text:
             help_text += f" (default: {field.default})"
+        help_text = help_text.replace("%", "%%")  # argparse formats help with %
         if field.metadata.get("multiple"):
             group.add_argument(flag, dest=field.name, action="append", default=argparse.SUPPRESS,
                                help=help_text, metavar=field.name.upper())

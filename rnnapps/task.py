@@ -67,6 +67,10 @@ class Task:
     data_fields = ("data", "batch_size", "seed")
     # What `rnnapps predict TASK INPUT...` takes, for its --help.
     predict_help = "raw inputs"
+    # Whether `rnnapps predict TASK --input FILE` hands the whole file to
+    # `predict_export` as one input (a forecast's history) rather than one
+    # input per row of a column.
+    predict_reads_whole_file = False
 
     def load_data(self, config):
         """Returns `TaskData` for `config`; raises `TaskError` on bad input."""

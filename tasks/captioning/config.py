@@ -66,7 +66,7 @@ class CaptioningConfig:
     # Chosen on validation (benchmarks/captioning_quality.py, seed 0): best
     # validation loss 3.001 with half the emoji redrawn against 3.039 with all.
     redraw: float = _field(
-        0.5, "while training, the share of emoji drawn anew each epoch: at 50-100%% of their "
+        0.5, "while training, the share of emoji drawn anew each epoch: at 50-100% of their "
         "size, anywhere on the canvas, on a random background colour (0 = off; emoji data only)"
     )
     # === Training ===

@@ -66,6 +66,7 @@ class ForecastingTask(Task):
         "data", "value_column", "future_columns", "time_column", "fill", "every", "season", "mase_season",
         "backtest", "batch_size", "seed",
     )
+    predict_reads_whole_file = True  # `predict --input FILE`: the history
     predict_help = (
         "the history to forecast from: a CSV/TSV file with the model's value columns "
         "(its last LOOKBACK rows are used; '-' reads the CSV from stdin), or, for a "
