@@ -71,6 +71,9 @@ class Task:
     # `predict_export` as one input (a forecast's history) rather than one
     # input per row of a column.
     predict_reads_whole_file = False
+    # Whether each input is a file's path (images): `predict --input FILE`
+    # then reads relative paths from FILE's folder.
+    predict_inputs_are_paths = False
 
     def load_data(self, config):
         """Returns `TaskData` for `config`; raises `TaskError` on bad input."""

@@ -470,6 +470,7 @@ class CaptioningTask(Task):
     config_class = CaptioningConfig
     presets = PRESETS
     data_fields = ("data", "batch_size", "seed")
+    predict_inputs_are_paths = True
     predict_help = "image files to caption (PNG, JPEG, GIF or BMP; '-' reads paths from stdin)"
 
     def load_data(self, config):
