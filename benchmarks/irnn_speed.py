@@ -3,7 +3,7 @@
 The built-in is `keras.layers.SimpleRNN(units, activation="relu",
 recurrent_initializer="identity")`. Both models are one recurrent layer +
 Dense(1), Adam(1e-3, global_clipnorm=1.0), MSE, the same shapes and data, as
-in ../shared/GPU.md's reference script. Timings alternate between the two
+in a hand-written JAX reference script kept outside this repository. Timings alternate between the two
 models (ABAB...) so that machine noise hits both alike; the script prints the
 median ms per step of each and the ratio ours / built-in.
 
@@ -17,7 +17,7 @@ On a GPU the layer runs its hoisted loop as one `keras.ops.scan` with
 `IRNN._scan_unroll` steps per loop iteration. `--scan-unroll 1,2,4,8,16`
 also times the layer at other settings (and `none`: the hoisted projection
 fed to Keras's own loop), and `--raw` adds a hand-written `jax.lax.scan` ReLU
-RNN (the reference in ../shared/GPU.md: plain SGD, no Keras) as a floor.
+RNN (a hand-written reference, plain SGD, no Keras) as a floor.
 
 Shapes: default B=128, T=256, F=64, H=512 (the issue's GPU setting);
 `--cpu` B=32, T=128, F=32, H=128 (a size 2 CPU cores finish in minutes);
@@ -153,7 +153,7 @@ def main(argv=None):
 class RawJaxRNN:
     """A hand-written ReLU RNN training step in JAX, with a `fit`-like call.
 
-    As ../shared/GPU.md's `rnn_anchor.py`: input projection hoisted, plain
+    As the hand-written JAX reference RNN: input projection hoisted, plain
     SGD, the data already on the device; a floor for what the loop costs.
     """
 
