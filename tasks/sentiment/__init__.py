@@ -18,9 +18,11 @@ on one-liners. `metrics.binary_auc` is the AUC, in NumPy.
 import numpy as np
 
 from rnnapps.task import Task
+from rnnapps.task import TaskData
 from rnnapps.tasks.sentiment.config import PRESETS
 from rnnapps.tasks.sentiment.config import SentimentConfig
 from rnnapps.tasks.sentiment.data import load_data
+from rnnapps.tasks.sentiment.data import load_evaluation_examples
 from rnnapps.tasks.sentiment.data import load_examples
 from rnnapps.tasks.sentiment.data import rotten_tomatoes_snippets
 from rnnapps.tasks.sentiment.data import sentence_pieces
@@ -37,12 +39,30 @@ class SentimentTask(Task):
     name = "sentiment"
     config_class = SentimentConfig
     presets = PRESETS
-    # The flags `rnnapps evaluate sentiment` takes to load a test split.
-    data_fields = ("data", "text_column", "label_column", "batch_size", "seed")
+    # The flags `rnnapps evaluate sentiment` takes to load what it scores.
+    data_fields = ("data", "test_data", "text_column", "label_column", "batch_size", "seed")
     predict_help = "texts to classify ('-' reads one text per line from stdin)"
 
     def load_data(self, config):
         return load_data(config)
+
+    def load_evaluation_data(self, config, trained=None):
+        """What `rnnapps evaluate` scores (`data.load_evaluation_examples`):
+        `--test-data`, else `--data`; a file whole, or its test rows where
+        it has a `split` column. `trained`, the export's training config
+        where known, tells the run's own data (scored as the run tested it)
+        from new data. The export holds its vocabulary: nothing is fitted."""
+        texts, labels, name = load_evaluation_examples(
+            config.data, config.text_column, config.label_column, config.test_data,
+            trained=None if trained is None else (
+                trained.data, trained.validation_data, trained.test_data),
+        )
+        return TaskData(
+            train=None, validation=None, test=None,
+            info={"name": name, "sizes": {"test": int(len(texts))},
+                  "label_names": sorted(set(labels))},
+            raw={"test": (texts, labels)},
+        )
 
     def build_model(self, config, data):
         num_classes = len(data.info["label_names"])

@@ -15,6 +15,17 @@ class SentimentConfig:
     )
     text_column: str = _field("text", "CSV/TSV column holding the text")
     label_column: str = _field("label", "CSV/TSV column holding the label")
+    # Your own held-out files (same columns) instead of cuts of --data.
+    validation_data: str = _field(
+        None, "a CSV/TSV file to validate on (early stopping) instead of a tenth of --data "
+        "cut by hash; all its rows, or those whose 'split' column says validation "
+        "(default: none)",
+    )
+    test_data: str = _field(
+        None, "a CSV/TSV file to test on instead of a tenth of --data cut by hash; all its "
+        "rows, or those whose 'split' column says test; `rnnapps evaluate` scores it too "
+        "(default: none)",
+    )
     # === Preprocessing (part of the model, so the export takes raw strings) ===
     # The 8,000 most frequent words: about those seen twice or more in the
     # default training texts (TF-IDF baselines use min_df=2 for the same reason).

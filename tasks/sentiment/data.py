@@ -14,7 +14,11 @@ Sources:
 Splits are deterministic: where a source has no validation split, about 10%
 of the training texts go to validation by the MD5 hash of the text (so a
 repeated text never lands in two splits); a file without splits is cut
-80/10/10 the same way.
+80/10/10 the same way. A file with a `split` column (`train`, `validation`,
+`test`) is split by it instead. Your own validation or test file
+(`validation_data`, `test_data`) replaces that split: all its rows (or, with
+a `split` column, the rows of that split); the data's other rows then go to
+the other splits.
 
 Short texts, for scoring a model on one-liners rather than whole reviews:
 
@@ -35,7 +39,7 @@ import numpy as np
 from rnnapps.task import TaskData
 from rnnapps.task import TaskError
 
-__all__ = ["load_data", "load_examples", "make_dataset", "sentence_pieces", "rotten_tomatoes_snippets"]
+__all__ = ["load_data", "load_examples", "load_evaluation_examples", "make_dataset", "sentence_pieces", "rotten_tomatoes_snippets"]
 
 
 def _bucket(text, buckets=10):
@@ -86,7 +90,14 @@ def _imdb_reviews():
     }
 
 
+# The column that, where a file has it, says each row's split.
+SPLIT_COLUMN = "split"
+SPLITS = ("train", "validation", "test")
+
+
 def _csv_file(path, text_column, label_column):
+    """`(texts, labels, splits)` of a CSV/TSV file: object arrays, `splits`
+    the file's `split` column (lower-cased) or `None` where it has none."""
     import pandas as pd
 
     path = pathlib.Path(path)
@@ -104,47 +115,133 @@ def _csv_file(path, text_column, label_column):
             f"{', '.join(map(repr, frame.columns))} (choose with --text-column/--label-column)"
         )
     frame = frame[frame[label_column].str.strip() != ""]
-    texts = frame[text_column].tolist()
-    labels = frame[label_column].str.strip().tolist()
-    if not texts:
+    texts = np.asarray(frame[text_column].tolist(), object)
+    labels = np.asarray(frame[label_column].str.strip().tolist(), object)
+    if not len(texts):
         raise TaskError(f"{path} has no labelled rows")
-    buckets = np.array([_bucket(t) for t in texts])
-    texts, labels = np.asarray(texts, object), np.asarray(labels, object)
-    test, validation = buckets == 0, buckets == 1
-    train = ~(test | validation)
-    return {
-        "train": (texts[train], labels[train]),
-        "validation": (texts[validation], labels[validation]),
-        "test": (texts[test], labels[test]),
-    }
+    splits = None
+    if SPLIT_COLUMN in frame.columns and SPLIT_COLUMN not in (text_column, label_column):
+        splits = np.asarray(frame[SPLIT_COLUMN].str.strip().str.lower().tolist(), object)
+        unknown = sorted(set(splits) - set(SPLITS))
+        if unknown:
+            raise TaskError(
+                f"{path}: its {SPLIT_COLUMN!r} column must hold {', '.join(SPLITS)}. "
+                f"Received: {', '.join(map(repr, unknown[:3]))}"
+            )
+    return texts, labels, splits
+
+
+def _cut_file(path, text_column, label_column, cuts):
+    """The file's rows for each split in `cuts` (a tuple of split names, the
+    rest of `SPLITS` being given by other files): by its `split` column
+    where it has one, else by the hash of the text, 80/10/10 when all three
+    splits come from it, 90/10 when two do, all of it when one does."""
+    texts, labels, splits = _csv_file(path, text_column, label_column)
+    if splits is None and "train" not in cuts:
+        splits = np.full(len(texts), cuts[0], object)  # one held-out split: all of it
+    elif splits is None:
+        buckets = np.array([_bucket(t) for t in texts])
+        splits = np.full(len(texts), "train", object)
+        held_out = [split for split in ("test", "validation") if split in cuts]
+        for bucket, split in enumerate(held_out):  # test: bucket 0; validation: the next
+            splits[buckets == bucket] = split
+    return {split: (texts[splits == split], labels[splits == split]) for split in cuts}
 
 
 SOURCES = {"amazon_fine_food": _amazon_fine_food, "imdb_reviews": _imdb_reviews}
 
 
-def load_examples(data, text_column="text", label_column="label"):
+def load_examples(data, text_column="text", label_column="label", validation_data=None,
+                  test_data=None):
     """Raw splits: `{"train": (texts, labels), "validation": ..., "test": ...}`.
 
     `data` is a source name (`amazon_fine_food`, `imdb_reviews`) or the path
-    of a CSV/TSV file. Labels are strings.
+    of a CSV/TSV file; `validation_data` and `test_data`, paths of CSV/TSV
+    files (same columns) that replace those splits. Labels are strings.
     """
+    own = {split: path for split, path in (("validation", validation_data), ("test", test_data))
+           if path}
+    for split, path in own.items():
+        _check_file_name(path, f"--{split}-data")
+    cuts = tuple(split for split in SPLITS if split not in own)
     if data in SOURCES:
-        splits = SOURCES[data]()
-    elif pathlib.Path(data).suffix.lower() in (".csv", ".tsv", ".tab", ".txt"):
-        splits = _csv_file(data, text_column, label_column)
-    elif pathlib.Path(data).exists():
-        raise TaskError(f"{data}: expected a .csv or .tsv file")
+        source = SOURCES[data]()
+        splits = {split: source[split] for split in cuts}
+        if "validation" in own:  # the source's validation texts train instead
+            splits["train"] = tuple(
+                np.concatenate([source["train"][i], source["validation"][i]]) for i in (0, 1)
+            )
     else:
-        raise TaskError(
-            f"unknown data {data!r}: give one of {', '.join(SOURCES)} or the path of a CSV/TSV file"
-        )
+        _check_file_name(data)
+        splits = _cut_file(data, text_column, label_column, cuts)
+    for split, path in own.items():
+        splits[split] = _cut_file(path, text_column, label_column, (split,))[split]
+    splits = {split: splits[split] for split in SPLITS}
     for split, (texts, _) in splits.items():
         if len(texts) == 0:
-            raise TaskError(f"the {split} split of {data} is empty (too few rows?)")
+            where = own.get(split) or data
+            raise TaskError(f"the {split} split of {where} is empty (too few rows?)")
     classes = sorted(set(splits["train"][1]))
     if len(classes) < 2:
         raise TaskError(f"{data}: the training split has only one label ({classes[0]!r}); need two or more")
     return splits
+
+
+def _check_file_name(data, flag=None):
+    """Raises `TaskError` unless `data` names a CSV/TSV file (`flag`: the
+    option that gave it, where only a file will do)."""
+    suffix = pathlib.Path(data).suffix.lower()
+    if suffix in (".csv", ".tsv", ".tab", ".txt"):
+        return
+    if pathlib.Path(data).exists():
+        raise TaskError(f"{data}: expected a .csv or .tsv file")
+    if flag:
+        raise TaskError(f"{flag} must be the path of a .csv or .tsv file. Received: {data!r}")
+    raise TaskError(
+        f"unknown data {data!r}: give one of {', '.join(SOURCES)} or the path of a CSV/TSV file"
+    )
+
+
+def load_evaluation_examples(data, text_column="text", label_column="label", test_data=None,
+                             trained=None):
+    """`(texts, labels, name)` that `rnnapps evaluate` scores a model on.
+
+    A file given for evaluation is scored whole, unless it has a `split`
+    column: then its `test` rows; a source name (`amazon_fine_food`) gives
+    its test split. Which file: `test_data` where set, else `data`.
+
+    `trained` is `(data, validation_data, test_data)` of the model's
+    training run, where known: data the same as the run's is scored as the
+    run tested (its test split, the hash cut of a file included), and only
+    a file other than the run's is scored whole.
+    """
+    if trained is not None and (data, test_data) == (trained[0], trained[2]):
+        splits = load_examples(data, text_column, label_column, trained[1], test_data)
+        texts, labels = splits["test"]
+        where = pathlib.Path(test_data).name if test_data else _name(data)
+        return texts, labels, f"{where} (the training run's test split)"
+    if trained is not None and test_data == trained[2] and data != trained[0]:
+        test_data = None  # a new --data replaces the run's test file
+    if test_data:
+        _check_file_name(test_data, "--test-data")
+    elif data in SOURCES:
+        texts, labels = SOURCES[data]()["test"]
+        return texts, labels, f"{data} (test split)"
+    else:
+        _check_file_name(data)
+    path = test_data or data
+    texts, labels, splits = _csv_file(path, text_column, label_column)
+    name = pathlib.Path(path).name
+    if splits is not None:
+        texts, labels = texts[splits == "test"], labels[splits == "test"]
+        if not len(texts):
+            raise TaskError(f"{path} has no row whose {SPLIT_COLUMN!r} is 'test'")
+        return texts, labels, f"{name} (its test rows)"
+    return texts, labels, f"{name} (whole file)"
+
+
+def _name(data):
+    return data if data in SOURCES else pathlib.Path(data).name
 
 
 def make_dataset(texts, label_ids, batch_size, shuffle_seed=None):
@@ -165,7 +262,8 @@ def load_data(config):
     `info["label_names"]` lists the classes; label ids index it. Test labels
     unseen in training are an error (the model could never predict them).
     """
-    splits = load_examples(config.data, config.text_column, config.label_column)
+    splits = load_examples(config.data, config.text_column, config.label_column,
+                           config.validation_data, config.test_data)
     label_names = sorted(set(splits["train"][1]))
     index = {name: i for i, name in enumerate(label_names)}
     unseen = sorted((set(splits["validation"][1]) | set(splits["test"][1])) - set(index))
@@ -177,7 +275,7 @@ def load_data(config):
         seed = config.seed if split == "train" else None
         datasets[split] = make_dataset(texts, ids, config.batch_size, seed)
     sizes = {split: int(len(texts)) for split, (texts, _) in splits.items()}
-    name = config.data if config.data in SOURCES else pathlib.Path(config.data).name
+    name = _name(config.data)
     return TaskData(
         train=datasets["train"],
         validation=datasets["validation"],
