@@ -37,7 +37,11 @@ __all__ = [
 ]
 
 
-def load_data(config):
+# --dictionary values that are not a file.
+DICTIONARY_CHOICES = ("auto", "gloss", "none")
+
+
+def load_data(config, log=print):
     """`TaskData` for a `TranslationConfig`.
 
     Fits the SentencePiece tokenizer (one vocabulary for both languages)
@@ -46,6 +50,10 @@ def load_data(config):
     `(source, references)` pairs, `data.raw["lookup"]` the Ding dictionary
     (`dictionary_lookup`) where the run glosses or adds its pairs, else
     `None`; `info` the sizes and the decoding settings the export uses.
+
+    The dictionary (`config.dictionary`): a user's TSV file glosses any
+    data; `auto` glosses German -> English data with the Ding dictionary.
+    One line saying which, or why none, goes to `log`.
 
     Seed (`keras.utils.set_random_seed`) before calling this, not after: in
     TensorFlow, setting the seed clears the kernel caches, which deletes
@@ -58,10 +66,12 @@ def load_data(config):
         raise TaskError(f"--vocabulary-size must be at least 16. Received: {config.vocabulary_size}")
     if config.beam_size < 1:
         raise TaskError(f"--beam-size must be at least 1. Received: {config.beam_size}")
+    own_dictionary = config.dictionary not in DICTIONARY_CHOICES
     if config.dictionary == "gloss" and not _german_english(config.data):
         raise TaskError(
             "--dictionary gloss needs German -> English data (ding, or a tfds de-en dataset "
-            f"with the Ding dictionary installed). Received: --data {config.data}"
+            f"with the Ding dictionary installed); for other data give --dictionary FILE (a "
+            f"TSV of source word<TAB>target word). Received: --data {config.data}"
         )
     if config.copy and config.attention == "none":
         raise TaskError("--copy needs --attention luong or bahdanau (it copies where the decoder attends)")
@@ -69,10 +79,11 @@ def load_data(config):
         raise TaskError(
             f"--dictionary-pairs must be 0 (none) or more. Received: {config.dictionary_pairs}"
         )
-    if config.dictionary_pairs and not _german_english(config.data):
+    if config.dictionary_pairs and not own_dictionary and not _german_english(config.data):
         raise TaskError(
-            "--dictionary-pairs needs German -> English data (ding, or a tfds de-en dataset "
-            f"with the Ding dictionary installed). Received: --data {config.data}"
+            "--dictionary-pairs needs a dictionary: German -> English data (ding, or a tfds "
+            "de-en dataset with the Ding dictionary installed) or --dictionary FILE. "
+            f"Received: --data {config.data}"
         )
     if not 0.0 <= config.label_smoothing < 1.0:
         raise TaskError(
@@ -86,12 +97,19 @@ def load_data(config):
 
     from rnnapps.tasks.translation import text
 
+    own_entries = None
+    if own_dictionary:  # read before anything is fitted: a bad file fails fast
+        from rnnapps.tasks.translation.data import read_dictionary
+
+        own_entries = read_dictionary(config.dictionary)
     gloss = None
-    wants_gloss = config.dictionary == "gloss" or (
+    wants_gloss = own_dictionary or config.dictionary == "gloss" or (
         config.dictionary == "auto" and _german_english(config.data)
     )
     lookup = None
-    if wants_gloss or config.dictionary_pairs:
+    if own_dictionary:
+        lookup = own_lookup(own_entries, splits)
+    elif wants_gloss or config.dictionary_pairs:
         lookup = dictionary_lookup(_data_name(config.data), splits)
         if lookup is None and (config.dictionary == "gloss" or config.dictionary_pairs):
             flag = "--dictionary gloss" if config.dictionary == "gloss" else "--dictionary-pairs"
@@ -101,8 +119,9 @@ def load_data(config):
             )
         # (auto: a tfds de-en dataset without the Ding dictionary installed
         # trains on its sentences alone.)
-        if lookup is not None and wants_gloss:
-            gloss = lookup.gloss_layer()
+    if lookup is not None and wants_gloss:
+        gloss = lookup.gloss_layer()
+    log(_dictionary_line(config, lookup if wants_gloss else None))
     sources = {split: _glossed([s for s, _ in pairs], gloss) for split, pairs in splits.items()}
     train_sources = sources["train"]
     train_targets = [r[0] for _, r in splits["train"]]
@@ -116,7 +135,7 @@ def load_data(config):
     decoding = _decoding(config, glossed=gloss is not None)
     extra = None
     if config.dictionary_pairs:
-        extra = _dictionary_pairs(splits, gloss, tokenizer, config)
+        extra = _dictionary_pairs(splits, gloss, tokenizer, config, own_entries)
     datasets = {
         "train": text.make_dataset(
             train_sources, train_targets, tokenizer, config.max_length, config.batch_size,
@@ -141,6 +160,8 @@ def load_data(config):
         "vocabulary_size": int(tokenizer.vocabulary_size()),
         "decoding": decoding,
         "dictionary": "none" if gloss is None else "gloss",
+        # Where the gloss comes from: the Ding dictionary or the user's file.
+        **({"dictionary_file": pathlib.Path(config.dictionary).name} if own_dictionary else {}),
     }
     return TaskData(
         train=datasets["train"], validation=datasets["validation"], test=datasets["test"],
@@ -152,19 +173,60 @@ def load_data(config):
 GLOSS_SEPARATOR = " = "
 
 
-def _dictionary_pairs(splits, gloss, tokenizer, config):
-    """`(sources, targets, per epoch)`: the Ding dictionary's word and phrase
-    pairs for training (`data.ding_entries`, nothing held out), sources
-    glossed like the sentences, targets of at most `max_length - 1` tokens."""
+def _dictionary_pairs(splits, gloss, tokenizer, config, own_entries=None):
+    """`(sources, targets, per epoch)`: the dictionary's word and phrase
+    pairs for training (the user's `own_entries`, else the Ding
+    dictionary's `data.ding_entries`; no held-out source), sources glossed
+    like the sentences, targets of at most `max_length - 1` tokens."""
     from rnnapps.tasks.translation import data as data_module
     from rnnapps.tasks.translation import text
 
-    entries = data_module.ding_entries(exclude=_held_out_sources(splits))
+    held_out = {data_module._group_key(s) for s in _held_out_sources(splits)}
+    if own_entries is not None:
+        entries = [(s, t) for s, t in own_entries if data_module._group_key(s) not in held_out]
+    else:
+        entries = data_module.ding_entries(exclude=_held_out_sources(splits))
     targets = [english for _, english in entries]
     keep = text.token_lengths(tokenizer, targets) <= config.max_length - 1
     sources = _glossed([german for (german, _), k in zip(entries, keep) if k], gloss)
     targets = [t for t, k in zip(targets, keep) if k]
     return sources, targets, min(config.dictionary_pairs, len(sources))
+
+
+def own_lookup(entries, splits):
+    """The word-by-word `lexicon.Lexicon` of a user's dictionary entries
+    (`data.read_dictionary`): single-word sources only (the gloss goes
+    token by token), the first entry of a word winning, none whose source
+    is a validation or test source."""
+    from rnnapps.tasks.translation import data as data_module
+    from rnnapps.tasks.translation import lexicon
+
+    held_out = {data_module._group_key(s) for s in _held_out_sources(splits)}
+    table = {}
+    for source, target in entries:
+        if len(lexicon.tokenize(source)) == 1 and data_module._group_key(source) not in held_out:
+            table.setdefault(source, target)
+    return lexicon.Lexicon(table)
+
+
+def _dictionary_line(config, lookup):
+    """One line for the training output: whether the source is glossed and
+    copied from, from which dictionary, or why not."""
+    copying = "the decoder copies from the source and its gloss" if config.copies else (
+        "no copying (--no-copy or --attention none)")
+    if lookup is not None:
+        where = ("the Ding dictionary" if config.dictionary in DICTIONARY_CHOICES
+                 else config.dictionary)
+        return f"Dictionary gloss: on, from {where} ({len(lookup):,} words); {copying}"
+    if config.dictionary == "none":
+        why = "--dictionary none"
+    elif _german_english(config.data):
+        why = f"the Ding dictionary is not installed for {config.data}"
+    else:
+        why = (f"the Ding dictionary glosses only ding and tfds de-en data; give --dictionary "
+               f"FILE, a TSV of source word<TAB>target word, to gloss {_data_name(config.data)}")
+    copying = "the decoder copies from the source" if config.copies else copying
+    return f"Dictionary gloss: off ({why}); {copying}"
 
 
 def _glossed(sources, gloss, batch_size=4096):
@@ -188,6 +250,13 @@ def _data_name(data):
     if data == "ding" or data.split("/")[0] in TFDS_PREFIXES:
         return data
     return pathlib.Path(data).name
+
+
+def _is_file(data):
+    """Whether `data` names a file (not `ding` or a tfds dataset)."""
+    from rnnapps.tasks.translation.data import TFDS_PREFIXES
+
+    return data != "ding" and data.split("/")[0] not in TFDS_PREFIXES
 
 
 def _check_backend():
@@ -367,7 +436,7 @@ def _lookup_scores(data):
     or `(None, None)` where there is none (`dictionary_lookup`)."""
     lookup = data.raw.get("lookup")  # load_data's, where the run glosses
     if lookup is None:
-        lookup = dictionary_lookup(data.info["name"], data.raw)
+        lookup = dictionary_lookup(_data_name(data.raw.get("data", data.info["name"])), data.raw)
     if lookup is None:
         return None, None
     pairs = data.raw["test"]
@@ -397,17 +466,36 @@ class TranslationTask(Task):
     def build_model(self, config, data):
         return build_model(config, data)
 
-    def load_evaluation_data(self, config):
-        # The export holds its tokenizer: only the sentence pairs are needed,
-        # not a refit tokenizer and tf.data pipelines.
-        splits = load_examples(config.data)
-        if config.train_size:
-            splits["train"] = splits["train"][: config.train_size]
+    def load_evaluation_data(self, config, trained=None):
+        """The pairs `rnnapps evaluate` scores (the export holds its
+        tokenizer and gloss: no tokenizer is refitted, no pipeline built).
+
+        A TSV file is scored whole (or its `test` rows, where it has a
+        `split` column: `data.evaluation_pairs`), unless it is the data of
+        the training run (`trained`, the export's config, where known):
+        that is scored on the run's own test split. `ding` and tfds data,
+        on their test split. The dictionary lookup baseline comes along
+        where the run had a dictionary (`dictionary_lookup`, `own_lookup`).
+        """
+        from rnnapps.tasks.translation.data import evaluation_pairs
+        from rnnapps.tasks.translation.data import read_dictionary
+
         name = _data_name(config.data)
+        if _is_file(config.data) and (trained is None or trained.data != config.data):
+            pairs, name = evaluation_pairs(config.data)
+            # No train or validation source here: the lookup keeps every entry.
+            splits = {"train": [], "validation": [], "test": pairs}
+        else:
+            splits = load_examples(config.data)
+            if config.train_size:
+                splits["train"] = splits["train"][: config.train_size]
+        lookup = None
+        if config.dictionary not in DICTIONARY_CHOICES and pathlib.Path(config.dictionary).is_file():
+            lookup = own_lookup(read_dictionary(config.dictionary), splits)
         return TaskData(
             train=None, validation=None, test=None,
             info={"name": name, "sizes": {split: len(pairs) for split, pairs in splits.items()}},
-            raw=splits,
+            raw={**splits, "lookup": lookup, "data": config.data},
         )
 
     def load_checkpoint(self, path):

