@@ -494,7 +494,8 @@ class TranslationTask(Task):
             lookup = own_lookup(read_dictionary(config.dictionary), splits)
         return TaskData(
             train=None, validation=None, test=None,
-            info={"name": name, "sizes": {split: len(pairs) for split, pairs in splits.items()}},
+            info={"name": name, "sizes": {split: len(pairs) for split, pairs in splits.items()
+                                          if pairs or split == "test"}},
             raw={**splits, "lookup": lookup, "data": config.data},
         )
 
