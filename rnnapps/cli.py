@@ -133,7 +133,23 @@ def _add_task_command(commands, name, help_text, argv):
                              help="exports go to EXPORT_DIR/TASK/<version>/ (default: %(default)s)")
     elif name == "predict":
         command.add_argument("--model", required=True, help="an exported version folder")
-        command.add_argument("inputs", nargs="+", metavar="INPUT", help=task.predict_help)
+        command.add_argument("inputs", nargs="*", metavar="INPUT", help=task.predict_help)
+        files = command.add_argument_group("predicting a file")
+        if task.predict_reads_whole_file:
+            files.add_argument("--input", metavar="FILE", help="the file to predict from, "
+                               "instead of INPUT")
+        else:
+            files.add_argument("--input", metavar="FILE", help="predict every row of FILE "
+                               "instead of INPUT: a CSV or TSV (quoted texts may span lines), "
+                               "JSON Lines (one object per line) or plain text (one input per "
+                               "line); relative image paths are read from FILE's folder")
+            files.add_argument("--column", metavar="NAME", help="the column (or JSON key) of "
+                               "--input that holds the inputs (default: its only column, else "
+                               "one named text, sentence, source, image or input)")
+        files.add_argument("--output", metavar="FILE.jsonl|FILE.csv",
+                           help="write the predictions to this file (JSON Lines or CSV, by its "
+                           "extension) instead of printing one line each; written whole or "
+                           "not at all")
     if name == "diagnose":
         command.add_argument(
             "--model", action="append", default=[], metavar="CHECKPOINT",
@@ -341,7 +357,8 @@ def _task_options(task, args):
     """The values of the task's own flags (`Task.add_arguments`)."""
     names = {f.name for f in dataclasses.fields(task.config_class)}
     common = {"command", "task", "run", "task_object", "model", "inputs", "preset", "checkpoint", "export_dir",
-              "fresh", "layer", "output", "distribute", "distribute_timeout", "mixed_precision"}
+              "fresh", "layer", "output", "distribute", "distribute_timeout", "mixed_precision",
+              "input", "column"}
     return {k: v for k, v in vars(args).items() if k not in names and k not in common}
 
 
@@ -416,13 +433,33 @@ def run_export(args):
 
 
 def run_predict(args):
+    from rnnapps import predict_files
+
     task = args.task_object
-    inputs = args.inputs
-    if inputs == ["-"]:
-        inputs = [line.rstrip("\n") for line in sys.stdin]
+    if args.input is not None and args.inputs:
+        raise UsageError("give either INPUT arguments or --input FILE, not both")
+    if args.input is None and not args.inputs:
+        raise UsageError(f"nothing to predict: give INPUT arguments or --input FILE "
+                         f"(see rnnapps predict {task.name} --help)")
+    output = predict_files.check_output(args.output) if args.output else None
+    if args.input is None:
+        inputs = args.inputs
+        if inputs == ["-"]:
+            inputs = [line.rstrip("\n") for line in sys.stdin]
+    elif task.predict_reads_whole_file:
+        inputs = [predict_files.check_input(args.input)]
+    else:
+        inputs = predict_files.read_column(args.input, args.column,
+                                           paths=task.predict_inputs_are_paths)
     loaded = _load_export(args.model)
     metadata, _ = _export_config(task, args.model)
     predictions = task.predict_export(loaded, inputs, metadata, _task_options(task, args))
+    if output is not None:
+        predict_files.write_predictions(output, predictions)
+        print(f"wrote {len(predictions)} predictions to {output}")
+        print(json.dumps({"task": task.name, "model": str(args.model), "output": str(output),
+                          "count": len(predictions)}))
+        return 0
     for p in predictions:
         print(task.format_prediction(p))
     print(json.dumps({"task": task.name, "model": str(args.model), "predictions": predictions}))
@@ -504,12 +541,26 @@ def run_diagnose(args):
     return 0
 
 
+def parse_args(argv):
+    """The command line `argv` parsed (argparse's errors exit with status 2)."""
+    parser = build_parser(argv)
+    args, extras = parser.parse_known_args(argv)
+    # argparse gives `predict`'s optional INPUT list (nargs="*") its empty
+    # match before the flags that follow the task name, so inputs after
+    # --model come back as extras: they are the inputs.
+    if extras and args.command == "predict" and not args.inputs and not any(
+            e.startswith("-") and e != "-" for e in extras):
+        args.inputs, extras = extras, []
+    if extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     # Keep TensorFlow's C++ start-up chatter out of the output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    parser = build_parser(argv)
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     if args.command in TASK_COMMANDS:
         backend = os.environ.get("KERAS_BACKEND", "tensorflow")
         if backend != "tensorflow":

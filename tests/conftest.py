@@ -32,10 +32,36 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.xdist_group(group))
     if keras.backend.backend() == "tensorflow":
         return
+    if keras.backend.backend() == "torch":
+        kept = [item for item in items if _on_the_torch_pass(item, config.rootpath)]
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
     skip = pytest.mark.skip(reason="needs the TensorFlow backend")
     for item in items:
         if "tensorflow_only" in item.keywords:
             item.add_marker(skip)
+
+
+# The PyTorch pass (`KERAS_BACKEND=torch python -m pytest`) runs what the README
+# says works on PyTorch: the layers, optimizers and callbacks, beam search, the
+# gradient diagnostics, the adding problem, and the examples on their pages and
+# in their docstrings. The tasks need TensorFlow's string and image ops (and
+# their JAX runs are the second pass).
+TORCH_PASS = ("tests/layers/", "tests/optimizers/", "tests/callbacks/",
+              "tests/datasets/test_adding.py", "tests/test_decoding.py",
+              "tests/test_diagnostics.py")
+TORCH_PASS_EXAMPLES = ("README.md", "docs/irnn.md", "docs/clipped_optimizer.md",
+                       "docs/reverse_sequence.md", "rnnapps.layers", "rnnapps.optimizers",
+                       "rnnapps.callbacks", "rnnapps.decoding", "rnnapps.diagnostics",
+                       "rnnapps.datasets.adding")
+
+
+def _on_the_torch_pass(item, root):
+    path = pathlib.Path(item.fspath).relative_to(root).as_posix()
+    if path == "tests/test_docs.py":
+        callspec = getattr(item, "callspec", None)
+        return callspec is not None and callspec.id.startswith(TORCH_PASS_EXAMPLES)
+    return path.startswith(TORCH_PASS)
 
 
 @pytest.fixture(scope="session")

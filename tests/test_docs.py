@@ -23,6 +23,7 @@ MODULES = [
     "rnnapps.decoding",
     "rnnapps.diagnostics",
     "rnnapps.export",
+    "rnnapps.predict_files",
     "rnnapps.serving.rest",
     "rnnapps.figures",
     "rnnapps.text",

@@ -96,6 +96,68 @@ def test_forecasting_returns_the_horizon_and_quantiles(server):
     assert np.array(prediction["quantiles"]).shape == (horizon, len(quantiles))
 
 
+def _rest_inputs(server, task):
+    """A columnar REST request's `inputs` for `task`, several examples each."""
+    if task == "sentiment":
+        return {"text": ["Great coffee, will buy again", "Stale and bitter", ""]}
+    if task == "translation":
+        return {"text": ["Das Abendessen hat mir geschmeckt.", "Ich bin müde.", ""]}
+    if task == "next_word":
+        return {"text": ["I would like a cup of", "the", ""], "k": [3, 1, 2]}
+    if task == "captioning":
+        return {"images": [{"b64": png()}, {"b64": png((0, 0, 255), (40, 30))}]}
+    return {"window": [window(server), window(server, 1.01), window(server, 0.5)]}
+
+
+def _as_tensors(inputs, specs):
+    """The REST request's `inputs` as the tensors the signature takes (b64
+    objects decoded to bytes, as TF Serving does)."""
+    import tensorflow as tf
+
+    def decode(value):
+        if isinstance(value, dict):
+            return base64.b64decode(value["b64"])
+        return value.encode() if isinstance(value, str) else value
+
+    return {name: tf.constant([decode(v) for v in inputs[name]], specs[name].dtype)
+            for name in specs}
+
+
+@pytest.mark.parametrize("task", ["sentiment", "translation", "next_word", "captioning",
+                                  "forecasting"])
+def test_rest_answers_equal_the_savedmodel_called_directly(server, exports, task):
+    """What `rnnapps serve` answers over HTTP is what the SavedModel itself
+    gives, loaded in this process with TensorFlow alone: strings equal,
+    numbers within float32 printing (TF Serving writes floats shortest-repr)."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the SentencePiece ops of the text exports)
+
+    inputs = _rest_inputs(server, task)
+    status, body = server.call(f"/v1/models/{task}:predict", {"inputs": inputs})
+    assert status == 200, body
+    serve = tf.saved_model.load(str(exports / task / "1")).signatures["serving_default"]
+    direct = serve(**_as_tensors(inputs, serve.structured_input_signature[1]))
+    assert set(body["outputs"]) == set(direct)
+    for name, tensor in direct.items():
+        expected, got = tensor.numpy(), body["outputs"][name]
+        if expected.dtype == object:
+            assert np.vectorize(lambda b: b.decode("utf-8"))(expected).tolist() == got, name
+        else:
+            assert np.asarray(got).shape == expected.shape, name
+            np.testing.assert_allclose(np.asarray(got, expected.dtype), expected,
+                                       rtol=1e-6, atol=1e-6, err_msg=name)
+    # And the row format answers the same, example by example.
+    names = list(inputs)
+    rows = [dict(zip(names, values)) if len(names) > 1 else values[0]
+            for values in zip(*inputs.values())]
+    status, by_row = server.call(f"/v1/models/{task}:predict", {"instances": rows})
+    assert status == 200, by_row
+    for i, prediction in enumerate(by_row["predictions"]):
+        prediction = prediction if isinstance(prediction, dict) else {next(iter(direct)): prediction}
+        for name in direct:
+            assert prediction[name] == body["outputs"][name][i], (name, i)
+
+
 def test_status_and_metadata_as_tf_serving_writes_them(server):
     status, body = server.call("/v1/models/sentiment")
     assert status == 200
