@@ -70,8 +70,14 @@ def _check_config(config):
     if not 0.0 <= config.rerank_confidence < 1.0:
         raise TaskError(f"--rerank-confidence must be at least 0 and below 1. "
                         f"Received: {config.rerank_confidence}")
-    if not 0.0 <= config.redraw <= 1.0:
+    if config.redraw is not None and not 0.0 <= config.redraw <= 1.0:
         raise TaskError(f"--redraw must be a share between 0 and 1. Received: {config.redraw}")
+    if config.redraw and config.data != "emoji":
+        raise TaskError(
+            f"--redraw applies only to the emoji data (it draws each emoji again from its "
+            f"glyph); the images of {_data_name(config.data)} cannot be redrawn: leave it out "
+            f"(--augment shifts and zooms any image)"
+        )
     try:
         filters = _filters(config)
     except ValueError:
@@ -88,8 +94,18 @@ def _check_config(config):
             )
     if config.backbone_weights and config.backbone == "none":
         raise TaskError("--backbone-weights needs a --backbone (e.g. --backbone mobilenet_v2)")
-    if config.backbone_weights and not pathlib.Path(config.backbone_weights).is_file():
-        raise TaskError(f"no such file: {config.backbone_weights} (--backbone-weights)")
+    if (config.backbone_weights and config.backbone_weights != "imagenet"
+            and not pathlib.Path(config.backbone_weights).is_file()):
+        raise TaskError(f"no such file: {config.backbone_weights} (--backbone-weights: "
+                        "imagenet or the path of a weights file)")
+
+
+def _redraw(config):
+    """The share of training emoji redrawn each epoch (`config.redraw`,
+    0.5 by default on emoji, 0 on other data)."""
+    if config.redraw is not None:
+        return config.redraw
+    return 0.5 if config.data == "emoji" else 0.0
 
 
 def _filters(config):
@@ -119,8 +135,8 @@ def _decoding(config):
     }
 
 
-def _splits(config):
-    splits = load_examples(config.data)
+def _splits(config, whole="split"):
+    splits = load_examples(config.data, config.image_column, config.caption_column, whole)
     if config.train_size:
         train = splits["train"]
         n = config.train_size
@@ -130,6 +146,8 @@ def _splits(config):
         if train.dataset is not None:
             train.dataset = train.dataset.take(n)
     sizes = {split: len(s) for split, s in splits.items()}
+    if whole == "test" and sizes["test"]:
+        return splits
     if min(sizes.values()) == 0:
         raise TaskError(
             "too few images for a train/validation/test split (80/10/10 by file name): "
@@ -170,7 +188,7 @@ def load_data(config):
         split: pipeline.make_dataset(
             splits[split], tokenizer, config.image_size, config.max_length, config.batch_size,
             shuffle_seed=config.seed if split == "train" else None, cache=cache,
-            redraw=config.redraw if split == "train" else 0.0,
+            redraw=_redraw(config) if split == "train" else 0.0,
         )
         for split in splits
     }
@@ -234,6 +252,15 @@ def build_model(config, data):
         )
     except (ValueError, OSError) as error:  # a weights file of another network, not HDF5...
         raise TaskError(f"cannot build the model: {str(error).splitlines()[0]}")
+    except Exception as error:  # keras.utils.get_file's "URL fetch failure"
+        if config.backbone_weights != "imagenet":
+            raise
+        raise TaskError(
+            f"--backbone-weights imagenet downloads keras.applications' ImageNet weights for "
+            f"{config.backbone} once (into ~/.keras/models), and the download failed "
+            f"({str(error).splitlines()[0]}): run once where the network is reachable, or "
+            f"pass the path of the *_notop.h5 weights file with --backbone-weights"
+        )
     model.build()  # BackupAndRestore and the optimizer need the weights now
     model.compile(
         optimizer=ClippedOptimizer(
@@ -469,7 +496,7 @@ class CaptioningTask(Task):
     name = "captioning"
     config_class = CaptioningConfig
     presets = PRESETS
-    data_fields = ("data", "batch_size", "seed")
+    data_fields = ("data", "image_column", "caption_column", "batch_size", "seed")
     predict_inputs_are_paths = True
     predict_help = "image files to caption (PNG, JPEG, GIF or BMP; '-' reads paths from stdin)"
 
@@ -481,8 +508,9 @@ class CaptioningTask(Task):
 
     def load_evaluation_data(self, config):
         # The export holds its tokenizer and image size: only the images and
-        # their captions are needed.
-        splits = _splits(config)
+        # their captions are needed. A CSV is scored whole, unless its own
+        # split column names a test split.
+        splits = _splits(config, whole="test")
         return TaskData(
             train=None, validation=None, test=None,
             info={"name": _data_name(config.data), "sizes": _sizes(splits)}, raw=splits,

@@ -15,8 +15,12 @@ class CaptioningConfig:
         "emoji",
         "emoji (emoji drawn from the Noto Color Emoji font, Debian fonts-noto-color-emoji, "
         "captioned with their CLDR names), coco_captions (tensorflow-datasets) or the path "
-        "of a CSV file of image,caption rows (paths relative to the CSV)",
+        "of a CSV file with a header line, an image path (relative to the CSV) and a caption "
+        "per row, and optionally a split column (train, validation or test)",
     )
+    # A CSV's own header names: `--image-column file_name --caption-column text`.
+    image_column: str = _field("image", "CSV data: the column of image paths")
+    caption_column: str = _field("caption", "CSV data: the column of captions")
     train_size: int = _field(0, "use only the first N training images (0 = all)")
     image_size: int = _field(64, "images are resized to SIZE x SIZE pixels")
     # === Captions (SentencePiece, fitted on the training captions, inside the export) ===
@@ -32,8 +36,9 @@ class CaptioningConfig:
         "keras.applications network", choices=BACKBONE_CHOICES,
     )
     backbone_weights: str = _field(
-        None, "weights file for the backbone (e.g. keras.applications' *_notop.h5); "
-        "default: random initial weights"
+        None, "weights for the backbone: imagenet (keras.applications downloads them once "
+        "into ~/.keras/models) or the path of a weights file (e.g. a *_notop.h5 copied "
+        "from a machine online); default: random initial weights"
     )
     fine_tune: bool = _field(False, "train the backbone's weights too (default: frozen)")
     filters: str = _field(
@@ -65,9 +70,12 @@ class CaptioningConfig:
     )
     # Chosen on validation (benchmarks/captioning_quality.py, seed 0): best
     # validation loss 3.001 with half the emoji redrawn against 3.039 with all.
+    # None: 0.5 on the emoji data, off on other data (which has no glyphs to
+    # redraw); asking for it on a CSV is an error, not silently ignored.
     redraw: float = _field(
-        0.5, "while training, the share of emoji drawn anew each epoch: at 50-100% of their "
-        "size, anywhere on the canvas, on a random background colour (0 = off; emoji data only)"
+        None, "while training, the share of emoji drawn anew each epoch: at 50-100% of their "
+        "size, anywhere on the canvas, on a random background colour (emoji data only; "
+        "default: 0.5 on emoji, 0 = off)"
     )
     # === Training ===
     epochs: int = _field(24, "most epochs; early stopping may end sooner")

@@ -15,10 +15,12 @@ Sources:
   `redrawn` makes the robustness check's images.
 - `coco_captions` through tensorflow-datasets (downloads on first use;
   Karpathy's splits: train + restval / val / test, five captions per image).
-- a CSV file of `image,caption` rows (a header naming the two columns; image
-  paths relative to the CSV's folder; several rows per image give it
-  several captions). Images that cannot be read or decoded are reported by
-  name and left out (`Split.skipped`), never a crash.
+- a CSV file of image and caption rows (a header naming the columns,
+  `image` and `caption` unless told otherwise; image paths relative to the
+  CSV's folder; several rows per image give it several captions; an
+  optional `split` column of train/validation/test). Images that cannot be
+  read or decoded are reported by name and left out (`Split.skipped`),
+  never a crash.
 
 Splits are deterministic and never share a caption. For emoji, captions are
 grouped by their *base name* (skin tones removed, man/woman/men/women ->
@@ -26,7 +28,8 @@ person/people, lower case), and each group goes to train, validation or
 test (80/10/10) by the MD5 hash of the base name, so the variants of one
 emoji never straddle splits (they differ only by a skin colour, and would
 otherwise let a test caption be read off its training twin). A CSV's images
-are split by the MD5 of their path, all captions of an image together.
+are split by the MD5 of their path, all captions of an image together,
+unless the file has a `split` column.
 """
 
 import csv
@@ -284,12 +287,23 @@ def _emoji_splits():
 # === A CSV of image,caption rows ===
 
 
-def read_csv(path):
-    """`Split`s from a CSV of `image,caption` rows (see the module docstring).
+def read_csv(path, image_column="image", caption_column="caption", whole="split"):
+    """`Split`s from a CSV of image and caption rows (see the module docstring).
+
+    Args:
+        path: the CSV file; a header line names its columns.
+        image_column, caption_column: the header names of the image paths
+            (relative to the CSV's folder) and of the captions.
+        whole: where the images go when the file has no `split` column:
+            "split" cuts them 80/10/10 by the MD5 of their path; "test"
+            puts all of them in the test split (what `rnnapps evaluate`
+            scores). A `split` column (train, validation or test on every
+            row) always decides.
 
     Raises:
         TaskError: a missing file, a missing column, an empty image or
-            caption cell (naming the line), or no readable image at all.
+            caption cell or an unknown split (naming the line), or no
+            readable image at all (naming the first problem).
     """
     import tensorflow as tf
 
@@ -302,42 +316,64 @@ def read_csv(path):
     except (UnicodeDecodeError, csv.Error) as error:
         raise TaskError(f"{path.name} is not a readable UTF-8 CSV file: {error}")
     if not rows:
-        raise TaskError(f"{path.name} is empty; expected a header `image,caption` and rows")
+        raise TaskError(f"{path.name} is empty; expected a header line naming the columns "
+                        f"`{image_column}` and `{caption_column}`, then rows")
     header = [h.strip().lower() for h in rows[0]]
-    if "image" not in header or "caption" not in header:
+    missing = [(flag, name) for flag, name in (("--image-column", image_column),
+                                               ("--caption-column", caption_column))
+               if name.strip().lower() not in header]
+    if missing:
+        named = " and ".join(f"`{name}`" for _, name in missing)
+        flags = " / ".join(flag for flag, _ in missing)
         raise TaskError(
-            f"{path.name} needs a header line naming the columns `image` and `caption`. "
+            f"{path.name} needs a header line naming the columns `{image_column}` and "
+            f"`{caption_column}`; it has no column {named} (name yours with {flags}). "
             f"Received: {','.join(rows[0])}"
         )
-    image_column, caption_column = header.index("image"), header.index("caption")
-    captions = {}
+    image_index = header.index(image_column.strip().lower())
+    caption_index = header.index(caption_column.strip().lower())
+    split_index = header.index("split") if "split" in header else None
+    captions, chosen = {}, {}
     for line, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
-        if len(row) <= max(image_column, caption_column):
+        if len(row) <= max(image_index, caption_index):
             raise TaskError(f"{path.name} line {line}: expected an image and a caption")
-        image, caption = row[image_column].strip(), " ".join(row[caption_column].split())
+        image, caption = row[image_index].strip(), " ".join(row[caption_index].split())
         if not image or not caption:
             raise TaskError(f"{path.name} line {line}: empty {'image' if not image else 'caption'}")
+        if split_index is not None:
+            split = row[split_index].strip().lower() if len(row) > split_index else ""
+            if split not in SPLITS:
+                raise TaskError(f"{path.name} line {line}: the split column says {split!r}; "
+                                f"expected one of {', '.join(SPLITS)}")
+            if chosen.setdefault(image, split) != split:
+                raise TaskError(f"{path.name} line {line}: {image} is in the {chosen[image]} "
+                                f"split on an earlier line and in {split} here")
         captions.setdefault(image, []).append(caption)
     if not captions:
-        raise TaskError(f"{path.name} has no image,caption rows")
+        raise TaskError(f"{path.name} has no {image_column},{caption_column} rows")
 
     splits = {name: Split(captions=[], names=[], images=[], files=True) for name in SPLITS}
-    skipped = []
+    skipped, problems = [], []
     for image, image_captions in captions.items():
         file = path.parent / image
         problem = _unreadable(file, tf)
         if problem:
             print(f"warning: skipping {image}: {problem}", file=sys.stderr)
             skipped.append(image)
+            problems.append(f"{image}: {problem}")
             continue
-        split = splits[_split_of(image)]
+        if image in chosen:
+            split = splits[chosen[image]]
+        else:
+            split = splits["test" if whole == "test" else _split_of(image)]
         split.captions.append(image_captions)
         split.names.append(image)
         split.images.append(str(file))
     if not any(len(s) for s in splits.values()):
-        raise TaskError(f"none of the {len(captions)} images in {path.name} could be read")
+        raise TaskError(f"none of the {len(captions)} images in {path.name} could be read "
+                        f"(first: {problems[0]})")
     splits["train"].skipped = skipped
     return splits
 
@@ -382,9 +418,10 @@ def _tfds(name):
     return splits
 
 
-def load_examples(data):
+def load_examples(data, image_column="image", caption_column="caption", whole="split"):
     """The `Split`s (`train`, `validation`, `test`) of `data`: `emoji`, `coco_captions`
-    (or another tfds name with its features) or the path of a CSV file.
+    (or another tfds name with its features) or the path of a CSV file
+    (`read_csv`, with the other arguments).
 
     Raises:
         TaskError: the data cannot be found or read.
@@ -394,7 +431,7 @@ def load_examples(data):
     if data.split("/")[0].split(":")[0] in TFDS_NAMES:
         return _tfds(data)
     if data.lower().endswith(".csv") or pathlib.Path(data).exists():
-        return read_csv(data)
+        return read_csv(data, image_column, caption_column, whole)
     raise TaskError(
         f"unknown data {data!r}: use emoji, coco_captions or the path of a CSV file of "
         "image,caption rows"

@@ -275,6 +275,77 @@ def test_bad_csv_gives_a_clear_error(tmp_path, content, message):
         captioning.load_examples(str(path))
 
 
+def test_csv_with_its_own_column_names_and_a_split_column(tmp_path):
+    csv_file = write_folder(tmp_path, corrupt=())
+    rows = csv_file.read_text(encoding="utf-8").splitlines()
+    own = tmp_path / "photos" / "own.csv"
+    own.write_text("\n".join(["id,file_name,text"] + [f"{i},{row}" for i, row in enumerate(rows[1:])]),
+                   encoding="utf-8")
+    with pytest.raises(TaskError, match="has no column `image` and `caption` "
+                                        r"\(name yours with --image-column / --caption-column\)"):
+        captioning.load_examples(str(own))
+    with pytest.raises(TaskError, match="no column `caption` .*--caption-column"):
+        captioning.load_examples(str(own), image_column="file_name")
+    splits = captioning.load_examples(str(own), image_column="file_name", caption_column="text")
+    assert splits["train"].names == captioning.load_examples(str(csv_file))["train"].names
+    assert sum(len(s) for s in splits.values()) == 40
+    # `whole="test"` (what `rnnapps evaluate` reads) keeps every image for the test.
+    whole = captioning.load_examples(str(own), "file_name", "text", whole="test")
+    assert (len(whole["train"]), len(whole["validation"]), len(whole["test"])) == (0, 0, 40)
+
+    # A split column decides, for training and for evaluation.
+    chosen = tmp_path / "photos" / "chosen.csv"
+    names = [row.split(",")[0] for row in rows[1:]]
+    split_of = {name: ("test" if i < 5 else "validation" if i < 10 else "train")
+                for i, name in enumerate(dict.fromkeys(names))}
+    chosen.write_text("\n".join(["image,caption,split"] + [
+        f"{row},{split_of[row.split(',')[0]]}" for row in rows[1:]]), encoding="utf-8")
+    for whole in ("split", "test"):
+        splits = captioning.load_examples(str(chosen), whole=whole)
+        assert [len(splits[s]) for s in ("train", "validation", "test")] == [30, 5, 5]
+        assert splits["test"].names == list(split_of)[:5]
+    chosen.write_text("image,caption,split\nimg0.jpg,a blue square,holdout\n", encoding="utf-8")
+    with pytest.raises(TaskError, match="line 2: the split column says 'holdout'"):
+        captioning.load_examples(str(chosen))
+
+
+def test_a_missing_or_corrupt_image_is_named(tmp_path):
+    path = tmp_path / "captions.csv"
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    path.write_text("image,caption\nmissing.png,a caption\nbad.png,another\n", encoding="utf-8")
+    with pytest.raises(TaskError, match=r"none of the 2 images in captions.csv could be read "
+                                        r"\(first: missing.png: cannot read the file"):
+        captioning.load_examples(str(path))
+    path.write_text("image,caption\nbad.png,another\n", encoding="utf-8")
+    with pytest.raises(TaskError, match=r"\(first: bad.png: not a decodable image"):
+        captioning.load_examples(str(path))
+
+
+def test_redraw_is_for_the_emoji_only_and_imagenet_weights_are_accepted(tmp_path, monkeypatch):
+    import keras
+
+    config = captioning.CaptioningConfig
+    csv_file = str(write_folder(tmp_path, corrupt=()))
+    assert captioning._redraw(config()) == 0.5 and captioning._redraw(config(data=csv_file)) == 0.0
+    assert captioning._redraw(config(data=csv_file, redraw=0.0)) == 0.0
+    with pytest.raises(TaskError, match="--redraw applies only to the emoji data .* captions.csv"):
+        captioning.load_data(config(data=csv_file, redraw=0.5))
+    # `imagenet` passes the checks, and a download that fails is one clear error.
+    data = captioning.load_data(config(data=csv_file, backbone="mobilenet_v2", image_size=32,
+                                       backbone_weights="imagenet", vocabulary_size=20))
+
+    def offline(**kwargs):
+        assert kwargs["weights"] == "imagenet"
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- "
+                        "[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
+    with pytest.raises(TaskError, match="--backbone-weights imagenet downloads .* the download "
+                                        "failed .* pass the path of the \\*_notop.h5"):
+        captioning.build_model(config(data=csv_file, backbone="mobilenet_v2", image_size=32,
+                                      backbone_weights="imagenet"), data)
+
+
 def test_the_cosine_schedule_falls_to_a_tenth_over_the_epoch_cap():
     config = captioning.CaptioningConfig(learning_rate=2e-3, epochs=4, batch_size=10)
     assert captioning.learning_rate(config, 95) == 2e-3
@@ -464,6 +535,8 @@ def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji
         (["train", "captioning", "--feature-map", "2"], "at most 2**4"),
         (["train", "captioning", "--filters", "32,x"], "--filters must be positive integers"),
         (["train", "captioning", "--redraw", "1.5"], "--redraw must be a share between 0 and 1"),
+        (["train", "captioning", "--data", "missing.csv", "--redraw", "0.5"],
+         "--redraw applies only to the emoji data"),
         (["train", "captioning", "--rerank", "-1"], "--rerank must be at least 0"),
         (["train", "captioning", "--rerank-confidence", "1"],
          "--rerank-confidence must be at least 0 and below 1"),
