@@ -91,17 +91,17 @@ def load_data(config, log=print):
         )
     if config.train_size < 0:
         raise TaskError(f"--train-size must be 0 (all) or more. Received: {config.train_size}")
+    own_entries = None
+    if own_dictionary:  # read before the data: a bad file fails fast
+        from rnnapps.tasks.translation.data import read_dictionary
+
+        own_entries = read_dictionary(config.dictionary)
     splits = load_examples(config.data)
     if config.train_size:
         splits["train"] = splits["train"][: config.train_size]
 
     from rnnapps.tasks.translation import text
 
-    own_entries = None
-    if own_dictionary:  # read before anything is fitted: a bad file fails fast
-        from rnnapps.tasks.translation.data import read_dictionary
-
-        own_entries = read_dictionary(config.dictionary)
     gloss = None
     wants_gloss = own_dictionary or config.dictionary == "gloss" or (
         config.dictionary == "auto" and _german_english(config.data)
