@@ -351,6 +351,17 @@ def test_default_model_beats_seasonal_naive_on_co2():
     assert scores["model"]["mase"] < 0.5 * scores["seasonal_naive"]["mase"]
 
 
+def test_default_model_beats_seasonal_naive_on_co2_in_five_epochs():
+    # The default (co2, LSTM(64), 52-week horizon) cut to 5 epochs, about 15 s
+    # on 2 cores. Measured MASE, seeds 0-3: 0.318, 0.318, 0.351, 0.315
+    # against seasonal naive's 1.143; the untrained model scores 1.568 and
+    # the 50-epoch default 0.233 (seed 0). Half of seasonal naive leaves the
+    # trained model a margin of 0.2 for other CPUs and fails an untrained one.
+    model, data = fit(forecasting.ForecastingConfig(epochs=5))
+    scores = forecasting.task.test_metrics(model, data)
+    assert scores["model"]["mase"] < 0.5 * scores["seasonal_naive"]["mase"]
+
+
 def test_quantiles_backtest_and_autoregressive_decoder():
     cfg = config(data="air_passengers", horizon=12, quantiles="0.9,0.1,0.5", decoder="autoregressive",
                  backtest=3)
@@ -358,7 +369,15 @@ def test_quantiles_backtest_and_autoregressive_decoder():
     assert data.info["quantiles"] == [0.1, 0.5, 0.9]
     scores = forecasting.task.test_metrics(model, data)
     assert scores["interval"] == [0.1, 0.9]
-    assert 0.0 <= scores["model"]["coverage"] <= 1.0 and scores["model"]["interval_width"] > 0
+    # Coverage and width are those of the model's own 0.1-0.9 forecasts: the
+    # share of the last horizon's (and of the backtest's) values inside them.
+    lower, upper = np.moveaxis(model.predict(data.raw["test"][0], verbose=0)[..., [0, 2]], -1, 0)
+    actual = np.asarray(data.raw["test"][1]).reshape(lower.shape)
+    inside = (lower <= actual) & (actual <= upper)
+    assert scores["model"]["coverage"] == pytest.approx(inside[-1].mean(), abs=1e-4)
+    assert scores["backtest"]["model"]["coverage"] == pytest.approx(inside.mean(), abs=1e-4)
+    assert scores["model"]["interval_width"] == pytest.approx((upper - lower)[-1].mean(), rel=1e-4)
+    assert np.all(upper >= lower) and scores["model"]["interval_width"] > 0
     assert scores["backtest"]["windows"] == 3
     assert set(scores["backtest"]) == {"windows", "model", "naive", "seasonal_naive", "per_origin"}
     rows = scores["backtest"]["per_origin"]
@@ -408,6 +427,10 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(), "quantiles": ou
     # the window by 100 shifts the forecast by about 100.
     last = window[0, -1, 0]
     assert np.all(np.abs(forecast[0] - last) < 0.5 * last)
+    # Each window is taken relative to its own recent level (every column),
+    # so the shift passes through the network unchanged, up to float32.
+    np.testing.assert_allclose(forecast[1] - forecast[0], 100.0, atol=0.5)
+    np.testing.assert_allclose(quantiles[1] - quantiles[0], 100.0, atol=0.5)
     assert "NaN" in served["nan_error"]
 
     model = forecasting.task.load_checkpoint(result["checkpoint"])
