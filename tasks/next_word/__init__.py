@@ -57,9 +57,14 @@ class NextWordTask(Task):
         return load_data(config)
 
     def load_evaluation_data(self, config):
+        from rnnapps.tasks.next_word.data import SOURCES
         from rnnapps.tasks.next_word.data import _splits
 
-        splits = _splits(load_sentences(config.data))
+        sentences = load_sentences(config.data)
+        if config.data in SOURCES:  # a named corpus: its test split
+            splits = _splits(sentences)
+        else:  # the user's own text file: every sentence of it
+            splits = {"train": [], "validation": [], "test": sentences}
         if len(splits["test"]) == 0:
             raise TaskError(f"the test split of {config.data} is empty (too few sentences?)")
         info = {"name": config.data, "sizes": {k: len(v) for k, v in splits.items()},

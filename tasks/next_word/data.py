@@ -52,8 +52,10 @@ def _english(package, read):
             debian.install(package)
         except RuntimeError as error:
             raise TaskError(
-                f"the default data needs Debian's {package}: `sudo apt-get install {package}` "
-                f"({error})"
+                f"the default data needs Debian's {package} ({error}): `sudo apt-get install "
+                f"{package}`, or download its .deb from https://packages.debian.org/{package} "
+                f"and run `python -m rnnapps.datasets.debian FILE.deb`, or train on your own "
+                f"text with --data FILE"
             )
         return read()
 

@@ -88,6 +88,39 @@ def test_bad_text_files_give_a_clear_error(tmp_path, content, message):
         load_data(NextWordConfig(data="shakespeare"))
 
 
+# === Quality ===
+
+
+def test_trained_model_beats_a_unigram_model_and_nears_the_ngram(english_text):
+    # The default data (WordNet), cut to 20,000 training sentences, a
+    # 2,000-word vocabulary and a small LSTM trained for 2 epochs (about a
+    # minute on 2 cores), scored on the whole test split against a unigram
+    # and a trigram Kneser-Ney model fitted on the same training ids.
+    # Measured (seed 0): perplexity 55.5 against the unigram's 76.9 and the
+    # trigram's 40.9; the untrained model scores 1999 (uniform).
+    import keras
+
+    from rnnapps.tasks import next_word
+    from rnnapps.tasks.next_word.ngram import KneserNeyLM
+
+    config = next_word.NextWordConfig(max_sentences=20_000, vocabulary_size=2_000, embedding_dim=32,
+                                      units=64, epochs=2, batch_size=128, learning_rate=5e-3)
+    keras.utils.set_random_seed(config.seed)
+    data = next_word.load_data(config)
+    model = next_word.build_model(config, data.raw["vocabulary"])
+    model.fit(data.train, epochs=config.epochs, verbose=0)
+    perplexity = next_word.language_model_metrics(model, data.test)["perplexity"]
+
+    def baseline(order):
+        lm = KneserNeyLM(data.info["vocabulary_size"], order=order).fit(data.raw["train"])
+        return lm.perplexity(data.raw["test"])
+
+    unigram, trigram = baseline(1), baseline(3)
+    assert 60 < unigram < 95 and 30 < trigram < 50  # the baselines themselves
+    assert perplexity < 0.85 * unigram
+    assert perplexity < 1.6 * trigram
+
+
 # === The exported model, through the CLI ===
 
 
@@ -122,13 +155,21 @@ def test_predict_prints_k_suggestions_and_a_continuation(trained, run_here):
 
 
 def test_evaluate_scores_the_export_like_training_did(trained, sentences_file, run_here):
+    from rnnapps.tasks.next_word import data
+
     cwd, result = trained
+    # A text file is scored whole: here the training run's test sentences.
+    test_file = pathlib.Path(cwd) / "test.txt"
+    test_file.write_text("\n".join(data._splits(data.load_sentences(str(sentences_file)))["test"]))
     out = last_json(run_here("evaluate", "next_word", "--model", result["export_path"],
-                             "--data", str(sentences_file), cwd=cwd))
+                             "--data", str(test_file), cwd=cwd))
     metrics = out["metrics"]
     # The `score` signature gives the perplexity the training run measured.
     assert metrics["perplexity"] == pytest.approx(result["metrics"]["perplexity"], rel=1e-3)
     assert metrics["tokens"] == result["metrics"]["tokens"]
+    whole = last_json(run_here("evaluate", "next_word", "--model", result["export_path"],
+                               "--data", str(sentences_file), cwd=cwd))["metrics"]
+    assert whole["tokens"] > 15 * metrics["tokens"]  # all of the file, not its test tenth
     assert 0 <= metrics["suggestion_top1"] <= metrics["suggestion_top5"] <= 1
     assert metrics["suggestion_positions"] > 500
 
