@@ -123,6 +123,12 @@ def _data_name(data):
     return pathlib.Path(data).name
 
 
+def _same_data(data, other):
+    """Whether `data` (a name or a CSV's path) is `other`."""
+    return data == other or (pathlib.Path(data).is_file() and pathlib.Path(other).is_file()
+                             and pathlib.Path(data).resolve() == pathlib.Path(other).resolve())
+
+
 def _decoding(config):
     return {
         "beam_size": config.beam_size,
@@ -506,11 +512,13 @@ class CaptioningTask(Task):
     def build_model(self, config, data):
         return build_model(config, data)
 
-    def load_evaluation_data(self, config):
-        # The export holds its tokenizer and image size: only the images and
-        # their captions are needed. A CSV is scored whole, unless its own
-        # split column names a test split.
-        splits = _splits(config, whole="test")
+    def load_evaluation_data(self, config, trained=None):
+        """The test split of the export's own data (`trained`, its training
+        config, where known), as the run tested it; any other CSV whole, or
+        its test rows where it has a `split` column. The export holds its
+        tokenizer and image size: only the images and captions are needed."""
+        own = trained is not None and _same_data(config.data, trained.data)
+        splits = _splits(config, whole="split" if own else "test")
         return TaskData(
             train=None, validation=None, test=None,
             info={"name": _data_name(config.data), "sizes": _sizes(splits)}, raw=splits,

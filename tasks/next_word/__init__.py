@@ -25,6 +25,8 @@ The presets are the offline corpora:
 ('next_word', ['english', 'gcide', 'wordnet'])
 """
 
+import pathlib
+
 import numpy as np
 
 from rnnapps.task import Task
@@ -56,14 +58,17 @@ class NextWordTask(Task):
     def load_data(self, config):
         return load_data(config)
 
-    def load_evaluation_data(self, config):
+    def load_evaluation_data(self, config, trained=None):
+        """A named corpus, or the text file the export was trained on
+        (`trained`, its training config, where known), is scored on its test
+        split, as the run tested it; any other text file whole."""
         from rnnapps.tasks.next_word.data import SOURCES
         from rnnapps.tasks.next_word.data import _splits
 
         sentences = load_sentences(config.data)
-        if config.data in SOURCES:  # a named corpus: its test split
+        if config.data in SOURCES or _same_file(config.data, trained and trained.data):
             splits = _splits(sentences)
-        else:  # the user's own text file: every sentence of it
+        else:  # new text: every sentence of it
             splits = {"train": [], "validation": [], "test": sentences}
         if len(splits["test"]) == 0:
             raise TaskError(f"the test split of {config.data} is empty (too few sentences?)")
@@ -185,6 +190,13 @@ class NextWordTask(Task):
 
 
 task = NextWordTask()
+
+
+def _same_file(path, other):
+    """Whether the text file `path` is `other` (a path or None)."""
+    if not other:
+        return False
+    return path == other or pathlib.Path(path).resolve() == pathlib.Path(other).resolve()
 
 
 def build_model(config, vocabulary):

@@ -538,12 +538,15 @@ def test_training_on_a_folder_reports_the_skipped_images(tmp_path, capsys, monke
     assert result["data"]["name"] == "captions.csv"
     assert "skipping broken.png" in proc.stderr
     assert (tmp_path / "out" / "captioning" / "1" / "saved_model.pb").is_file()
-    # `evaluate --data` scores every readable image of a file without a split column.
-    evaluated = last_json(run_cli_in_process(
+    # `evaluate --data` scores the run's own file on its test split, another
+    # file (without a split column) whole: every readable image.
+    other = csv_file.with_name("other.csv")
+    other.write_text(csv_file.read_text(encoding="utf-8"), encoding="utf-8")
+    images = [last_json(run_cli_in_process(
         "evaluate", "captioning", "--model", str(tmp_path / "out" / "captioning" / "1"),
-        "--data", str(csv_file), cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch,
-    ))
-    assert evaluated["metrics"]["images"] == 60 > result["metrics"]["images"]  # 62 rows, 2 corrupt
+        "--data", str(path), cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch,
+    ))["metrics"]["images"] for path in (csv_file, other)]
+    assert images == [result["metrics"]["images"], 60]  # 62 rows, 2 corrupt
 
 
 def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji_font, capsys,

@@ -158,18 +158,22 @@ def test_evaluate_scores_the_export_like_training_did(trained, sentences_file, r
     from rnnapps.tasks.next_word import data
 
     cwd, result = trained
-    # A text file is scored whole: here the training run's test sentences.
+
+    def evaluate(path):
+        return last_json(run_here("evaluate", "next_word", "--model", result["export_path"],
+                                  "--data", str(path), cwd=cwd))["metrics"]
+
+    # The run's own file is scored on its test split; another file whole:
+    # here one holding that test split's sentences, then a copy of all of it.
     test_file = pathlib.Path(cwd) / "test.txt"
     test_file.write_text("\n".join(data._splits(data.load_sentences(str(sentences_file)))["test"]))
-    out = last_json(run_here("evaluate", "next_word", "--model", result["export_path"],
-                             "--data", str(test_file), cwd=cwd))
-    metrics = out["metrics"]
-    # The `score` signature gives the perplexity the training run measured.
-    assert metrics["perplexity"] == pytest.approx(result["metrics"]["perplexity"], rel=1e-3)
-    assert metrics["tokens"] == result["metrics"]["tokens"]
-    whole = last_json(run_here("evaluate", "next_word", "--model", result["export_path"],
-                               "--data", str(sentences_file), cwd=cwd))["metrics"]
-    assert whole["tokens"] > 15 * metrics["tokens"]  # all of the file, not its test tenth
+    copy = pathlib.Path(cwd) / "copy.txt"
+    copy.write_text(sentences_file.read_text())
+    for metrics in (evaluate(sentences_file), evaluate(test_file)):
+        # The `score` signature gives the perplexity the training run measured.
+        assert metrics["perplexity"] == pytest.approx(result["metrics"]["perplexity"], rel=1e-3)
+        assert metrics["tokens"] == result["metrics"]["tokens"]
+    assert evaluate(copy)["tokens"] > 15 * metrics["tokens"]  # all of it, not its test twentieth
     assert 0 <= metrics["suggestion_top1"] <= metrics["suggestion_top5"] <= 1
     assert metrics["suggestion_positions"] > 500
 
