@@ -402,9 +402,9 @@ def run_evaluate(args):
     task = args.task_object
     loaded = _load_export(args.model)
     # Unless flags say otherwise, evaluate on the data the model was trained on.
-    _, base = _export_config(task, args.model)
+    metadata, base = _export_config(task, args.model)
     config = _config(task, args, base=base)
-    data = task.load_evaluation_data(config)
+    data = task.load_evaluation_data(config, trained=base if metadata.get("config") else None)
     metrics = task.evaluate_export(loaded, data, _task_options(task, args))
     for line in task.evaluation_lines(metrics):
         print(line)

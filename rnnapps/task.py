@@ -79,11 +79,17 @@ class Task:
         """Returns `TaskData` for `config`; raises `TaskError` on bad input."""
         raise NotImplementedError
 
-    def load_evaluation_data(self, config):
+    def load_evaluation_data(self, config, trained=None):
         """The data `rnnapps evaluate` scores an export on (`evaluate_export`).
 
-        By default `load_data(config)`; a task whose `load_data` also fits
-        preprocessing the export already holds can return less.
+        `config` is the export's training config with the command's data
+        flags applied; `trained` is the training config itself, where the
+        export recorded it. A user's file that is not the run's own data is
+        scored whole (or its `test` rows, where it has a `split` column); the
+        run's own data is scored on the run's test split, so training rows
+        never count. By default `load_data(config)`; a task whose
+        `load_data` also fits preprocessing the export already holds can
+        return less.
         """
         return self.load_data(config)
 
