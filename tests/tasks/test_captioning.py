@@ -414,7 +414,16 @@ def test_train_evaluate_predict_export_from_the_command_line(
     assert metrics["images"] == result["data"]["sizes"]["test"] > 300
     for scores in (metrics, metrics["nearest_neighbour"], metrics["most_frequent"]):
         assert all(0 <= scores[f"bleu{n}"] <= 100 for n in (1, 2, 3, 4))
-    assert metrics["most_frequent"]["bleu1"] > 0 and metrics["beam_size"] == 2
+    assert metrics["beam_size"] == 2
+    # The constant baseline's BLEU is its caption's, scored here on the test
+    # split's references (the quality of the model: the test above).
+    references = captioning.load_examples("emoji")["test"].captions
+    constant = metrics["most_frequent"]["caption"]
+    expected = captioning.bleu_scores([constant] * len(references), references)
+    assert {k: metrics["most_frequent"][k] for k in expected} == expected
+    assert expected["bleu1"] > 15 and constant in {c for cs in
+                                                   captioning.load_examples("emoji")["train"].captions
+                                                   for c in cs}
     assert result["data"]["sizes"]["skipped_images"] == 0
     # The two parts of the test split, and the test emoji redrawn, for the
     # model and both baselines.

@@ -96,8 +96,9 @@ def test_trained_model_beats_a_unigram_model_and_nears_the_ngram(english_text):
     # 2,000-word vocabulary and a small LSTM trained for 2 epochs (about a
     # minute on 2 cores), scored on the whole test split against a unigram
     # and a trigram Kneser-Ney model fitted on the same training ids.
-    # Measured (seed 0): perplexity 55.5 against the unigram's 76.9 and the
-    # trigram's 40.9; the untrained model scores 1999 (uniform).
+    # Measured, seeds 0-2: perplexity 55.5, 54.2, 56.4 (the same with oneDNN
+    # off) against the unigram's 76.9 and the trigram's 40.9: 0.70-0.73x and
+    # 1.32-1.38x. The untrained model scores 1999 (uniform) and fails both.
     import keras
 
     from rnnapps.tasks import next_word
@@ -128,11 +129,15 @@ def test_train_reports_perplexity_next_to_the_ngram_baseline(trained):
     _, result = trained
     metrics = result["metrics"]
     assert result["export_path"].endswith("next_word/1")
-    assert 1 < metrics["perplexity"] < 600 and 1 < metrics["ngram_perplexity"] < 600
-    assert metrics["ngram_order"] == 3
-    for key in ("top1_accuracy", "top5_accuracy", "ngram_top1_accuracy", "ngram_top5_accuracy"):
-        assert 0 <= metrics[key] <= 1
-    assert metrics["top1_accuracy"] <= metrics["top5_accuracy"]
+    # One epoch on 1,800 sentences: perplexity 56.7 (seeds 0 and 1), where a
+    # uniform guess over the 600 words scores about 600; top-1 / top-5 0.11 /
+    # 0.38, where a uniform guess gets 0.01 at best. The trigram model is
+    # deterministic: 17.97, 0.29 / 0.54.
+    assert 1 < metrics["perplexity"] < 120
+    assert 15 < metrics["ngram_perplexity"] < 21 and metrics["ngram_order"] == 3
+    assert 0.05 < metrics["top1_accuracy"] <= metrics["top5_accuracy"]
+    assert metrics["top5_accuracy"] > 0.25
+    assert 0.25 < metrics["ngram_top1_accuracy"] < metrics["ngram_top5_accuracy"] < 0.6
     assert any("Next words" in line for line in result["examples"])
 
 
@@ -174,7 +179,10 @@ def test_evaluate_scores_the_export_like_training_did(trained, sentences_file, r
         assert metrics["perplexity"] == pytest.approx(result["metrics"]["perplexity"], rel=1e-3)
         assert metrics["tokens"] == result["metrics"]["tokens"]
     assert evaluate(copy)["tokens"] > 15 * metrics["tokens"]  # all of it, not its test twentieth
-    assert 0 <= metrics["suggestion_top1"] <= metrics["suggestion_top5"] <= 1
+    # Suggestions (vocabulary words only) measured 0.07 / 0.25 for seeds 0
+    # and 1; a uniform guess over 596 words would get at most 0.01.
+    assert 0.035 < metrics["suggestion_top1"] <= metrics["suggestion_top5"]
+    assert metrics["suggestion_top5"] > 0.15
     assert metrics["suggestion_positions"] > 500
 
 
