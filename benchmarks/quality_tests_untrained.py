@@ -1,7 +1,7 @@
 """The CI quality tests, run once with training switched off: each must fail.
 
 A quality test is only worth its time if an untrained model fails it. This
-script runs the five tasks' CI quality tests (and the demo's) in pytest with a
+script runs the five tasks' CI quality tests in pytest with a
 plugin that makes `keras.Model.fit` return at once, without a step, so every
 model is exported exactly as it was initialised, then runs them again as they
 are. It prints each test's outcome both ways; every test should read
@@ -23,7 +23,6 @@ QUALITY_TESTS = [
     "tests/tasks/test_forecasting.py::test_default_model_beats_seasonal_naive_on_co2_in_five_epochs",
     "tests/tasks/test_next_word.py::test_trained_model_beats_a_unigram_model_and_nears_the_ngram",
     "tests/tasks/test_captioning.py::test_trained_captioner_beats_the_most_frequent_caption",
-    "tests/test_package.py::test_demo_learns_the_adding_problem_and_prints_json_last",
 ]
 
 # A pytest plugin: `Model.fit` trains nothing (an empty History, as after 0 epochs).
