@@ -33,6 +33,8 @@ import json
 import os
 import sys
 
+from rnnapps.errors import TaskError
+
 __all__ = ["KINDS", "read_tf_config", "make_strategy", "is_chief", "prepare_model",
            "describe"]
 
@@ -40,8 +42,6 @@ KINDS = ("none", "mirrored", "multi-worker")
 
 
 def _error(message):
-    from rnnapps.task import TaskError
-
     return TaskError(message)
 
 

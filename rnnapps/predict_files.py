@@ -23,7 +23,7 @@ import os
 import pathlib
 import tempfile
 
-from rnnapps.task import TaskError
+from rnnapps.errors import TaskError
 
 __all__ = ["read_column", "check_input", "check_output", "write_predictions"]
 

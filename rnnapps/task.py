@@ -23,14 +23,12 @@ import os
 import pathlib
 import typing
 
+from rnnapps.errors import TaskError
+
 __all__ = [
     "Task", "TaskData", "TaskError", "train", "config_from_dict", "config_field", "export_metadata",
     "add_decoding_export_flags", "decoding_export_info",
 ]
-
-
-class TaskError(ValueError):
-    """A problem with the user's input (data, flags); shown as one line."""
 
 
 @dataclasses.dataclass
