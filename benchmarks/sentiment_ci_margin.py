@@ -26,10 +26,12 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "tasks"))
 from test_sentiment import QUALITY  # noqa: E402  (the test's configuration)
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _ci_margin import trained_and_untrained  # noqa: E402
 
 
 def main():
@@ -37,32 +39,25 @@ def main():
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
     args = parser.parse_args()
 
-    from rnnapps.task import train
     from rnnapps.tasks import sentiment
 
     splits = sentiment.load_examples("amazon_fine_food")
     counts = collections.Counter(splits["train"][1])
     top = counts.most_common(1)[0][0]
-    majority = float((splits["test"][1] == top).mean())
-    rows = []
+    majority = round(float((splits["test"][1] == top).mean()), 4)
     with tempfile.TemporaryDirectory() as folder:
-        for seed in [int(s) for s in args.seeds.split(",")]:
-            row = {"seed": seed, "majority": round(majority, 4)}
-            for name, epochs in (("trained", QUALITY["epochs"]), ("untrained", 0)):
-                config = sentiment.SentimentConfig(
-                    **{**QUALITY, "epochs": epochs}, seed=seed, export_dir=folder
-                )
-                start = time.perf_counter()
-                metrics = train(sentiment.task, config, verbose=0, log=lambda *a: None)["metrics"]
-                row[name] = {"accuracy": metrics["accuracy"], "auc": metrics["auc"],
-                             "seconds": round(time.perf_counter() - start, 1)}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        rows = trained_and_untrained(
+            sentiment.task,
+            lambda seed, epochs: sentiment.SentimentConfig(
+                **{**QUALITY, "epochs": epochs}, seed=seed, export_dir=folder),
+            QUALITY["epochs"], [int(s) for s in args.seeds.split(",")],
+            keys=("accuracy", "auc"), baseline={"majority": majority},
+        )
     trained = [r["trained"]["accuracy"] for r in rows]
     untrained = [r["untrained"]["accuracy"] for r in rows]
     print(json.dumps({
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
-        "majority": round(majority, 4),
+        "majority": majority,
         "trained_min": min(trained), "trained_median": statistics.median(trained),
         "untrained_max": max(untrained),
         "smallest_margin_over_majority": round(min(trained) - majority, 4),

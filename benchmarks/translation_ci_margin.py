@@ -21,12 +21,14 @@ import pathlib
 import statistics
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "tasks"))
 from test_translation import QUALITY  # noqa: E402  (the test's configuration and data)
 from test_translation import copy_scores  # noqa: E402
 from test_translation import write_emoji_names  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _ci_margin import trained_and_untrained  # noqa: E402
 
 
 def main():
@@ -34,25 +36,18 @@ def main():
     parser.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated seeds")
     args = parser.parse_args()
 
-    from rnnapps.task import train
     from rnnapps.tasks import translation
 
-    rows = []
     with tempfile.TemporaryDirectory() as folder:
         data = str(write_emoji_names(pathlib.Path(folder) / "emoji_de_en.tsv"))
         copying = copy_scores(translation.load_examples(data)["test"])
-        for seed in [int(s) for s in args.seeds.split(",")]:
-            row = {"seed": seed, "copy": copying}
-            for name, epochs in (("trained", QUALITY["epochs"]), ("untrained", 0)):
-                config = translation.TranslationConfig(
-                    **{**QUALITY, "epochs": epochs}, data=data, seed=seed, export_dir=folder
-                )
-                start = time.perf_counter()
-                metrics = train(translation.task, config, verbose=0, log=lambda *a: None)["metrics"]
-                row[name] = {"bleu": metrics["bleu"], "chrf": metrics["chrf"],
-                             "seconds": round(time.perf_counter() - start, 1)}
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+        rows = trained_and_untrained(
+            translation.task,
+            lambda seed, epochs: translation.TranslationConfig(
+                **{**QUALITY, "epochs": epochs}, data=data, seed=seed, export_dir=folder),
+            QUALITY["epochs"], [int(s) for s in args.seeds.split(",")],
+            keys=("bleu", "chrf"), baseline={"copy": copying},
+        )
     summary = {"onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"), "copy": copying}
     for key in ("bleu", "chrf"):
         trained = [r["trained"][key] for r in rows]
