@@ -109,6 +109,11 @@ def _add_task_command(commands, name, help_text, argv):
                              help="settings to start from (default: %(default)s)")
         _add_config_arguments(command, task.config_class)
     if name == "train":
+        command.add_argument(
+            "--backend", choices=("auto", "jax", "tensorflow"), default=None,
+            help="the Keras backend that trains: auto takes the one benchmarks/backend_speed.py "
+            "measured fastest for this task (docs/scaling.md); the export is a TensorFlow "
+            "SavedModel whichever trains (default: KERAS_BACKEND if set, else auto)")
         scaling = command.add_argument_group("past one device (docs/scaling.md)")
         scaling.add_argument(
             "--distribute", choices=("none", "mirrored", "multi-worker"), default="none",
@@ -358,7 +363,7 @@ def _task_options(task, args):
     names = {f.name for f in dataclasses.fields(task.config_class)}
     common = {"command", "task", "run", "task_object", "model", "inputs", "preset", "checkpoint", "export_dir",
               "fresh", "layer", "output", "distribute", "distribute_timeout", "mixed_precision",
-              "input", "column"}
+              "input", "column", "backend"}
     return {k: v for k, v in vars(args).items() if k not in names and k not in common}
 
 
@@ -416,17 +421,13 @@ def run_evaluate(args):
 
 
 def run_export(args):
-    from rnnapps.export import export_serving_model
+    from rnnapps.task import export_checkpoint_here
+    from rnnapps.task import read_checkpoint
 
     task = args.task_object
-    model_file, saved = _checkpoint_files(task, args.checkpoint)
-    model = _load_checkpoint_model(task, model_file)
-    saved["data"] = task.export_info(saved["data"], _task_options(task, args))
-    serve_fn, signature = task.serving_signature(model, saved["data"])
-    export_path = export_serving_model(
-        model, serve_fn, signature, args.export_dir, task.name, metadata=saved,
-        signatures=task.other_signatures(model, saved["data"]),
-    )
+    model_file, _ = read_checkpoint(task, args.checkpoint)
+    export_path = export_checkpoint_here(task.name, args.checkpoint, args.export_dir,
+                                         _task_options(task, args))
     print(f"Exported {model_file} to {export_path}")
     print(json.dumps({"task": task.name, "export_path": str(export_path), "checkpoint": str(model_file)}))
     return 0
@@ -468,14 +469,9 @@ def run_predict(args):
 
 def _checkpoint_files(task, path):
     """`(model.keras, task.json contents)` of a training checkpoint path."""
-    path = pathlib.Path(path)
-    run_dir, model_file = (path, path / "model.keras") if path.is_dir() else (path.parent, path)
-    if not model_file.is_file() or not (run_dir / "task.json").is_file():
-        raise UsageError(f"{path} is not a training checkpoint (needs model.keras and task.json)")
-    saved = json.loads((run_dir / "task.json").read_text())
-    if saved.get("task") != task.name:
-        raise UsageError(f"{path} is a checkpoint of task {saved.get('task')!r}, not {task.name!r}")
-    return model_file, saved
+    from rnnapps.task import read_checkpoint
+
+    return read_checkpoint(task, path)
 
 
 def _load_checkpoint_model(task, model_file):
@@ -556,18 +552,36 @@ def parse_args(argv):
     return args
 
 
+def _choose_backend(args):
+    """Sets the Keras backend a command runs on, before Keras is imported.
+
+    `train` takes `--backend` (else `KERAS_BACKEND`, else `auto`:
+    `rnnapps.backends`); `export` builds a TensorFlow SavedModel, so it runs
+    on TensorFlow whatever trained the checkpoint. The other commands run
+    on `KERAS_BACKEND` as set.
+    """
+    from rnnapps import backends
+
+    if args.command == "train":
+        requested = args.backend or os.environ.get("KERAS_BACKEND") or "auto"
+        if requested not in backends.BACKENDS:
+            raise UsageError(f"KERAS_BACKEND={requested} cannot train a task: use jax or "
+                             f"tensorflow")
+        loaded = sys.modules.get("keras")
+        if requested == "auto" and loaded is not None:  # in-process use: keep it
+            requested = loaded.backend.backend()
+        backends.use_backend(backends.choose_backend(args.task, requested))
+    elif args.command == "export":
+        backends.use_backend("tensorflow")
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     # Keep TensorFlow's C++ start-up chatter out of the output.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = parse_args(argv)
-    if args.command in TASK_COMMANDS:
-        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-        if backend != "tensorflow":
-            print(f"rnnapps: error: the tasks need the TensorFlow backend (strings and "
-                  f"SavedModels); unset KERAS_BACKEND (it is {backend!r})", file=sys.stderr)
-            return 2
     try:
+        _choose_backend(args)
         return args.run(args)
     except (UsageError, TaskError) as error:
         print(f"rnnapps: error: {error}", file=sys.stderr)

@@ -231,6 +231,10 @@ def prepare_model(model):
     functions so that their scalar logs are averaged over the replicas
     (they already agree: the metrics are synchronised).
     """
+    import keras
+
+    if keras.backend.backend() != "tensorflow":  # no tf.distribute strategy there
+        return model
     import tensorflow as tf
     from keras import tree
 

@@ -27,7 +27,7 @@ from rnnapps.errors import TaskError
 
 __all__ = [
     "Task", "TaskData", "TaskError", "train", "config_from_dict", "config_field", "export_metadata",
-    "add_decoding_export_flags", "decoding_export_info",
+    "add_decoding_export_flags", "decoding_export_info", "export_checkpoint", "raw_values",
 ]
 
 
@@ -331,6 +331,121 @@ def train(task, config, verbose="auto", log=print, distribute="none", mixed_prec
             shutil.rmtree(write_dir, ignore_errors=True)
 
 
+def _save_atomically(model, path):
+    path = pathlib.Path(path)
+    partial = path.with_name(path.stem + ".partial.keras")
+    model.save(str(partial))
+    os.replace(partial, path)
+
+
+def export_checkpoint(task_name, checkpoint, export_dir, options=None):
+    """Exports a run's checkpoint (`model.keras` beside its `task.json`) as a
+    SavedModel in `export_dir/TASK/<version>/`; returns the version folder.
+
+    The export is built on TensorFlow whatever backend trained the weights:
+    in this process when Keras runs on TensorFlow, otherwise by
+    `rnnapps export TASK --checkpoint CHECKPOINT` in a new Python process
+    with `KERAS_BACKEND=tensorflow`, which rebuilds the model from the
+    backend-independent `.keras` file. `options` are the values of the
+    export command's task flags (e.g. `{"export_beam_size": 4}`).
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return export_checkpoint_here(task_name, checkpoint, export_dir, options)
+    import subprocess
+    import sys
+
+    if _find_spec("tensorflow") is None:
+        raise TaskError(
+            f"the export needs TensorFlow, which this Python lacks: the checkpoint "
+            f"{checkpoint} is kept; export it where TensorFlow is installed with "
+            f"`rnnapps export {task_name} --checkpoint {checkpoint}`")
+    command = [sys.executable, "-m", "rnnapps.cli", "export", task_name,
+               "--checkpoint", str(checkpoint), "--export-dir", str(export_dir)]
+    for key, value in (options or {}).items():
+        if value is not None:
+            command += ["--" + key.removeprefix("export_").replace("_", "-"), str(value)]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise TaskError(f"exporting {checkpoint} on TensorFlow failed: {last}")
+    return pathlib.Path(json.loads(done.stdout.strip().splitlines()[-1])["export_path"])
+
+
+def _find_spec(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name)
+
+
+def export_checkpoint_here(task_name, checkpoint, export_dir, options=None):
+    """`export_checkpoint` in this process (Keras on TensorFlow)."""
+    from rnnapps.export import export_serving_model
+    from rnnapps.tasks import get_task
+
+    task = get_task(task_name)
+    model_file, saved = read_checkpoint(task, checkpoint)
+    try:
+        model = task.load_checkpoint(model_file)
+    except (OSError, ValueError) as error:
+        raise TaskError(f"cannot load {model_file}: {str(error).splitlines()[0]}")
+    saved["data"] = task.export_info(saved["data"], options or {})
+    serve_fn, signature = task.serving_signature(model, saved["data"])
+    return export_serving_model(
+        model, serve_fn, signature, export_dir, task.name, metadata=saved,
+        signatures=task.other_signatures(model, saved["data"]),
+    )
+
+
+def read_checkpoint(task, path):
+    """`(model.keras path, task.json contents)` of a training checkpoint
+    path (a run's folder or its `model.keras`)."""
+    path = pathlib.Path(path)
+    run_dir, model_file = (path, path / "model.keras") if path.is_dir() else (path.parent, path)
+    if not model_file.is_file() or not (run_dir / "task.json").is_file():
+        raise TaskError(f"{path} is not a training checkpoint (needs model.keras and task.json)")
+    saved = json.loads((run_dir / "task.json").read_text())
+    if saved.get("task") != task.name:
+        raise TaskError(f"{path} is a checkpoint of task {saved.get('task')!r}, not {task.name!r}")
+    return model_file, saved
+
+
+def raw_values(x, name="x"):
+    """`x` as a Python list: a list or tuple, a NumPy array, a pandas
+    Series (or a one-column DataFrame), or an unbatched `tf.data.Dataset`
+    of scalars; bytes are decoded as UTF-8. The Python API's fit/predict
+    take any of them.
+
+    >>> raw_values(("a", b"b"))
+    ['a', 'b']
+    """
+    if x is None:
+        raise TaskError(f"{name} is missing")
+    if hasattr(x, "to_numpy") and hasattr(x, "columns"):  # pandas DataFrame
+        if len(x.columns) != 1:
+            raise TaskError(f"{name} is a DataFrame of {len(x.columns)} columns; pass "
+                            f"the one column that holds the inputs")
+        x = x[x.columns[0]]
+    if hasattr(x, "to_numpy"):  # pandas Series
+        x = x.to_numpy()
+    if hasattr(x, "as_numpy_iterator"):  # tf.data.Dataset
+        x = list(x.as_numpy_iterator())
+    if isinstance(x, (str, bytes)):
+        raise TaskError(f"{name} must be a list of inputs, not one {type(x).__name__}; "
+                        f"wrap it in a list")
+    try:
+        values = list(x)
+    except TypeError:
+        raise TaskError(f"{name} must be a list, array, pandas Series or tf.data.Dataset. "
+                        f"Received: {type(x).__name__}")
+    return [v.decode("utf-8") if isinstance(v, bytes) else
+            (v.item() if hasattr(v, "item") and getattr(v, "ndim", 1) == 0 else v)
+            for v in values]
+
+
 def _write_atomically(path, text):
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text)
@@ -397,12 +512,19 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
         os.replace(run_dir / "model.keras.tmp.keras", run_dir / "model.keras")
     metrics = task.test_metrics(model, data)
     examples = task.example_predictions(model, data)
-    serve_fn, signature = task.serving_signature(model, data.info)
-    export_path = export_serving_model(
-        model, serve_fn, signature, config.export_dir, task.name,
-        metadata=export_metadata(task, config, data.info),
-        signatures=task.other_signatures(model, data.info),
-    )
+    if keras.backend.backend() == "tensorflow":
+        serve_fn, signature = task.serving_signature(model, data.info)
+        export_path = export_serving_model(
+            model, serve_fn, signature, config.export_dir, task.name,
+            metadata=export_metadata(task, config, data.info),
+            signatures=task.other_signatures(model, data.info),
+        )
+    else:
+        # The checkpoint holds exactly the weights tested above (the best
+        # epoch's, or the untrained ones when no epoch beat them); the export
+        # is rebuilt from it on TensorFlow.
+        _save_atomically(model, run_dir / "model.keras")
+        export_path = export_checkpoint(task.name, run_dir, config.export_dir)
     for line in examples:
         log(line)
     return {
@@ -414,4 +536,5 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
         "epochs_run": epochs_run,
         "examples": examples,
         "distribute": facts,
+        "backend": keras.backend.backend(),
     }
