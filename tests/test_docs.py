@@ -44,6 +44,12 @@ MODULES = [
     "rnnapps.tasks.next_word",
     "rnnapps.tasks.next_word.data",
     "rnnapps.tasks.next_word.ngram",
+    # The Python API of each task (issue 36).
+    "rnnapps.tasks.sentiment.task",
+    "rnnapps.tasks.forecasting.task",
+    "rnnapps.tasks.translation.task",
+    "rnnapps.tasks.captioning.task",
+    "rnnapps.tasks.next_word.task",
 ]
 
 
