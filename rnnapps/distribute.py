@@ -35,8 +35,8 @@ import sys
 
 from rnnapps.errors import TaskError
 
-__all__ = ["KINDS", "read_tf_config", "make_strategy", "is_chief", "prepare_model",
-           "describe"]
+__all__ = ["KINDS", "read_tf_config", "make_strategy", "make_distribution", "is_chief",
+           "prepare_model", "describe"]
 
 KINDS = ("none", "mirrored", "multi-worker")
 
@@ -162,6 +162,28 @@ def make_strategy(kind, timeout=120.0):
     return strategy
 
 
+def make_distribution(kind):
+    """On JAX: a `keras.distribution.DataParallel` over every local device
+    for `"mirrored"` (each step's batch split over them, gradients averaged),
+    `None` for `"none"`. `"multi-worker"` is `tf.distribute`'s and needs the
+    TensorFlow backend: one line saying so.
+
+    On a CPU, JAX shows one device unless told otherwise:
+    `XLA_FLAGS=--xla_force_host_platform_device_count=2` makes two of it,
+    which is how the tests run data parallelism without a GPU.
+    """
+    if kind not in KINDS:
+        raise _error(f"--distribute must be one of {', '.join(KINDS)}. Received: {kind!r}")
+    if kind == "none":
+        return None
+    if kind == "multi-worker":
+        raise _error("--distribute multi-worker runs on tf.distribute: train with "
+                     "--backend tensorflow (on JAX, --distribute mirrored uses every local device)")
+    import keras
+
+    return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+
+
 def _configure_coordination(cluster, heartbeat):
     """TensorFlow's coordination service as `MultiWorkerMirroredStrategy`
     sets it up, but with a peer declared lost after `heartbeat` seconds
@@ -197,7 +219,16 @@ def is_chief(strategy):
 
 
 def describe(strategy, batch_size):
-    """JSON facts of a run's distribution (what `rnnapps train` prints)."""
+    """JSON facts of a run's distribution (what `rnnapps train` prints):
+    `strategy` is a `tf.distribute.Strategy`, a `keras.distribution`
+    distribution (JAX) or `None`."""
+    mesh = getattr(strategy, "device_mesh", None)
+    if mesh is not None:  # keras.distribution.DataParallel
+        replicas = int(mesh.shape[0])
+        return {"strategy": type(strategy).__name__, "replicas": replicas,
+                "global_batch_size": batch_size,
+                "per_replica_batch_size": batch_size / replicas if batch_size else None,
+                "chief": True}
     if strategy is None:
         return {"strategy": "none", "replicas": 1, "global_batch_size": batch_size,
                 "per_replica_batch_size": batch_size, "chief": True}

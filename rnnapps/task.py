@@ -296,10 +296,15 @@ def train(task, config, verbose="auto", log=print, distribute="none", mixed_prec
     if mixed_precision not in (None, *MIXED_PRECISION):
         raise TaskError(f"--mixed-precision must be one of {', '.join(MIXED_PRECISION)}. "
                         f"Received: {mixed_precision!r}")
-    strategy = (distribute_lib.make_strategy(distribute, timeout)
-                if isinstance(distribute, str) else distribute)
+    distribution = None  # keras.distribution's, on JAX
+    if isinstance(distribute, str) and keras.backend.backend() != "tensorflow":
+        strategy, distribution = None, distribute_lib.make_distribution(distribute)
+    else:
+        strategy = (distribute_lib.make_strategy(distribute, timeout)
+                    if isinstance(distribute, str) else distribute)
     chief = distribute_lib.is_chief(strategy)
-    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    replicas = (strategy.num_replicas_in_sync if strategy is not None else
+                distribute_lib.describe(distribution, 1)["replicas"] if distribution else 1)
     batch_size = getattr(config, "batch_size", None)
     if batch_size is not None and batch_size < replicas:
         raise TaskError(f"--batch-size is the global batch, split over the {replicas} "
@@ -308,6 +313,8 @@ def train(task, config, verbose="auto", log=print, distribute="none", mixed_prec
     # Workers other than the chief write where they cannot collide with it.
     write_dir = run_dir if chief else pathlib.Path(tempfile.mkdtemp(prefix="rnnapps-worker-"))
     policy = keras.config.dtype_policy()
+    if distribution is not None:
+        keras.distribution.set_distribution(distribution)
     if mixed_precision:
         keras.config.set_dtype_policy(mixed_precision)
     try:
@@ -323,12 +330,26 @@ def train(task, config, verbose="auto", log=print, distribute="none", mixed_prec
         if chief:
             _write_atomically(run_dir / "task.json", json.dumps(
                 export_metadata(task, config, data.info), indent=2, default=str))
-        return _fit_and_export(task, config, data, model, strategy, run_dir, write_dir,
-                               verbose if chief else 0, log)
+        return _fit_and_export(task, config, data, model, strategy or distribution, run_dir,
+                               write_dir, verbose if chief else 0, log)
     finally:
         keras.config.set_dtype_policy(policy)
+        if distribution is not None:
+            keras.distribution.set_distribution(None)
         if not chief:
             shutil.rmtree(write_dir, ignore_errors=True)
+
+
+def _whole_batches(dataset, replicas):
+    """`dataset` without the batches that do not split evenly over
+    `replicas` devices (the last, partial one of each epoch or length
+    bucket): `keras.distribution.DataParallel` shards every batch."""
+    import tensorflow as tf
+
+    def even(*element):
+        return tf.shape(tf.nest.flatten(element)[0])[0] % replicas == 0
+
+    return dataset.filter(even)
 
 
 def _save_atomically(model, path):
@@ -460,6 +481,11 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
     from rnnapps.export import export_serving_model
 
     chief = write_dir == run_dir
+    train_data, validation_data = data.train, data.validation
+    if hasattr(strategy, "device_mesh"):  # keras.distribution on JAX
+        replicas = distribute_lib.describe(strategy, None)["replicas"]
+        train_data, validation_data = (_whole_batches(d, replicas)
+                                       for d in (train_data, validation_data))
     callbacks = [
         # All workers restore from the chief's backup; each writes its own.
         SharedBackupAndRestore(str(run_dir / "backup"), write_dir=str(write_dir / "backup")),
@@ -469,7 +495,7 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
         # The untrained model counts too: a model that starts from a good
         # solution (a seasonal-naive forecast) keeps it if no epoch is better.
         EarlyStoppingFromStart(
-            data.validation, monitor="val_loss", patience=config.patience,
+            validation_data, monitor="val_loss", patience=config.patience,
             restore_best_weights=True,
         ),
     ]
@@ -485,8 +511,8 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
         ))
         callbacks.append(keras.callbacks.TensorBoard(config.tensorboard_dir))
     history = model.fit(
-        data.train,
-        validation_data=data.validation,
+        train_data,
+        validation_data=validation_data,
         epochs=config.epochs,
         callbacks=callbacks,
         shuffle=False,  # the training dataset reshuffles itself every epoch
@@ -501,7 +527,10 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
                 "examples": [], "distribute": facts}
     if strategy is not None:
         # Test and export a copy outside the strategy: no collective op then
-        # waits on the other workers, and the export holds plain variables.
+        # waits on the other workers, the export holds plain variables, and
+        # (on JAX) a test batch need not split evenly over the devices.
+        if hasattr(strategy, "device_mesh"):
+            keras.distribution.set_distribution(None)
         trained, model = model, task.build_model(config, data)
         if not model.built:
             model(next(iter(data.train))[0])

@@ -372,9 +372,22 @@ def load_series(config):
             name, chosen and _with_future_columns(chosen, config), config.time_column
         )
         known_gaps, step, seasons, horizon = False, None, (1,), None
+    return regular_series(name, values, columns, times, config, step, seasons, horizon, known_gaps)
+
+
+def regular_series(name, values, columns, times, config, step=None, seasons=(1,), horizon=None,
+                   known_gaps=False, fill_hint="pass --fill interpolate or --fill ffill to fill them"):
+    """The `Series` of `values` `[steps, features]` (and `times`, or None):
+    its gaps filled as `config.fill` says, every `config.every`-th step,
+    its step and seasons read off the timestamps when `step` is None.
+
+    `fill_hint` ends the error for a gap (the CLI names its flags; the
+    Python API its keyword).
+    """
     if config.every < 1:
         raise TaskError(f"every must be at least 1, got {config.every}")
     filled = 0
+    seasons = list(seasons)
     how = config.fill
     if how == "auto":
         how = "interpolate" if known_gaps else "none"
@@ -389,7 +402,7 @@ def load_series(config):
                 first = grid[np.setdiff1d(np.arange(len(grid)), positions)[0]]
                 raise TaskError(
                     f"{name}: {missing_count} missing time step(s) (one {step} each), the first "
-                    f"{str(first)[:19]}; pass --fill interpolate or --fill ffill to fill them"
+                    f"{str(first)[:19]}; {fill_hint}"
                 )
             regular = np.full((len(grid), values.shape[1]), np.nan)
             regular[positions] = values
@@ -401,8 +414,7 @@ def load_series(config):
             where = f" ({str(times[row])[:19]})" if times is not None else ""
             raise TaskError(
                 f"{name}: {int(missing.sum())} missing value(s) (NaN), the first in column "
-                f"{columns[col]!r}, data row {row + 1}{where}; pass --fill interpolate or "
-                "--fill ffill to fill them"
+                f"{columns[col]!r}, data row {row + 1}{where}; {fill_hint}"
             )
         filled = int(missing.sum())
         values = _fill(values, how)
