@@ -62,7 +62,7 @@ def choose_backend(task_name, requested="auto"):
             raise TaskError(f"--backend {requested}: {requested} is not installed "
                             f"(pip install {'jax' if requested == 'jax' else 'tensorflow'})")
         return requested
-    pick = FASTEST.get(task_name, "tensorflow")
+    pick = "jax" if _jax_sees_a_gpu() else FASTEST.get(task_name, "tensorflow")
     if pick == "tensorflow" and not _installed("tensorflow") and _installed("jax"):
         pick = "jax"
     if pick == "jax" and not _installed("jax"):
