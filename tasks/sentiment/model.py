@@ -1,6 +1,6 @@
-"""The sentiment model: raw strings in, class probabilities out.
+"""The sentiment model: token ids in, class probabilities out.
 
-    text -> TextVectorization -> Embedding (masked) -> [ReverseSequence]
+    token ids -> Embedding (masked) -> [ReverseSequence]
          -> LSTM | GRU | IRNN [Bidirectional] -> [max | mean | concat over steps]
          -> Dropout -> Dense(softmax)
 
@@ -10,9 +10,11 @@ stack of recurrent layers are the language model's, with its weights, and
 the optimizer is `DiscriminativeAdam` (ULMFiT's discriminative learning
 rates and gradual unfreezing).
 
-Tokenization is a layer of the model, fitted on the training texts, so the
-exported model takes raw strings. LSTM and GRU keep Keras's cuDNN-eligible
-settings (default activations, no recurrent dropout, right-padded masks).
+The ids come from `rnnapps.tasks.sentiment.SentimentPreprocessor` (padding
+0, `[UNK]` 1), which runs in `tf.data` and in the export's serving function;
+the model itself is Keras layers and `keras.ops` only, so it trains on any
+backend. LSTM and GRU keep Keras's cuDNN-eligible settings (default
+activations, no recurrent dropout, right-padded masks).
 """
 
 import keras
@@ -95,12 +97,14 @@ def _classifier_head(x, config, num_classes):
     return keras.layers.Dense(num_classes, activation="softmax", name="classifier")(x)
 
 
-def build_model(config, train_texts, num_classes, encoder=None, steps_per_epoch=0):
-    """A compiled sentiment classifier for `config` (a `SentimentConfig`).
+def build_model(config, vocabulary_size, num_classes, encoder=None, steps_per_epoch=0):
+    """A compiled sentiment classifier for `config` (a `SentimentConfig`):
+    `(batch, steps)` int32 token ids in, `(batch, num_classes)` probabilities out.
 
     Args:
         config: the settings (`cell`, `bidirectional`, `reverse`, sizes...).
-        train_texts: the training texts, to fit the vocabulary on.
+        vocabulary_size: ids the embedding reads (the preprocessor's
+            `vocabulary_size`: its words, padding and `[UNK]`).
         num_classes: number of labels (2 or more).
         encoder: optionally, a `rnnapps.language_model.WordLanguageModel`
             whose vocabulary, embedding and recurrent layers (and weights)
@@ -115,14 +119,8 @@ def build_model(config, train_texts, num_classes, encoder=None, steps_per_epoch=
             f"cell must be one of {', '.join(_CELLS)}. Received: cell={config.cell!r}"
         )
     # === Layers ===
-    vectorize = keras.layers.TextVectorization(
-        max_tokens=config.vocabulary_size,
-        output_sequence_length=config.sequence_length,
-        name="vectorize",
-    )
-    vectorize.adapt(list(train_texts), batch_size=1024)
     embedding = keras.layers.Embedding(
-        vectorize.vocabulary_size(), config.embedding_dim, mask_zero=True, name="embedding"
+        vocabulary_size, config.embedding_dim, mask_zero=True, name="embedding"
     )
     if config.pooling not in ("last", *_POOLING):
         raise ValueError(
@@ -135,14 +133,14 @@ def build_model(config, train_texts, num_classes, encoder=None, steps_per_epoch=
         encoder = keras.layers.Bidirectional(encoder, name="encoder")
 
     # === Functional Model ===
-    text = keras.Input(shape=(), dtype="string", name="text")
-    x = embedding(vectorize(text))
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = embedding(token_ids)
     x = keras.layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(x)
     if config.reverse:
         x = ReverseSequence(name="reverse")(x)
     x = encoder(x)
     probabilities = _classifier_head(x, config, num_classes)
-    model = keras.Model(text, probabilities, name=f"sentiment_{config.cell}")
+    model = keras.Model(token_ids, probabilities, name=f"sentiment_{config.cell}")
 
     # === Training setup ===
     model.compile(
@@ -156,12 +154,9 @@ def build_model(config, train_texts, num_classes, encoder=None, steps_per_epoch=
 
 
 def _build_from_language_model(config, num_classes, encoder, steps_per_epoch):
-    """The classifier over a pretrained language model's layers (ULMFiT)."""
+    """The classifier over a pretrained language model's layers (ULMFiT);
+    it reads the ids of the language model's vocabulary."""
     # === Layers, with the language model's weights ===
-    vectorize = keras.layers.TextVectorization(
-        vocabulary=encoder.vocabulary, output_sequence_length=config.sequence_length,
-        name="vectorize",
-    )
     embedding = keras.layers.Embedding(
         encoder.vocabulary_size, encoder.embedding_dim, mask_zero=True, name="embedding"
     )
@@ -175,13 +170,13 @@ def _build_from_language_model(config, num_classes, encoder, steps_per_epoch):
         recurrent.append(type(pretrained).from_config(layer_config))
 
     # === Functional Model ===
-    text = keras.Input(shape=(), dtype="string", name="text")
-    x = embedding(vectorize(text))
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    x = embedding(token_ids)
     x = keras.layers.SpatialDropout1D(config.dropout, name="embedding_dropout")(x)
     for layer in recurrent:
         x = layer(x)
     probabilities = _classifier_head(x, config, num_classes)
-    model = keras.Model(text, probabilities, name=f"sentiment_{encoder.cell_name}_pretrained")
+    model = keras.Model(token_ids, probabilities, name=f"sentiment_{encoder.cell_name}_pretrained")
     embedding.embeddings.assign(encoder.embedding.embeddings)
     for layer, pretrained in zip(recurrent, encoder.recurrent):
         layer.set_weights(pretrained.get_weights())
