@@ -50,10 +50,12 @@ import numpy as np
 
 from rnnapps.task import TaskData
 from rnnapps.task import TaskError
-from rnnapps.tasks.forecasting.config import parse_quantiles
 from rnnapps.tasks.forecasting.config import parse_seasons
 
-__all__ = ["NAMED_SERIES", "Series", "load_series", "load_data", "read_table", "resolve_windows", "seasonal_mae"]
+__all__ = [
+    "NAMED_SERIES", "Series", "load_series", "regular_series", "load_data", "read_table", "resolve_windows",
+    "seasonal_mae", "split_columns", "recent_windows",
+]
 
 _TIME_NAMES = ("date", "time", "timestamp", "ds", "date time", "datetime", "month", "week", "year")
 
@@ -197,7 +199,7 @@ NAMED_SERIES = {
 }
 
 
-def _split_columns(value):
+def split_columns(value):
     if not value:
         return []
     items = value if isinstance(value, (list, tuple)) else [value]
@@ -206,7 +208,7 @@ def _split_columns(value):
 
 def _with_future_columns(columns, config):
     """`columns` and then the config's future columns that are not among them."""
-    return list(columns) + [c for c in _split_columns(config.future_columns) if c not in columns]
+    return list(columns) + [c for c in split_columns(config.future_columns) if c not in columns]
 
 
 def _parse_times(column, name):
@@ -261,7 +263,7 @@ def read_table(source, value_columns, time_column, name=None):
             f"{path} has no column {time_column!r} (time column); it has: "
             f"{', '.join(map(str, frame.columns))}"
         )
-    columns = _split_columns(value_columns)
+    columns = split_columns(value_columns)
     if columns:
         missing = [c for c in columns if c not in frame.columns]
         if missing:
@@ -353,7 +355,7 @@ def load_series(config):
     if name in NAMED_SERIES:
         loader, step, seasons, horizon, known_gaps, default_columns = NAMED_SERIES[name]
         values, columns, times = loader()
-        chosen = _split_columns(config.value_column) or default_columns
+        chosen = split_columns(config.value_column) or default_columns
         if chosen:
             chosen = _with_future_columns(chosen, config)
             missing = [c for c in chosen if c not in columns]
@@ -367,7 +369,7 @@ def load_series(config):
                 f"no file {name!r}, and it is not a named series; choose one of "
                 f"{', '.join(NAMED_SERIES)} or give the path of a CSV/TSV file"
             )
-        chosen = _split_columns(config.value_column)
+        chosen = split_columns(config.value_column)
         values, columns, times = read_table(
             name, chosen and _with_future_columns(chosen, config), config.time_column
         )
@@ -475,58 +477,6 @@ def resolve_windows(config, series):
     return lookback, horizon, seasons
 
 
-def _choose_seasonal_base(config, info, rows, history):
-    """For the seasonal structure (`model.uses_seasonal_lags`):
-    `info["smoothing"]` and `info["mstl"]`, the `SeasonalSmoothing` and
-    `MSTLForecast` settings that fit the windows of `history` (the training
-    part) best, when the lookback holds three long seasons; with known-future
-    covariates `info["fallback"]`, the best candidate without them;
-    `info["base"]`, the candidate with the lowest MAE on the validation
-    windows (held in `rows`), where the model starts; `info["base_mae"]`,
-    every candidate's MAE."""
-    from rnnapps.tasks.forecasting import model
-
-    if not model.uses_seasonal_lags(config, info):
-        return
-    lookback, horizon, seasons = info["lookback"], info["horizon"], info["seasons"]
-    if not model.seasonal_lags(seasons, horizon, lookback):
-        raise TaskError(
-            f"the seasonal structure needs a season of at least the horizon ({horizon}) and "
-            f"shorter than the lookback ({lookback}); seasons: {', '.join(map(str, seasons))} "
-            "(raise --lookback, lower --horizon, or pass --structure network)"
-        )
-
-    def spans_of(values):
-        spans = np.lib.stride_tricks.sliding_window_view(values, lookback + horizon, axis=0)
-        return np.moveaxis(spans, -1, 1)  # [windows, lookback + horizon, features]
-
-    spans = spans_of(rows)
-    if lookback >= 3 * seasons[-1]:
-        # Smoothing needs the window's first two long seasons to start from
-        # and at least one more to learn from. Like ETS, its few weights are
-        # fit on the history: (at most 256 of) all the windows before the
-        # test, training and validation.
-        every = spans_of(history[:, :1])
-        target = every[np.linspace(0, len(every) - 1, min(256, len(every))).round().astype(int), :, 0]
-        target = target.astype(np.float64)
-        if config.transform == "log":
-            target = np.log(target)
-        info["smoothing"], _ = model.choose_smoothing(
-            target[:, :lookback], target[:, lookback:], seasons, horizon
-        )
-        # MSTL as a linear forecast (model.MSTLForecast), its smoothing
-        # weight fit on the same windows as MSTL's ETS would fit it.
-        info["mstl"] = model.choose_mstl(target[:, :lookback], seasons)
-    windows, targets = spans[:, :lookback], spans[:, lookback:, 0]
-    future = None
-    if info.get("future_columns"):
-        # The similar day falls back on the best candidate without it.
-        info["fallback"], _ = model.choose_base(config, {**info, "future_columns": []}, windows, targets)
-        future = spans[:, lookback:][:, :, model.future_indices(info)]
-    info["base"], errors = model.choose_base(config, info, windows, targets, future)
-    info["base_mae"] = {name: round(error, 5) for name, error in errors.items()}
-
-
 def seasonal_mae(values, season):
     """In-sample MAE of the seasonal-naive forecast: MASE's denominator."""
     values = np.asarray(values, np.float64)
@@ -540,36 +490,23 @@ def load_data(config):
 
     `train`/`validation`/`test` yield `(window [lookback, features],
     target [horizon])` batches (with `config.future_columns`: `({"window":
-    ..., "future": [horizon, K]}, target)`). `info` holds what the export and the
-    baselines need (`columns`, `lookback`, `horizon`, `season` (the longest),
-    `seasons`, `scale`, `center`, `mase_season`, `mase_scale`, ...); `raw`
-    holds the series and the test origins.
+    ..., "future": [horizon, K]}, target)`), cut by the
+    `ForecastingPreprocessor` fit on the training part. `info` holds what
+    the export and the baselines need (the preprocessor's `info`:
+    `columns`, `lookback`, `horizon`, `season` (the longest), `seasons`,
+    `scale`, `center`, `mase_season`, `mase_scale`, ...; and `name`,
+    `sizes`, `recent`, ...); `raw` holds the series, the test origins and
+    the preprocessor.
     """
-    try:
-        quantiles = parse_quantiles(config.quantiles)
-    except ValueError:
-        raise TaskError(f"--quantiles must be numbers separated by commas, got {config.quantiles!r}")
-    if any(not 0 < q < 1 for q in quantiles):
-        raise TaskError(f"--quantiles must lie strictly between 0 and 1, got {config.quantiles!r}")
-    if config.backtest < 1:
-        raise TaskError(f"--backtest must be at least 1, got {config.backtest}")
-    if not 0 < config.validation_fraction < 1:
-        raise TaskError(f"--validation-fraction must lie between 0 and 1, got {config.validation_fraction}")
-    if config.mase_season < 0:
-        raise TaskError(f"--mase-season must be 0 (the longest season) or positive, got {config.mase_season}")
+    from rnnapps.tasks.forecasting.preprocessor import ForecastingPreprocessor
+    from rnnapps.tasks.forecasting.preprocessor import _future_columns
+    from rnnapps.tasks.forecasting.preprocessor import check_config
+    from rnnapps.tasks.forecasting.preprocessor import validation_windows
+
+    check_config(config)
     series = load_series(config)
-    future_columns = _split_columns(config.future_columns)
-    for column in future_columns:
-        if column not in series.columns:
-            raise TaskError(f"{series.name} has no column {column!r} (--future-columns); it has: "
-                            f"{', '.join(series.columns)}")
-        if column == series.columns[0]:
-            raise TaskError(f"--future-columns: {column!r} is the target; its future is what is forecast")
-    if future_columns and config.decoder != "direct":
-        raise TaskError("--future-columns needs --decoder direct")
-    future_index = [series.columns.index(c) for c in future_columns]
+    _future_columns(config, series)
     lookback, horizon, seasons = resolve_windows(config, series)
-    mase_season = config.mase_season or seasons[-1]
     n = len(series.values)
     first_origin = n - config.backtest * horizon
     windows = first_origin - lookback - horizon + 1
@@ -580,94 +517,51 @@ def load_data(config):
             f"with {config.backtest} test window(s); it needs at least {needed} "
             "(lower --lookback, --horizon or --backtest)"
         )
-    train_part = series.values[:first_origin]
-    if config.transform == "log":
-        if (series.values <= 0).any():
-            column = series.columns[int(np.argwhere(series.values <= 0)[0][1])]
-            raise TaskError(f"{series.name}: --transform log needs positive values; column {column!r} has "
-                            f"{float(series.values.min()):g}")
-        train_part = np.log(train_part)
-    scale = train_part.std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    center = train_part.mean(axis=0)
-    validation_windows = max(1, int(round(windows * config.validation_fraction)))
-    from rnnapps.tasks.forecasting import model
-
-    if model.uses_seasonal_lags(config, {"seasons": seasons, "horizon": horizon}) and windows >= 2 * seasons[-1]:
-        # Early stopping and the starting candidate judged on a whole
-        # longest season of origins (a week), not on 2 days of taylor's:
-        # there 10% let the correction fit Mondays and lose the week
-        # (MASE 0.605 against 0.548 over 14 days).
-        validation_windows = max(validation_windows, seasons[-1])
-    train_windows = windows - validation_windows
+    held_out = validation_windows(config, windows, seasons, horizon)
+    train_windows = windows - held_out
     if train_windows < 1:
         raise TaskError(f"{series.name}: too few windows ({windows}) to hold out a validation part")
+    preprocessor = ForecastingPreprocessor.fit(series, config, end=first_origin)
     origins = [first_origin + k * horizon for k in range(config.backtest)]
-    test_x = np.stack([series.values[o - lookback : o] for o in origins])
-    test_y = np.stack([series.values[o : o + horizon, 0] for o in origins])
-    if future_index:
-        # Known-future covariates: the model's second input, `future`.
-        future = np.stack([series.values[o : o + horizon][:, future_index] for o in origins])
-        test_x = {"window": test_x, "future": future}
+    test_x, test_y = preprocessor.windows(series.values, origins)
 
-    import keras
     import tensorflow as tf
 
-    def windows_dataset(start, count, shuffle):
-        # Rows start .. start + count + lookback + horizon - 1 hold exactly
-        # `count` windows of lookback + horizon steps.
-        rows = series.values[start : start + count + lookback + horizon - 1]
-        dataset = keras.utils.timeseries_dataset_from_array(
-            rows, None, sequence_length=lookback + horizon, batch_size=config.batch_size,
-            shuffle=shuffle, seed=config.seed,
-        )
-        features = series.values.shape[1]
-
-        def split(w):
-            # Static shapes, as in the test windows: layers that pick steps
-            # of the window by position (seasonal lags) need the lookback.
-            window = tf.ensure_shape(w[:, :lookback, :], [None, lookback, features])
-            target = tf.ensure_shape(w[:, lookback:, 0], [None, horizon])
-            if future_index:
-                future = tf.gather(w[:, lookback:, :], future_index, axis=2)
-                future = tf.ensure_shape(future, [None, horizon, len(future_index)])
-                return {"window": window, "future": future}, target
-            return window, target
-
-        return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-    train = windows_dataset(0, train_windows, shuffle=True)
-    validation = windows_dataset(train_windows, validation_windows, shuffle=False)
+    # Rows start .. start + count + lookback + horizon - 1 hold exactly
+    # `count` windows of lookback + horizon steps.
+    span = lookback + horizon - 1
+    train = preprocessor.dataset(series.values[: train_windows + span], config.batch_size, shuffle=True,
+                                 seed=config.seed)
+    validation = preprocessor.dataset(series.values[train_windows : train_windows + held_out + span],
+                                      config.batch_size)
     test = tf.data.Dataset.from_tensor_slices((test_x, test_y)).batch(config.batch_size)
+    fitted = preprocessor.info
     info = {
         "name": series.name,
-        "sizes": {"train": train_windows, "validation": validation_windows, "test": len(origins)},
+        "sizes": {"train": train_windows, "validation": held_out, "test": len(origins)},
         "steps": n,
-        "columns": series.columns,
-        "future_columns": future_columns,
-        "step": series.step,
+        "columns": fitted.pop("columns"),
+        "future_columns": fitted.pop("future_columns"),
+        "step": fitted.pop("step"),
         "filled": series.filled,
-        "lookback": lookback,
-        "horizon": horizon,
-        "season": seasons[-1],
-        "seasons": seasons,
-        "quantiles": quantiles,
-        "scale": [float(s) for s in scale],
-        "center": [float(c) for c in center],
-        "mase_season": mase_season,
-        "mase_scale": seasonal_mae(series.values[:first_origin, 0], mase_season),
-        "last_time": None if series.times is None else str(series.times[-1])[:19],
-        # The series' last window, in its own units: an example input for
-        # clients (the `rnnapps serve` page offers it).
-        # (Each float32 as its shortest decimal: 369.8, not 369.79998779296875.)
-        "recent": [[float(str(v)) for v in row] for row in series.values[-lookback:]],
+        **fitted,
+        **recent_windows(series, lookback, test_x if preprocessor.future_columns else None),
     }
-    if future_index:
-        # The covariates after the series' end are not in it: the example
-        # is the last test window and its horizon's covariates.
-        info["recent"] = [[float(str(v)) for v in row] for row in test_x["window"][-1]]
-        info["recent_future"] = [[float(str(v)) for v in row] for row in test_x["future"][-1]]
-    _choose_seasonal_base(config, info, series.values[train_windows : first_origin], series.values[:first_origin])
-    raw = {"series": series, "origins": origins, "test": (test_x, test_y)}
+    raw = {"series": series, "origins": origins, "test": (test_x, test_y), "preprocessor": preprocessor}
     return TaskData(train, validation, test, info, raw)
 
+
+def recent_windows(series, lookback, test_x=None):
+    """`last_time` and `recent`, the series' last window in its own units:
+    an example input for clients (the `rnnapps serve` page offers it); with
+    known-future covariates (`test_x` a dict), whose values after the
+    series' end are not in it, the last test window and its horizon's
+    covariates (`recent_future`)."""
+    # (Each float32 as its shortest decimal: 369.8, not 369.79998779296875.)
+    def rows(values):
+        return [[float(str(v)) for v in row] for row in np.asarray(values, np.float32)]
+
+    facts = {"last_time": None if series.times is None else str(series.times[-1])[:19]}
+    if test_x is None:
+        return {**facts, "recent": rows(series.values[-lookback:])}
+    return {**facts, "recent": rows(test_x["window"][-1]), "recent_future": rows(test_x["future"][-1])}
