@@ -16,10 +16,18 @@ words dropped from the input (embedding dropout), and the same units
 dropped at every step of a sentence (locked, or variational, dropout:
 `SpatialDropout1D` over `(batch, steps, features)`).
 
-The model holds its vocabulary (a `TextVectorization` layer), so a
-checkpoint is complete: `tokenize` turns strings into ids, `next_word`
-gives the distribution of the next word after each text and the recurrent
-states there, and `greedy_continuation` extends them word by word.
+The model takes word ids and is `keras.ops` and Keras layers only, so it
+trains on any Keras backend; it keeps its vocabulary (the word of each id,
+in its config), so a checkpoint is complete. Strings become ids outside it,
+in `tf.data` (`token_ids`, and the `next_word` task's preprocessor).
+`next_word` gives the distribution of the next word after each row of ids
+and the recurrent states there, and `greedy_continuation` extends them word
+by word.
+
+Batches (`sentence_batches`) group sentences of similar length and are
+padded to a few fixed shapes, one per length bucket: a compiled training
+step (JAX's `jit`, TensorFlow's `tf.function`) is traced once per bucket,
+not once per new batch length.
 """
 
 import keras
@@ -28,7 +36,9 @@ from keras import ops
 
 from rnnapps.layers import IRNN
 
-__all__ = ["EmbeddingDropout", "WordLanguageModel", "token_ids", "sentence_batches", "log_probabilities_of", "perplexity", "load", "pretrained", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "PREDICTABLE_FROM"]
+__all__ = ["EmbeddingDropout", "WordLanguageModel", "token_ids", "bucket_lengths",
+           "bucket_batches", "sentence_batches", "log_probabilities_of", "perplexity", "load",
+           "pretrained", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "PREDICTABLE_FROM"]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 # Ids 0-3 are padding, [UNK], <s> and </s>: suggestions start at 4.
@@ -135,11 +145,6 @@ class WordLanguageModel(keras.Model):
         self.dropout_rates = (float(embedding_dropout), float(input_dropout), float(output_dropout))
         self.vocabulary_size = len(vocabulary) + 2
 
-        # Ragged ids where the backend allows it (TensorFlow: the export).
-        self.vectorize = keras.layers.TextVectorization(
-            vocabulary=vocabulary, ragged=keras.backend.backend() == "tensorflow",
-            name="vectorize",
-        )
         from keras_hub.layers import ReversibleEmbedding
 
         self.embedding = ReversibleEmbedding(
@@ -171,13 +176,6 @@ class WordLanguageModel(keras.Model):
         if self.projection is not None:
             self.projection.build(shape)
         self.built = True
-
-    def tokenize(self, texts):
-        """`(batch, None)` int32 word ids of strings (no `<s>`): a
-        `tf.RaggedTensor` on the TensorFlow backend, padded with 0 elsewhere."""
-        import tensorflow as tf
-
-        return tf.cast(self.vectorize(texts), tf.int32)
 
     def _run(self, ids, training=False):
         """The recurrent outputs `(batch, steps, units)` and each layer's final states."""
@@ -287,22 +285,76 @@ _BOUNDARIES = [8, 12, 16, 24, 32, 48]
 
 def token_ids(sentences, vocabulary, max_length):
     """The word ids of each sentence with at least one word (int32 arrays,
-    without `<s>`/`</s>`, cut to `max_length` words), for `sentence_batches`."""
+    without `<s>`/`</s>`, cut to `max_length` words), for `sentence_batches`.
+
+    Words are what `keras.layers.TextVectorization` makes of a text by
+    default (lower case, punctuation stripped); this runs on any backend.
+    """
     import tensorflow as tf
 
-    vectorize = keras.layers.TextVectorization(vocabulary=vocabulary, ragged=True)
+    vectorize = keras.layers.TextVectorization(vocabulary=vocabulary)  # padded with 0
     ids = []
     for start in range(0, len(sentences), 8192):
         batch = vectorize(tf.constant(list(sentences[start:start + 8192])))
-        ids.extend(row[:max_length] for row in batch.numpy())
+        ids.extend(row[row != PAD_ID][:max_length] for row in ops.convert_to_numpy(batch))
     return [np.asarray(row, np.int32) for row in ids if len(row)]
+
+
+def bucket_lengths(longest):
+    """The padded lengths of the batches of sequences of at most `longest`
+    steps: the buckets' upper ends less one, the last one `longest`.
+
+    >>> bucket_lengths(20)
+    [7, 11, 15, 20]
+    """
+    return [b - 1 for b in _BOUNDARIES if b < longest] + [longest]
+
+
+def bucket_batches(pairs, lengths, batch_size):
+    """Batches of `(inputs, targets)` of similar length, in few fixed shapes.
+
+    `pairs` is an unbatched `tf.data.Dataset` of 1-D int32 `(inputs,
+    targets)` of the same length; `lengths` (NumPy) those lengths, in any
+    order. Sequences share a batch with others of their length bucket
+    (`tf.data`'s `bucket_by_sequence_length`); every batch is padded with 0
+    to its bucket's length (`bucket_lengths`) and to `batch_size` rows, so
+    each bucket has one shape: a compiled step is traced once per bucket
+    (JAX compiles again for every new shape). Padding costs nothing in the
+    loss or the metrics, which leave padded targets out.
+    """
+    import tensorflow as tf
+
+    lengths = np.asarray(lengths)
+    boundaries = [length + 1 for length in bucket_lengths(int(lengths.max()))]
+    dataset = pairs.bucket_by_sequence_length(
+        lambda x, y: tf.shape(x)[0], boundaries, [batch_size] * (len(boundaries) + 1),
+        pad_to_bucket_boundary=True,
+    )
+
+    def fill(x, y):
+        rows = [[0, batch_size - tf.shape(x)[0]], [0, 0]]
+        return tf.pad(x, rows), tf.pad(y, rows)
+
+    dataset = dataset.map(fill, num_parallel_calls=tf.data.AUTOTUNE)
+    # Known steps per epoch, so that the progress bar shows an ETA from the
+    # first epoch on: each length bucket ends with one partial batch.
+    counts = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
+    steps = int(sum(-(-count // batch_size) for count in counts))
+    return dataset.apply(tf.data.experimental.assert_cardinality(steps))
+
+
+def _pair(words):
+    import tensorflow as tf
+
+    start, end = tf.constant([START_ID]), tf.constant([END_ID])
+    return tf.concat([start, words], 0), tf.concat([words, end], 0)
 
 
 def sentence_batches(ids, batch_size, shuffle_seed=None):
     """Batches of `(<s> w1 .. wn, w1 .. wn </s>)` int32 pairs, padded with 0.
 
-    Sentences of similar length share a batch (`bucket_by_sequence_length`),
-    so little of a batch is padding; the training set (seeded) reshuffles
+    Sentences of similar length share a batch, padded to one of a few
+    fixed shapes (`bucket_batches`); the training set (seeded) reshuffles
     every epoch.
     """
     import tensorflow as tf
@@ -314,25 +366,15 @@ def sentence_batches(ids, batch_size, shuffle_seed=None):
     dataset = tf.data.Dataset.from_tensor_slices(ragged)
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(ids), seed=shuffle_seed, reshuffle_each_iteration=True)
-
-    def pair(words):
-        return (tf.concat([[START_ID], words], 0), tf.concat([words, [END_ID]], 0))
-
-    dataset = dataset.map(pair, num_parallel_calls=tf.data.AUTOTUNE).bucket_by_sequence_length(
-        lambda x, y: tf.shape(x)[0], _BOUNDARIES, [batch_size] * (len(_BOUNDARIES) + 1)
-    )
-    # Known steps per epoch, so that the progress bar shows an ETA from the
-    # first epoch on: each length bucket ends with one partial batch.
-    counts = np.bincount(np.searchsorted(_BOUNDARIES, lengths + 1, side="right"))
-    steps = int(sum(-(-count // batch_size) for count in counts))
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(steps))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    pairs = dataset.map(_pair, num_parallel_calls=tf.data.AUTOTUNE)
+    return bucket_batches(pairs, lengths + 1, batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def log_probabilities_of(model, inputs):
     """`(batch, steps, vocabulary)` float64 NumPy log-probabilities of the next
-    word at every step of `inputs` (inference mode)."""
-    logits = ops.convert_to_numpy(model(inputs, training=False)).astype(np.float64)
+    word at every step of `inputs` (inference mode; the model's compiled
+    predict step, on any backend)."""
+    logits = np.asarray(model.predict_on_batch(np.asarray(inputs)), np.float64)
     logits -= logits.max(-1, keepdims=True)
     return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
 

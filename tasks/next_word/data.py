@@ -145,8 +145,9 @@ def load_data(config):
     """`TaskData` for a `NextWordConfig`.
 
     `raw` holds the sentences (`raw["sentences"][split]`), their token ids
-    (`raw[split]`, lists of int32 arrays without `<s>`/`</s>`) and the
-    vocabulary (`raw["vocabulary"]`).
+    (`raw[split]`, lists of int32 arrays without `<s>`/`</s>`), the
+    vocabulary (`raw["vocabulary"]`) and the `NextWordPreprocessor` that
+    made the batches (`raw["preprocessor"]`).
     """
     sentences = load_sentences(config.data)
     splits = _splits(sentences)
@@ -156,18 +157,22 @@ def load_data(config):
         if len(texts) == 0:
             raise TaskError(f"the {split} split of {config.data} is empty (too few sentences?)")
     vocabulary = fit_vocabulary(splits["train"], config.vocabulary_size)
-    from rnnapps.language_model import sentence_batches
     from rnnapps.language_model import token_ids
+    from rnnapps.tasks.next_word.preprocessor import NextWordPreprocessor
 
+    # The ids as NumPy (for the n-gram baseline and the facts below)...
     ids = {
         split: token_ids(texts, vocabulary, config.max_length) for split, texts in splits.items()
     }
     for split, rows in ids.items():
         if not rows:
             raise TaskError(f"the {split} split of {config.data} has no words")
+    # ...and the model's batches, looked up again in tf.data by the preprocessor.
+    preprocessor = NextWordPreprocessor(vocabulary, config.max_length)
     datasets = {
-        split: sentence_batches(rows, config.batch_size, config.seed if split == "train" else None)
-        for split, rows in ids.items()
+        split: preprocessor.batches(
+            texts, config.batch_size, config.seed if split == "train" else None)
+        for split, texts in splits.items()
     }
     tokens = {split: int(sum(len(r) + 1 for r in rows)) for split, rows in ids.items()}
     test_words = np.concatenate(ids["test"])
@@ -187,5 +192,5 @@ def load_data(config):
             "continuation_length": config.continuation_length,
             "ngram_order": config.ngram_order,
         },
-        raw={"sentences": splits, "vocabulary": vocabulary, **ids},
+        raw={"sentences": splits, "vocabulary": vocabulary, "preprocessor": preprocessor, **ids},
     )

@@ -1,0 +1,73 @@
+"""Scores of a next-word model and of its n-gram baseline on the same test ids:
+perplexity and the top-1/top-5 accuracy of word suggestions (NumPy, any backend)."""
+
+import numpy as np
+
+from rnnapps.tasks.next_word.data import PAD_ID
+
+__all__ = ["language_model_metrics", "ngram_metrics", "FIRST_WORD_ID"]
+
+# Suggestions are words: ids 0-3 (padding, [UNK], <s>, </s>) never are.
+FIRST_WORD_ID = 4
+
+
+def _top(scores, k):
+    """Indices of the `k` largest scores along the last axis (unordered)."""
+    if scores.shape[-1] <= k:
+        return np.broadcast_to(np.arange(scores.shape[-1]), scores.shape)
+    return np.argpartition(-scores, k - 1, axis=-1)[..., :k]
+
+
+def language_model_metrics(model, dataset):
+    """Perplexity (every next token, `</s>` and `[UNK]` included) and the
+    top-1/top-5 accuracy of word suggestions (positions whose next token is
+    a vocabulary word; the model's most likely words) of `model` on batches
+    of `(inputs, targets)`."""
+    from rnnapps.language_model import log_probabilities_of
+
+    total = 0.0
+    tokens = hits1 = hits5 = words = 0
+    for inputs, targets in dataset:
+        log_probabilities = log_probabilities_of(model, inputs)
+        targets = np.asarray(targets)
+        valid = targets != PAD_ID
+        picked = np.take_along_axis(log_probabilities, targets[..., None], -1)[..., 0]
+        total += float(picked[valid].sum())
+        tokens += int(valid.sum())
+        is_word = targets >= FIRST_WORD_ID
+        scores = log_probabilities[is_word][:, FIRST_WORD_ID:]
+        top5 = _top(scores, 5) + FIRST_WORD_ID
+        top1 = np.argmax(scores, -1) + FIRST_WORD_ID
+        hits1 += int((top1 == targets[is_word]).sum())
+        hits5 += int((top5 == targets[is_word][:, None]).any(-1).sum())
+        words += int(is_word.sum())
+    return {
+        "perplexity": round(float(np.exp(-total / max(tokens, 1))), 3),
+        "top1_accuracy": round(hits1 / max(words, 1), 4),
+        "top5_accuracy": round(hits5 / max(words, 1), 4),
+        "tokens": tokens,
+    }
+
+
+def ngram_metrics(data, order):
+    """The Kneser-Ney baseline on `data`: fitted on the training ids, scored
+    on the test ids like `language_model_metrics`."""
+    from rnnapps.tasks.next_word.ngram import KneserNeyLM
+
+    lm = KneserNeyLM(data.info["vocabulary_size"], order=order).fit(data.raw["train"])
+    hits1 = hits5 = words = 0
+    for sentence in data.raw["test"]:
+        for i, target in enumerate(sentence):
+            if target < FIRST_WORD_ID:
+                continue
+            p = lm.distribution(sentence[:i])[FIRST_WORD_ID:]
+            top5 = _top(p, 5) + FIRST_WORD_ID
+            hits1 += int(np.argmax(p) + FIRST_WORD_ID == target)
+            hits5 += int(target in top5)
+            words += 1
+    return {
+        "ngram_order": order,
+        "ngram_perplexity": round(float(lm.perplexity(data.raw["test"])), 3),
+        "ngram_top1_accuracy": round(hits1 / max(words, 1), 4),
+        "ngram_top5_accuracy": round(hits5 / max(words, 1), 4),
+    }
