@@ -36,8 +36,8 @@ import re
 from rnnapps.task import TaskError
 
 __all__ = [
-    "DING_PACKAGE", "ding_path", "evaluation_pairs", "load_examples", "merge_sources", "parse_ding", "parse_entries", "read_dictionary",
-    "read_tsv", "split_pairs",
+    "DING_PACKAGE", "ding_path", "evaluation_pairs", "load_examples", "make_dataset", "merge_sources",
+    "parse_ding", "parse_entries", "read_dictionary", "read_tsv", "split_pairs",
 ]
 
 DING_PACKAGE = "trans-de-en"
@@ -434,3 +434,51 @@ def load_examples(data):
         if not pairs:
             raise TaskError(f"the {split} split of {data} is empty (too few sentence pairs?)")
     return splits
+
+
+def make_dataset(preprocessor, sources, targets, batch_size, shuffle_seed=None, extra=None):
+    """Batched `({"source", "target_in"}, target_out)` ids for teacher forcing:
+    the pairs' strings, turned into ids by `preprocessor` (a
+    `TranslationPreprocessor`) inside `tf.data`, whatever the Keras backend.
+
+    `extra`, for training, is `(sources, targets, count)`: pairs of which a
+    fresh random `count` join every epoch (the dictionary's entries next to
+    the sentences).
+
+    Examples are grouped into batches of similar length (each batch is
+    padded to its longest sentence, rounded up to a multiple of 8); the
+    training set is shuffled, batches too, every epoch when seeded.
+    """
+    import tensorflow as tf
+
+    sources, targets = list(sources), list(targets)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(sources, tf.string), tf.constant(targets, tf.string))
+    )
+    size = len(sources)
+    if extra is not None:
+        if shuffle_seed is None:
+            raise ValueError("extra pairs are sampled for training: give shuffle_seed")
+        extra_sources, extra_targets, count = extra
+        sampled = tf.data.Dataset.from_tensor_slices(
+            (tf.constant(list(extra_sources), tf.string), tf.constant(list(extra_targets), tf.string))
+        ).shuffle(len(extra_sources), seed=shuffle_seed + 1, reshuffle_each_iteration=True)
+        count = min(int(count), len(extra_sources))
+        dataset, size = dataset.concatenate(sampled.take(count)), size + count
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(size, seed=shuffle_seed, reshuffle_each_iteration=True)
+
+        # Sort each window of 20 batches by length (characters, a cheap
+        # proxy for tokens), then shuffle the batches: less padding.
+        def by_length(source, target):
+            keys = tf.strings.length(source, "UTF8_CHAR") + tf.strings.length(target, "UTF8_CHAR")
+            order = tf.argsort(keys)
+            return tf.gather(source, order), tf.gather(target, order)
+
+        dataset = (
+            dataset.batch(batch_size * 20).map(by_length).unbatch()
+            .batch(batch_size).shuffle(20, seed=shuffle_seed, reshuffle_each_iteration=True)
+        )
+    else:
+        dataset = dataset.batch(batch_size)
+    return dataset.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -24,12 +24,15 @@ model then returns log-probabilities in place of logits (a softmax of them
 gives the same distribution, so losses `from_logits=True` and the beam
 search take them as they are).
 
-The SentencePiece tokenizer (keras-hub, one joint vocabulary for both
-languages) is fitted on the training split; the model keeps it (so a
-`.keras` checkpoint is complete) and the task puts it into the export's
-graph. (A joint vocabulary is also what works in a SavedModel: two
-TensorFlow Text SentencePiece ops in one graph share one resource name
-when loaded, and the second model silently uses the first's pieces.)
+The model takes ids only (`keras.ops` and Keras layers: it trains on any
+backend). It may carry the task's `TranslationPreprocessor` (the
+SentencePiece model of both languages and the dictionary gloss, TensorFlow
+ops for `tf.data` and the export's graph) without calling it, so that a
+`.keras` checkpoint is complete: the export, built on TensorFlow, rebuilds
+the preprocessor from it whichever backend trained the weights. (A joint
+vocabulary is also what works in a SavedModel: two TensorFlow Text
+SentencePiece ops in one graph share one resource name when loaded, and
+the second model silently uses the first's pieces.)
 """
 
 import keras
@@ -70,12 +73,9 @@ class Seq2Seq(keras.Model):
         copy: a pointer-generator: mix the output distribution with the
             attention over the source tokens (needs `attention` and equal
             vocabulary sizes).
-        tokenizer: optional tokenizer of both languages (keras-hub's
-            `SentencePieceTokenizer` with a joint vocabulary) kept with the
-            model, so that a saved `.keras` file holds everything a
-            translation needs; the model itself takes ids.
-        gloss: optional `gloss.DictionaryGloss` kept with the model the
-            same way: the task's translator feeds `source = gloss(source)`.
+        preprocessor: optional `TranslationPreprocessor` kept with the
+            model (never called by it), so that a saved `.keras` file holds
+            everything a translation needs; the model itself takes ids.
         tie_embeddings: one embedding matrix for source, target and output
             (Press & Wolf 2017; needs equal vocabulary sizes): the output
             logits are the decoder's state, projected to `embedding_dim`
@@ -114,10 +114,9 @@ class Seq2Seq(keras.Model):
         attention=None,
         reverse=True,
         dropout=0.0,
-        tokenizer=None,
         copy=False,
-        gloss=None,
         tie_embeddings=False,
+        preprocessor=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -159,9 +158,8 @@ class Seq2Seq(keras.Model):
         self.attention = attention
         self.reverse = reverse
         self.dropout = dropout
-        self.tokenizer = tokenizer
         self.copy = bool(copy)
-        self.gloss = gloss
+        self.preprocessor = preprocessor
         self.tie_embeddings = bool(tie_embeddings)
 
         # === Layers ===
@@ -366,19 +364,20 @@ class Seq2Seq(keras.Model):
             dropout=self.dropout,
             copy=self.copy,
             tie_embeddings=self.tie_embeddings,
-            tokenizer=keras.saving.serialize_keras_object(self.tokenizer),
-            gloss=keras.saving.serialize_keras_object(self.gloss),
+            preprocessor=keras.saving.serialize_keras_object(self.preprocessor),
         )
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if config.get("gloss") is not None:
-            from rnnapps.tasks.translation import gloss  # noqa: F401  (registers DictionaryGloss)
-        for name in ("tokenizer", "gloss"):
-            if config.get(name) is not None:
-                config[name] = keras.saving.deserialize_keras_object(config[name])
+        if config.get("preprocessor") is not None:
+            # Registers TranslationPreprocessor and DictionaryGloss (their
+            # TensorFlow import waits until they run).
+            from rnnapps.tasks.translation import gloss  # noqa: F401
+            from rnnapps.tasks.translation import preprocessor  # noqa: F401
+
+            config["preprocessor"] = keras.saving.deserialize_keras_object(config["preprocessor"])
         return cls(**config)
 
 

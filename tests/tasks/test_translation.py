@@ -1,4 +1,5 @@
-"""The translation task from raw data to a served SavedModel (TensorFlow backend)."""
+"""The translation task from raw data to a served SavedModel, on the backend
+Keras runs (TensorFlow or JAX); the export is always built on TensorFlow."""
 
 import json
 import pathlib
@@ -12,7 +13,9 @@ from rnnapps.task import TaskError
 from rnnapps.tasks import translation
 from rnnapps.tasks.translation import data as translation_data
 
-pytestmark = pytest.mark.tensorflow_only
+
+def loads_saved_models_in_process(reason="loads a SavedModel in this process (tf.saved_model.load)"):
+    return pytest.mark.tensorflow_only(reason=reason)
 
 TINY = dict(
     train_size=400, vocabulary_size=300, units=16, embedding_dim=8, epochs=1,
@@ -56,6 +59,8 @@ def copy_scores(pairs):
     return translation.corpus_scores([s for s, _ in pairs], [r for _, r in pairs])
 
 
+# CI time: the JAX pass trains tiny models (test_translation_api.py), not this one.
+@pytest.mark.tensorflow_only(reason="a 40 s training: the quality runs on TensorFlow in CI")
 def test_tiny_model_beats_copying_the_source_on_emoji_names(tmp_path):
     from rnnapps.task import train
 
@@ -155,16 +160,18 @@ def test_ding_dictionary_pairs_hold_no_validation_or_test_source(ding):
 
 
 def test_dictionary_pairs_join_the_sentences_in_a_fresh_sample_each_epoch():
-    from rnnapps.tasks.translation import text
+    from rnnapps.tasks.translation.data import make_dataset
+    from rnnapps.tasks.translation.preprocessor import TranslationPreprocessor
 
     sentences = [f"satz {i}" for i in range(10)]
     entries = [f"wort {i}" for i in range(200)]
-    tokenizer = text.fit_tokenizer(sentences + entries + ["sentence", "word"] * 20, 60)
-    dataset = text.make_dataset(
-        sentences, ["sentence"] * 10, tokenizer, 8, 4, shuffle_seed=0,
+    preprocessor = TranslationPreprocessor.from_texts(
+        sentences + entries, ["sentence", "word"] * 40, 60, sequence_length=8)
+    dataset = make_dataset(
+        preprocessor, sentences, ["sentence"] * 10, 4, shuffle_seed=0,
         extra=(entries, ["word"] * 200, 5),
     )
-    word = tokenizer.token_to_id("▁word")
+    word = preprocessor.tokenizer.token_to_id("▁word")
 
     def epoch():
         targets = [row for _, y in dataset for row in y.numpy().tolist()]
@@ -178,7 +185,7 @@ def test_dictionary_pairs_join_the_sentences_in_a_fresh_sample_each_epoch():
     ]
     assert len({frozenset(s) for s in sources}) > 1  # resampled
     with pytest.raises(ValueError, match="shuffle_seed"):
-        text.make_dataset(sentences, sentences, tokenizer, 8, 4, extra=(entries, entries, 5))
+        make_dataset(preprocessor, sentences, sentences, 4, extra=(entries, entries, 5))
 
 
 def test_dictionary_pairs_reach_training_through_load_data(ding):
@@ -221,6 +228,7 @@ def test_perplexity_leaves_out_label_smoothing_and_padding():
 
 def test_gloss_layer_is_the_lookup_in_tensorflow_and_saves_its_entries(tmp_path):
     import keras
+    import numpy as np
     import tensorflow as tf
 
     from rnnapps.tasks.translation import lexicon
@@ -234,13 +242,24 @@ def test_gloss_layer_is_the_lookup_in_tensorflow_and_saves_its_entries(tmp_path)
     assert [g.decode() for g in gloss(tf.constant(texts)).numpy()] == expected
     in_data = tf.data.Dataset.from_tensor_slices(texts).batch(2).map(gloss)
     assert [g.decode() for batch in in_data for g in batch.numpy()] == expected
-    # Kept with the model (like the tokenizer), entries saved as an asset.
-    model = Seq2Seq(20, 20, embedding_dim=4, units=4, attention="luong", copy=True, gloss=gloss)
+    # Kept with the model in its preprocessor (with the tokenizer), entries
+    # saved as an asset.
+    from rnnapps.tasks.translation.preprocessor import TranslationPreprocessor
+
+    preprocessor = TranslationPreprocessor.from_texts(
+        texts * 5, expected * 5, 60, gloss=gloss, sequence_length=8)
+    size = preprocessor.vocabulary_size
+    model = Seq2Seq(size, size, embedding_dim=4, units=4, attention="luong", copy=True,
+                    preprocessor=preprocessor)
     model.build()
     model.save(tmp_path / "model.keras")
-    reloaded = keras.saving.load_model(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras").preprocessor
     assert reloaded.gloss.entries == lookup.entries
     assert [g.decode() for g in reloaded.gloss(tf.constant(texts)).numpy()] == expected
+    assert reloaded.glossed_strings(texts[:1]) == ["Das Haus ist alt. = the house ist old ."]
+    assert reloaded.source_sequence_length == 16 and reloaded.sequence_length == 8
+    np.testing.assert_array_equal(reloaded.encode_source(texts).numpy(),
+                                  preprocessor.encode_source(texts).numpy())
 
 
 def test_default_data_is_the_ding_dictionary_with_disjoint_sources(ding):
@@ -407,6 +426,7 @@ def test_bad_dictionary_is_one_line_and_writes_nothing(tmp_path, content, messag
     assert_one_line_error(proc, message.replace("words.tsv", "../words.tsv"), work)
 
 
+@loads_saved_models_in_process(reason="evaluate and predict load the SavedModel in this process")
 def test_train_evaluate_predict_export_from_the_command_line(tmp_path, ding, run_here):
     def here(*args):  # the commands run in this process: no TensorFlow start-up each
         return run_here(*args, cwd=tmp_path)
@@ -504,10 +524,11 @@ def test_cli_errors_are_one_line(tmp_path, args, message, run_here):
 
 
 def test_small_vocabulary_request_is_lowered_for_a_small_corpus(tmp_path):
-    from rnnapps.tasks.translation import text
+    from rnnapps.tasks.translation.preprocessor import TranslationPreprocessor
 
-    tokenizer = text.fit_tokenizer(["ein kleiner Satz.", "noch ein Satz."] * 20, 5000)
-    assert 16 <= tokenizer.vocabulary_size() < 5000
+    preprocessor = TranslationPreprocessor.from_texts(
+        ["ein kleiner Satz.", "noch ein Satz."] * 20, ["a small sentence."] * 40, 5000)
+    assert 16 <= preprocessor.vocabulary_size < 5000
 
 
 def test_presets_and_reverse_default():

@@ -185,14 +185,3 @@ def test_smoothed_crossentropy_is_keras_crossentropy_without_smoothing():
 def test_bad_arguments_name_the_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Seq2Seq(20, 30, **kwargs)
-
-
-def test_the_task_pipeline_asks_for_the_tensorflow_backend():
-    from rnnapps.task import TaskError
-    from rnnapps.tasks import translation
-
-    if keras.backend.backend() == "tensorflow":
-        translation._check_backend()  # passes
-    else:
-        with pytest.raises(TaskError, match="needs the TensorFlow backend"):
-            translation.load_data(translation.TranslationConfig())
