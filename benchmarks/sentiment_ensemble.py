@@ -160,7 +160,7 @@ def main(argv=None):
             model, epochs = recurrent_model(config, splits, np.arange(len(splits["train"][0])),
                                             label_names)
             scored["rnnapps"] = {
-                name: log_odds(model.predict(np.asarray(t, object), batch_size=256, verbose=0))
+                name: log_odds(model.predict_probabilities(list(t)))
                 for name, t in texts.items()}
             print(f"seed {seed}: rnnapps {epochs} epochs, {time.perf_counter() - start:.0f} s",
                   flush=True)

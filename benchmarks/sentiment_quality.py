@@ -58,29 +58,23 @@ def tfidf_logistic_regression(train_texts, train_labels):
 
 
 def recurrent_model(config, splits, train_index, label_names):
-    """The fitted rnnapps model and the number of epochs it ran."""
+    """The fitted rnnapps classifier (`SentimentClassifier`) and the number
+    of epochs it ran."""
     import keras
 
     from rnnapps.tasks import sentiment
-    from rnnapps.tasks.sentiment.data import make_dataset
-
-    def dataset(texts, labels, seed=None):
-        ids = np.array([label_names.index(label) for label in labels], np.int32)
-        return make_dataset(texts, ids, config.batch_size, seed)
 
     texts, labels = splits["train"][0][train_index], splits["train"][1][train_index]
-    keras.utils.set_random_seed(config.seed)
-    model = sentiment.build_model(config, texts, len(label_names))
-    history = model.fit(
-        dataset(texts, labels, config.seed),
-        validation_data=dataset(*splits["validation"]),
-        epochs=config.epochs,
+    classifier = sentiment.SentimentClassifier.from_data(list(texts), list(labels), config)
+    assert classifier.label_names == list(label_names)  # the columns of its probabilities
+    history = classifier.fit(
+        list(texts), list(labels),
+        validation_data=tuple(map(list, splits["validation"])),
         callbacks=[keras.callbacks.EarlyStopping(
             monitor="val_loss", patience=config.patience, restore_best_weights=True)],
-        shuffle=False,  # the dataset reshuffles itself
         verbose=0,
     )
-    return model, len(history.history["loss"])
+    return classifier, len(history.history["loss"])
 
 
 def evaluation_sets(splits, label_names, positive):
@@ -169,8 +163,7 @@ def main(argv=None):
                 model, row["epochs"] = recurrent_model(config, splits, index, label_names)
                 row["seconds"] = round(time.perf_counter() - start)
                 row["rnnapps"] = {
-                    name: scores(model.predict(np.asarray(texts, object), batch_size=256, verbose=0),
-                                 labels, label_names)
+                    name: scores(model.predict_probabilities(list(texts)), labels, label_names)
                     for name, (texts, labels) in sets.items()
                 }
             peer = tfidf_logistic_regression(

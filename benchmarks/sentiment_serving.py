@@ -39,7 +39,7 @@ def main(argv=None):
     from rnnapps.tasks import sentiment
 
     config = sentiment.SentimentConfig(epochs=2)
-    data = sentiment.load_data(config)
+    data = sentiment.task.load_data(config)  # token ids; data.preprocessor makes them
     keras.utils.set_random_seed(0)
     model = sentiment.task.build_model(config, data)
 
@@ -78,9 +78,10 @@ def main(argv=None):
                 "batch256": time_calls(lambda b: serve(text=as_tensor(b)), full),
             },
             "model.predict": {
-                "single": time_calls(lambda b: model.predict(np.array(b, object), verbose=0), singles),
+                "single": time_calls(
+                    lambda b: model.predict(data.preprocessor(b), verbose=0), singles),
                 "batch256": time_calls(
-                    lambda b: model.predict(np.array(b, object), batch_size=256, verbose=0), full
+                    lambda b: model.predict(data.preprocessor(b), batch_size=256, verbose=0), full
                 ),
             },
         }

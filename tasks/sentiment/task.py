@@ -18,7 +18,6 @@ import numpy as np
 
 from rnnapps.task import Task
 from rnnapps.task import TaskData
-from rnnapps.task import TaskError
 from rnnapps.task import export_checkpoint
 from rnnapps.task import export_metadata
 from rnnapps.task import raw_values
@@ -429,22 +428,32 @@ class SentimentClassifier:
             metrics["auc"] = classifier_metrics(probabilities, ids)["auc"]
         return metrics
 
+    def save(self, folder):
+        """Writes a training checkpoint to `folder`: the model (`model.keras`)
+        and `task.json` (the config, the labels and the preprocessor's
+        vocabulary), which `rnnapps export sentiment --checkpoint FOLDER`
+        exports on any machine with TensorFlow. Returns the folder's path."""
+        folder = pathlib.Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.model.save(str(folder / "model.keras"))
+        info = {
+            "name": "python", "sizes": {},
+            "label_names": [str(name) for name in self.label_names],
+            "preprocessor": _preprocessor_config(self.preprocessor), **self.info,
+        }
+        (folder / "task.json").write_text(json.dumps(
+            export_metadata(SentimentTask(), self.config, info), indent=2, default=str))
+        return folder
+
     def export(self, export_dir="saved_models"):
         """Writes the SavedModel (raw strings in; `probabilities` and
-        `labels` out) to `export_dir/sentiment/<next version>/` and returns
-        that folder. It is built on TensorFlow, in a subprocess when Keras
-        runs on another backend."""
+        `labels` out, the labels as strings) to
+        `export_dir/sentiment/<next version>/` and returns that folder. It is
+        built on TensorFlow, in a subprocess when Keras runs on another
+        backend (`rnnapps.task.export_checkpoint`)."""
         folder = pathlib.Path(tempfile.mkdtemp(prefix="rnnapps-sentiment-"))
         try:
-            self.model.save(str(folder / "model.keras"))
-            info = {
-                "name": "python", "sizes": {},
-                "label_names": [str(name) for name in self.label_names],
-                "preprocessor": _preprocessor_config(self.preprocessor), **self.info,
-            }
-            (folder / "task.json").write_text(json.dumps(
-                export_metadata(SentimentTask(), self.config, info), default=str))
-            return export_checkpoint(SentimentTask.name, folder, export_dir)
+            return export_checkpoint(SentimentTask.name, self.save(folder), export_dir)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

