@@ -1,4 +1,10 @@
-"""The forecasting task from real series to a served SavedModel (TensorFlow backend)."""
+"""The forecasting task from real series to a served SavedModel, on TensorFlow and JAX.
+
+Tests that load a SavedModel in this process need TensorFlow and are marked
+`tensorflow_only`; so are the long trainings and the CLI runs that repeat
+on JAX what a shorter test there already covers (the time budget of the
+JAX pass). The rest run on both test passes.
+"""
 
 import dataclasses
 import json
@@ -15,8 +21,6 @@ from cli_support import assert_serves_empty_batch, serve_in_fresh_process
 from rnnapps.callbacks import EarlyStoppingFromStart
 from rnnapps.task import TaskError
 from rnnapps.tasks import forecasting
-
-pytestmark = pytest.mark.tensorflow_only
 
 TINY = dict(units=8, epochs=2, batch_size=16, patience=1)
 
@@ -121,6 +125,8 @@ def test_elecdemand_covariates_and_every_rescales_every_season():
     assert hourly.seasons == [24, 168] and hourly.horizon == 48 and hourly.step == "2 x 30 minutes"
 
 
+# Time budget: five loads of taylor with their smoothing fits, backend-independent (NumPy); one pass runs it.
+@pytest.mark.tensorflow_only
 def test_several_seasons_set_the_windows_and_mase_scales_by_the_longest():
     from rnnapps.tasks.forecasting.data import seasonal_mae
 
@@ -336,6 +342,8 @@ def fit(cfg):
     return model, data
 
 
+# Time budget: two 50-epoch trainings; the JAX pass trains co2 in five epochs.
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("name", ["air_passengers", "sunspots"])
 def test_default_model_beats_seasonal_naive_on_real_series(name):
     # The defaults of `rnnapps train forecasting --data NAME`, seed 0.
@@ -386,6 +394,9 @@ def test_quantiles_backtest_and_autoregressive_decoder():
     assert data.raw["origins"] == [144 - 36, 144 - 24, 144 - 12]
 
 
+# Time budget: train() and three fresh serving processes; the export of JAX-trained
+# weights is tested in test_export_from_weights_trained_on_jax_answers_like_the_jax_model.
+@pytest.mark.tensorflow_only
 def test_export_serves_raw_windows_without_rnnapps(tmp_path):
     from rnnapps.task import train
 
@@ -450,6 +461,8 @@ def test_seasonal_structure_starts_from_the_best_candidate_on_validation(taylor_
         forecasting.load_data(config(data=str(taylor_csv), structure="seasonal", lookback=40))
 
 
+# Time budget: the seasonal model on taylor with a week of backtest; one pass runs it.
+@pytest.mark.tensorflow_only
 def test_seasonal_structure_beats_seasonal_naive_on_half_hourly_demand(tmp_path):
     from rnnapps.task import train
 
@@ -491,6 +504,8 @@ print(json.dumps({{"forecast": out["forecast"].numpy().tolist(),
 # --- Command line ------------------------------------------------------------
 
 
+# `rnnapps export` in this process needs Keras on TensorFlow.
+@pytest.mark.tensorflow_only
 def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv, run_here):
     trained = last_json(run_here(
         "train", "forecasting", "--data", str(passengers_csv), "--value-column", "passengers",
@@ -533,6 +548,9 @@ def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv, run_he
     assert exported["export_path"].endswith("forecasting/2")
 
 
+# Time budget: the JAX pass trains through the CLI in
+# test_cli_trains_on_this_backend_exports_and_predicts_numbers.
+@pytest.mark.tensorflow_only
 def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_path, taylor_csv,
                                                                           run_here):
     trained = run_here("train", "forecasting", "--data", str(taylor_csv), "--backtest", "2",
@@ -553,6 +571,8 @@ def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_p
     assert [row["model"] for row in per_origin] == pytest.approx([row["model"] for row in rows], rel=1e-4)
 
 
+# Time budget: the JAX pass trains a two-input model in test_python_api_known_future_covariates.
+@pytest.mark.tensorflow_only
 def test_cli_known_future_covariates_train_export_serve_predict(tmp_path, holiday_csv, run_here):
     trained = run_here("train", "forecasting", "--data", str(holiday_csv), "--value-column", "demand",
                        "--future-columns", "workday", "--epochs", "1", "--units", "4",
@@ -633,10 +653,16 @@ def test_bad_future_columns_give_one_clear_error(holiday_csv, overrides, message
         forecasting.load_data(config(data=str(holiday_csv), value_column=["demand"], **overrides))
 
 
-def test_cli_predict_numbers_for_a_single_column_model(tmp_path, run_here):
+def test_cli_trains_on_this_backend_exports_and_predicts_numbers(tmp_path, run_here):
+    import keras
+
     trained = last_json(run_here("train", "forecasting", "--data", "sunspots", "--epochs", "1",
                                  "--units", "4", "--export-dir", "out", cwd=tmp_path))
+    # Trained on this pass's backend; the export built on TensorFlow (on JAX
+    # by `rnnapps export` in a new process) from the tested weights.
+    assert trained["backend"] == keras.backend.backend()
     export = tmp_path / trained["export_path"]
+    assert (export / "saved_model.pb").is_file() and export.name == "1"
     history = [str(v) for v in np.linspace(10, 100, 30)]
     predictions = last_json(run_here("predict", "forecasting", "--model", str(export), *history,
                                      cwd=tmp_path))["predictions"]
@@ -644,6 +670,8 @@ def test_cli_predict_numbers_for_a_single_column_model(tmp_path, run_here):
     assert all(np.isfinite(p["forecast"]) for p in predictions)
 
 
+# Time budget: tests/test_diagnostics.py runs the gradient diagnostics on JAX.
+@pytest.mark.tensorflow_only
 def test_cli_diagnose_plots_a_checkpoint_against_a_fresh_model(tmp_path, run_here):
     def cli(*args):
         return run_here(*args, cwd=tmp_path)
@@ -718,3 +746,199 @@ def test_flags_override_presets_and_run_ids_differ():
     assert (cfg.season, cfg.mase_season) == ("48,336", 48)
     info = forecasting.load_data(cfg).info
     assert (info["seasons"], info["mase_season"]) == ([48, 336], 48)
+
+
+# --- Preprocessor --------------------------------------------------------------
+
+
+def test_preprocessor_cuts_the_windows_load_data_trains_on_and_round_trips():
+    data = forecasting.load_data(config(data="air_passengers", backtest=2))
+    preprocessor = data.raw["preprocessor"]
+    # What it fit is what the model is built from and the run saves.
+    assert {k: data.info[k] for k in preprocessor.info} == preprocessor.info
+    again = forecasting.ForecastingPreprocessor.from_config(
+        json.loads(json.dumps(preprocessor.get_config())))
+    assert again.get_config() == preprocessor.get_config()
+    assert forecasting.ForecastingPreprocessor.from_info(data.info).get_config() == preprocessor.get_config()
+    # Its NumPy windows at the test origins are the test split.
+    x, y = again.windows(data.raw["series"].values, data.raw["origins"])
+    np.testing.assert_array_equal(x, data.raw["test"][0])
+    np.testing.assert_array_equal(y, data.raw["test"][1])
+    # Its tf.data windows: every span of lookback + horizon steps, in order.
+    values = data.raw["series"].values[:80]
+    batches = list(again.dataset(values, batch_size=16).as_numpy_iterator())
+    windows = np.concatenate([w for w, _ in batches])
+    targets = np.concatenate([t for _, t in batches])
+    assert windows.shape == (80 - 48 - 24 + 1, 48, 1) and targets.shape == (9, 24)
+    np.testing.assert_array_equal(windows[3], values[3:51])
+    np.testing.assert_array_equal(targets[3], values[51:75, 0])
+    with pytest.raises(TaskError, match="holds 1 missing or infinite value"):
+        again.dataset(np.where(np.arange(80) == 7, np.nan, values[:, 0]))
+    with pytest.raises(ValueError, match="scale and center need one value per column"):
+        forecasting.ForecastingPreprocessor(["a", "b"], 4, 2, [1], [1.0], [0.0])
+
+
+# --- Python API ---------------------------------------------------------------
+
+API_TINY = dict(units=4, batch_size=16, patience=1)
+
+
+def passengers(csv):
+    import pandas as pd
+
+    return pd.read_csv(csv)  # month, passengers, log_passengers
+
+
+def test_python_api_fits_predicts_evaluates_and_exports_on_this_backend(tmp_path, passengers_csv):
+    import keras
+    import pandas as pd
+
+    frame = passengers(passengers_csv)
+    # A pandas Series with monthly dates: the season (12) and the default
+    # horizon (12) come from the dates, as for a CSV file.
+    series = pd.Series(frame["passengers"].to_numpy(), index=pd.to_datetime(frame["month"]),
+                       name="passengers")
+    train, held_out = series[:-36], series[-72:]
+    forecaster = forecasting.Forecaster.from_data(train, quantiles="0.1,0.5,0.9", **API_TINY)
+    p = forecaster.preprocessor
+    assert (p.seasons, p.horizon, p.lookback, p.step, p.columns) == ([12], 12, 24, "month", ["passengers"])
+    assert forecaster.config.units == 4 and forecaster.model.output_shape == (None, 12, 3)
+    history = forecaster.fit(train, validation_data=held_out, epochs=2, verbose=0)
+    assert set(history.history) == {"loss", "mae", "val_loss", "val_mae"}
+
+    forecast = forecaster.predict(series)
+    assert forecast["forecast"].shape == (12,) and forecast["quantiles"].shape == (12, 3)
+    np.testing.assert_array_equal(forecast["forecast"], forecast["quantiles"][:, 1])
+    assert np.all(forecast["quantiles"][:, 0] <= forecast["quantiles"][:, 2])
+    assert 200 < forecast["forecast"].mean() < 900  # thousands of passengers, not scaled units
+    # A batch of windows in, a batch of forecasts out: the same numbers.
+    windows = series.to_numpy(np.float32)[None, -24:, None]
+    np.testing.assert_allclose(forecaster.predict(np.concatenate([windows, windows]))["forecast"][1],
+                               forecast["forecast"], rtol=1e-6)
+
+    scores = forecaster.evaluate(held_out)
+    assert set(scores) == {"model", "naive", "seasonal_naive", "interval"}
+    assert set(scores["model"]) == {"mae", "rmse", "mase", "smape", "coverage", "interval_width"}
+    assert scores["seasonal_naive"]["mase"] > 0
+
+    export = forecaster.export(tmp_path / "exports")
+    assert export == tmp_path / "exports" / "forecasting" / "1"
+    assert (export / "saved_model.pb").is_file()
+    saved = json.loads((export / "assets.extra" / "rnnapps.json").read_text())
+    assert saved["task"] == "forecasting" and saved["config"]["quantiles"] == "0.1,0.5,0.9"
+    assert (saved["data"]["lookback"], saved["data"]["columns"]) == (24, ["passengers"])
+    assert len(saved["data"]["recent"]) == 24
+    assert keras.backend.backend() in ("tensorflow", "jax")
+
+
+def test_python_api_reads_numpy_and_data_frames_with_covariates(passengers_csv):
+    frame = passengers(passengers_csv)
+    # A DataFrame's time column and numeric columns, target first, as a file's.
+    forecaster = forecasting.Forecaster.from_data(frame, horizon=6, structure="network", **API_TINY)
+    assert forecaster.preprocessor.columns == ["passengers", "log_passengers"]
+    assert forecaster.preprocessor.step == "month"
+    assert forecaster.predict(frame)["forecast"].shape == (6,)
+    # Columns it was fit on are picked out of a wider frame, by name.
+    assert forecaster.predict(frame.assign(other=1.0)[["other", "log_passengers", "passengers"]])[
+        "forecast"] == pytest.approx(forecaster.predict(frame)["forecast"])
+    # A NumPy array: row numbers, the season given.
+    values = frame["passengers"].to_numpy()
+    plain = forecasting.Forecaster.from_data(values, season=12, horizon=12, **API_TINY)
+    assert (plain.preprocessor.columns, plain.preprocessor.step, plain.preprocessor.lookback) == (
+        ["value"], None, 24)
+    assert plain.predict(list(values[-30:]))["forecast"].shape == (12,)
+
+
+def test_python_api_known_future_covariates(holiday_csv):
+    import pandas as pd
+
+    frame = pd.read_csv(holiday_csv)
+    forecaster = forecasting.Forecaster.from_data(
+        frame, value_column="demand", future_columns="workday", lookback=5 * 48 + 1, **API_TINY)
+    p = forecaster.preprocessor
+    assert (p.columns, p.future_columns, p.seasons, p.horizon) == (
+        ["demand", "workday"], ["workday"], [48, 336], 48)
+    assert "base" in p.seasonal and "fallback" in p.seasonal
+    forecaster.fit(frame, epochs=1, verbose=0)
+    future = np.ones((48, 1), np.float32)
+    assert forecaster.predict(frame, future=future)["forecast"].shape == (48,)
+    with pytest.raises(TaskError, match="needs future: the values of workday"):
+        forecaster.predict(frame)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda F: F.from_data([]), "series is empty"),
+        (lambda F: F.from_data("not a series.csv"), "no file 'not a series.csv'"),
+        (lambda F: F.from_data(b"1,2,3"), "series must be numbers"),
+        (lambda F: F.from_data(np.zeros((4, 2, 2))), "series must be [steps] or [steps, columns]"),
+        (lambda F: F.from_data(np.arange(50.0), units_=3), "units_ is not a ForecastingConfig field"),
+        (lambda F: F.from_data(np.arange(50.0), config={"units": 3}), "config must be a ForecastingConfig"),
+        (lambda F: F.from_data(np.arange(10.0), horizon=8), "10 steps is too short for lookback 16 + horizon 8"),
+        (lambda F: F.from_data(np.where(np.arange(50) == 9, np.nan, np.arange(50.0))),
+         "series: 1 missing value(s) (NaN), the first in column 'value', data row 10; fill them first"),
+        (lambda F: F.from_data(np.arange(50.0), quantiles="0.1,2"), "--quantiles must lie strictly between"),
+    ],
+)
+def test_python_api_bad_input_gives_one_clear_error(call, message):
+    with pytest.raises(ValueError) as error:
+        call(forecasting.Forecaster)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_python_api_bad_histories_give_one_clear_error():
+    forecaster = forecasting.Forecaster.from_data(np.arange(60.0) % 7, season=7, horizon=7, **API_TINY)
+    for call, message in [
+        (lambda: forecaster.predict(np.arange(5.0)), "reads the last 14 steps; history has 5"),
+        (lambda: forecaster.predict(np.ones((20, 2))), "history has 2 column(s); the forecaster reads 1"),
+        (lambda: forecaster.predict(np.ones((2, 9, 1))), "history windows must hold 14 steps"),
+        (lambda: forecaster.predict(np.where(np.arange(20) == 3, np.nan, 1.0)),
+         "history: 1 missing value(s) (NaN)"),
+        (lambda: forecaster.fit(np.arange(10.0), verbose=0), "the series has 10 steps; a window and its target need 21"),
+        (lambda: forecaster.evaluate(np.arange(15.0)), "evaluating the last 1 horizon(s) of 7 needs more than 14"),
+    ]:
+        with pytest.raises(ValueError) as error:
+            call()
+        assert message in str(error.value), str(error.value)
+
+
+_TRAIN_ON_JAX = """
+import json
+import keras
+import numpy as np
+from rnnapps.tasks.forecasting import ForecastingConfig, Forecaster, load_series
+
+values = load_series(ForecastingConfig(data="air_passengers")).values[:, 0]
+forecaster = Forecaster.from_data(values[:-12], season=12, horizon=12, quantiles="0.1,0.5,0.9",
+                                  **{tiny!r})
+forecaster.fit(values[:-12], epochs=2, verbose=0)
+windows = np.stack([values[start:start + 24] for start in range(0, 120, 10)])[:, :, None]
+out = forecaster.predict(windows)
+print(json.dumps({{
+    "backend": keras.backend.backend(), "windows": windows.tolist(),
+    "forecast": out["forecast"].tolist(), "quantiles": out["quantiles"].tolist(),
+    "export": str(forecaster.export({export_dir!r})),
+}}))
+"""
+
+
+# Loads the SavedModel in this process; the JAX training runs in a subprocess.
+@pytest.mark.tensorflow_only
+def test_export_from_weights_trained_on_jax_answers_like_the_jax_model(tmp_path):
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+
+    script = _TRAIN_ON_JAX.format(tiny=API_TINY, export_dir=str(tmp_path / "exports"))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    trained = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert trained["backend"] == "jax"
+    serve = tf.saved_model.load(trained["export"]).signatures["serving_default"]
+    served = serve(window=tf.constant(trained["windows"], tf.float32))
+    # Thousands of passengers (100-600): float32 agrees to about 1e-7 relative.
+    np.testing.assert_allclose(served["forecast"].numpy(), trained["forecast"], rtol=1e-5)
+    np.testing.assert_allclose(served["quantiles"].numpy(), trained["quantiles"], rtol=1e-5)
