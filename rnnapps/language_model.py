@@ -24,10 +24,10 @@ in `tf.data` (`token_ids`, and the `next_word` task's preprocessor).
 and the recurrent states there, and `greedy_continuation` extends them word
 by word.
 
-Batches (`sentence_batches`) group sentences of similar length and are
-padded to a few fixed shapes, one per length bucket: a compiled training
-step (JAX's `jit`, TensorFlow's `tf.function`) is traced once per bucket,
-not once per new batch length.
+Batches (`sentence_batches`) group sentences of similar length; on JAX
+they are padded to a few fixed shapes, one per length bucket, so that the
+`jit`-compiled training step is compiled once per bucket, not once per new
+batch length.
 """
 
 import keras
@@ -310,32 +310,42 @@ def bucket_lengths(longest):
     return [b - 1 for b in _BOUNDARIES if b < longest] + [longest]
 
 
-def bucket_batches(pairs, lengths, batch_size):
-    """Batches of `(inputs, targets)` of similar length, in few fixed shapes.
+def bucket_batches(pairs, lengths, batch_size, fixed_shapes=None):
+    """Batches of `(inputs, targets)` of similar length.
 
     `pairs` is an unbatched `tf.data.Dataset` of 1-D int32 `(inputs,
     targets)` of the same length; `lengths` (NumPy) those lengths, in any
     order. Sequences share a batch with others of their length bucket
-    (`tf.data`'s `bucket_by_sequence_length`); every batch is padded with 0
-    to its bucket's length (`bucket_lengths`) and to `batch_size` rows, so
-    each bucket has one shape: a compiled step is traced once per bucket
-    (JAX compiles again for every new shape). Padding costs nothing in the
-    loss or the metrics, which leave padded targets out.
+    (`tf.data`'s `bucket_by_sequence_length`), padded with 0.
+
+    With `fixed_shapes` (by default on every backend but TensorFlow), each
+    batch is padded to its bucket's length (`bucket_lengths`) and to
+    `batch_size` rows, so each bucket has one shape: JAX's `jit` compiles the
+    training step once per bucket instead of once per new batch length.
+    TensorFlow's `tf.function` traces one graph for any length, so there a
+    batch is padded only to its longest sequence (padded steps cost time).
+    Padding changes neither the loss nor the metrics: they leave padded
+    targets out.
     """
     import tensorflow as tf
 
+    if fixed_shapes is None:
+        fixed_shapes = keras.backend.backend() != "tensorflow"
     lengths = np.asarray(lengths)
     boundaries = [length + 1 for length in bucket_lengths(int(lengths.max()))]
+    if not fixed_shapes:
+        boundaries = list(_BOUNDARIES)
     dataset = pairs.bucket_by_sequence_length(
         lambda x, y: tf.shape(x)[0], boundaries, [batch_size] * (len(boundaries) + 1),
-        pad_to_bucket_boundary=True,
+        pad_to_bucket_boundary=fixed_shapes,
     )
 
     def fill(x, y):
         rows = [[0, batch_size - tf.shape(x)[0]], [0, 0]]
         return tf.pad(x, rows), tf.pad(y, rows)
 
-    dataset = dataset.map(fill, num_parallel_calls=tf.data.AUTOTUNE)
+    if fixed_shapes:
+        dataset = dataset.map(fill, num_parallel_calls=tf.data.AUTOTUNE)
     # Known steps per epoch, so that the progress bar shows an ETA from the
     # first epoch on: each length bucket ends with one partial batch.
     counts = np.bincount(np.searchsorted(boundaries, lengths, side="right"))
@@ -350,12 +360,12 @@ def _pair(words):
     return tf.concat([start, words], 0), tf.concat([words, end], 0)
 
 
-def sentence_batches(ids, batch_size, shuffle_seed=None):
+def sentence_batches(ids, batch_size, shuffle_seed=None, fixed_shapes=None):
     """Batches of `(<s> w1 .. wn, w1 .. wn </s>)` int32 pairs, padded with 0.
 
-    Sentences of similar length share a batch, padded to one of a few
-    fixed shapes (`bucket_batches`); the training set (seeded) reshuffles
-    every epoch.
+    Sentences of similar length share a batch (`bucket_batches`; with
+    `fixed_shapes`, the JAX default, in one shape per length bucket); the
+    training set (seeded) reshuffles every epoch.
     """
     import tensorflow as tf
 
@@ -367,7 +377,8 @@ def sentence_batches(ids, batch_size, shuffle_seed=None):
     if shuffle_seed is not None:
         dataset = dataset.shuffle(len(ids), seed=shuffle_seed, reshuffle_each_iteration=True)
     pairs = dataset.map(_pair, num_parallel_calls=tf.data.AUTOTUNE)
-    return bucket_batches(pairs, lengths + 1, batch_size).prefetch(tf.data.AUTOTUNE)
+    return bucket_batches(pairs, lengths + 1, batch_size, fixed_shapes).prefetch(
+        tf.data.AUTOTUNE)
 
 
 def log_probabilities_of(model, inputs):

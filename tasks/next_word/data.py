@@ -138,7 +138,7 @@ def fit_vocabulary(sentences, vocabulary_size):
         raise TaskError(f"vocabulary_size must be at least 6. Received: {vocabulary_size}")
     counter = keras.layers.TextVectorization(max_tokens=vocabulary_size - 2)
     counter.adapt(tf.data.Dataset.from_tensor_slices(tf.constant(list(sentences))).batch(4096))
-    return [START, END, *counter.get_vocabulary()[2:]]
+    return [START, END, *(str(word) for word in counter.get_vocabulary()[2:])]
 
 
 def load_data(config):

@@ -1,6 +1,11 @@
-"""The next-word task: data, the language model, the export and the CLI."""
+"""The next-word task: data, the language model, the export, the CLI and the
+Python API (`NextWordPredictor`), on the TensorFlow and the JAX pass."""
 
+import json
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +16,10 @@ from cli_support import last_json
 from cli_support import run_cli
 from rnnapps.task import TaskError
 
-pytestmark = pytest.mark.tensorflow_only
+# The SavedModel is loaded in this process: TensorFlow by nature.
+loads_the_export = pytest.mark.tensorflow_only(reason="loads the SavedModel in this process")
+# The JAX pass trains the task in the cheaper tests marked `on_any_backend` below.
+time_budget = pytest.mark.tensorflow_only(reason="time budget: the JAX pass trains smaller")
 
 TINY = ["--vocabulary-size", "600", "--embedding-dim", "16", "--units", "24", "--epochs", "1",
         "--batch-size", "32", "--ngram-order", "3"]
@@ -63,12 +71,42 @@ def test_vocabulary_ids_and_pairs():
     assert vocabulary[:2] == ["<s>", "</s>"] and vocabulary[2:] == ["the", "sat", "cat"]
     ids = token_ids(["The cat ran!", "...", "the dog"], vocabulary, max_length=2)
     assert [r.tolist() for r in ids] == [[4, 6], [4, 1]]  # cut to 2 words; '...' dropped
-    x, y = next(iter(sentence_batches(ids, batch_size=4)))
+    x, y = next(iter(sentence_batches(ids, batch_size=4, fixed_shapes=False)))
     assert sorted(x.numpy().tolist()) == [[2, 4, 1], [2, 4, 6]]
     assert sorted(y.numpy().tolist()) == [[4, 1, 3], [4, 6, 3]]
-    dataset = sentence_batches([np.array([4])] * 70, batch_size=32)
-    assert int(dataset.cardinality()) == 3 == len(list(dataset))
-    assert tf.data.experimental.cardinality(dataset) > 0
+    # Fixed shapes (JAX's default): padded to the batch size too, with rows
+    # of padding only, which no loss counts.
+    x, y = next(iter(sentence_batches(ids, batch_size=4, fixed_shapes=True)))
+    assert sorted(x.numpy().tolist()) == [[0, 0, 0], [0, 0, 0], [2, 4, 1], [2, 4, 6]]
+    assert sorted(y.numpy().tolist()) == [[0, 0, 0], [0, 0, 0], [4, 1, 3], [4, 6, 3]]
+    for fixed_shapes in (False, True):
+        dataset = sentence_batches([np.array([4])] * 70, batch_size=32, fixed_shapes=fixed_shapes)
+        assert int(dataset.cardinality()) == 3 == len(list(dataset))
+        assert tf.data.experimental.cardinality(dataset) > 0
+    # Fixed shapes: one per length bucket, whatever the lengths in a batch.
+    rng = np.random.default_rng(0)
+    ids = [rng.integers(4, 9, size=n) for n in rng.integers(1, 41, size=500)]
+    batches = list(sentence_batches(ids, batch_size=16, fixed_shapes=True))
+    assert {tuple(x.shape) for x, _ in batches} == {(16, n) for n in (7, 11, 15, 23, 31, 41)}
+    assert sum(int((y.numpy() != 0).sum()) for _, y in batches) == sum(len(r) + 1 for r in ids)
+
+
+def test_the_preprocessor_reads_words_as_the_vocabulary_was_fitted(tmp_path):
+    from rnnapps.language_model import token_ids
+    from rnnapps.tasks.next_word import NextWordPreprocessor
+    from rnnapps.tasks.next_word import data
+
+    texts = ["Don't STOP, Bob!", "café au lait -- (très) bon...", "   ", "a-b c_d e'f \u00e9t\u00e9"]
+    vocabulary = data.fit_vocabulary(texts, 30)
+    preprocessor = NextWordPreprocessor(vocabulary, max_length=3)
+    expected = token_ids(texts, vocabulary, max_length=3)  # TextVectorization's own lookup
+    got = [row for row in preprocessor.tokenize(texts).numpy() if len(row)]
+    assert [list(r[:3]) for r in got] == [list(r) for r in expected]
+    assert preprocessor.lengths(texts).tolist() == [3, 3, 0, 3]
+    again = NextWordPreprocessor.from_config(json.loads(json.dumps(preprocessor.get_config())))
+    assert again.tokenize(texts).to_list() == preprocessor.tokenize(texts).to_list()
+    with pytest.raises(ValueError, match="max_length must be at least 1"):
+        NextWordPreprocessor(vocabulary, max_length=0)
 
 
 @pytest.mark.parametrize("content, message", [
@@ -91,6 +129,7 @@ def test_bad_text_files_give_a_clear_error(tmp_path, content, message):
 # === Quality ===
 
 
+@time_budget
 def test_trained_model_beats_a_unigram_model_and_nears_the_ngram(english_text):
     # The default data (WordNet), cut to 20,000 training sentences, a
     # 2,000-word vocabulary and a small LSTM trained for 2 epochs (about a
@@ -125,6 +164,7 @@ def test_trained_model_beats_a_unigram_model_and_nears_the_ngram(english_text):
 # === The exported model, through the CLI ===
 
 
+@time_budget
 def test_train_reports_perplexity_next_to_the_ngram_baseline(trained):
     _, result = trained
     metrics = result["metrics"]
@@ -141,6 +181,7 @@ def test_train_reports_perplexity_next_to_the_ngram_baseline(trained):
     assert any("Next words" in line for line in result["examples"])
 
 
+@loads_the_export
 def test_predict_prints_k_suggestions_and_a_continuation(trained, run_here):
     cwd, result = trained
     proc = run_here("predict", "next_word", "--model", result["export_path"], "--k", "3",
@@ -159,6 +200,7 @@ def test_predict_prints_k_suggestions_and_a_continuation(trained, run_here):
     assert bad.returncode == 2 and "--k must be at least 1" in bad.stderr.strip().splitlines()[-1]
 
 
+@loads_the_export
 def test_evaluate_scores_the_export_like_training_did(trained, sentences_file, run_here):
     from rnnapps.tasks.next_word import data
 
@@ -186,6 +228,7 @@ def test_evaluate_scores_the_export_like_training_did(trained, sentences_file, r
     assert metrics["suggestion_positions"] > 500
 
 
+@time_budget
 def test_export_serves_without_rnnapps(trained):
     cwd, result = trained
     export = str(pathlib.Path(cwd) / result["export_path"])
@@ -232,6 +275,7 @@ def test_bad_input_is_one_line(tmp_path, run_here):
     assert_one_line_error(proc, "no such text file: missing.txt", tmp_path)
 
 
+@time_budget
 def test_pretrained_trains_once_into_the_cache_then_loads(tmp_path, monkeypatch, sentences_file):
     from rnnapps import language_model
     from rnnapps.tasks import next_word
@@ -251,3 +295,121 @@ def test_pretrained_trains_once_into_the_cache_then_loads(tmp_path, monkeypatch,
     assert lines == [] and again.vocabulary == first.vocabulary  # loaded, not trained
     with pytest.raises(ValueError, match="no language model preset 'klingon'"):
         language_model.pretrained("klingon")
+
+
+# === On any backend: the Python API and the command line (JAX pass too) ===
+
+# Short sentences (at most 6 words kept): one length bucket, so JAX compiles
+# the training step once.
+SMALL = dict(vocabulary_size=200, embedding_dim=8, units=16, max_length=6, batch_size=32,
+             learning_rate=0.01,
+             epochs=2, ngram_order=0, continuation_length=3)
+PROMPTS = ["I would like a cup of", "the", "", "A large body of water"]
+
+
+@pytest.fixture(scope="module")
+def small_sentences(english_text):
+    from rnnapps.datasets import english
+
+    return english.wordnet_sentences()[:400]
+
+
+def test_python_api_fits_predicts_evaluates_and_exports(small_sentences, tmp_path):
+    import keras
+
+    from rnnapps.export import read_metadata
+    from rnnapps.tasks.next_word import NextWordConfig, NextWordPredictor
+
+    keras.utils.set_random_seed(0)
+    predictor = NextWordPredictor.from_data(small_sentences, NextWordConfig(**SMALL), units=12)
+    assert predictor.config.units == 12 and predictor.model.units == 12
+    assert predictor.preprocessor.vocabulary == predictor.model.vocabulary
+    history = predictor.fit(small_sentences[:360], validation_data=small_sentences[360:],
+                            verbose=0)
+    assert set(history.history) >= {"loss", "val_loss"}
+    predictions = predictor.predict(PROMPTS, k=3)
+    assert [p["text"] for p in predictions] == PROMPTS
+    for prediction in predictions:
+        probabilities = [s["probability"] for s in prediction["next_words"]]
+        assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True)
+        assert all(s["word"] not in ("", "[UNK]", "<s>", "</s>") for s in prediction["next_words"])
+        assert isinstance(prediction["continuation"], str)
+    metrics = predictor.evaluate(small_sentences[360:])
+    # 200 words after one epoch of 360 sentences: far from uniform (about 200).
+    assert 1 < metrics["perplexity"] < 150 and metrics["tokens"] > 100
+    assert 0 <= metrics["top1_accuracy"] <= metrics["top5_accuracy"] <= 1
+    export = predictor.export(tmp_path / "saved_models")
+    assert export.name == "1" and (export / "saved_model.pb").is_file()
+    assert read_metadata(export)["config"]["units"] == 12
+    for bad, message in (([], "x is empty"), ("a cup of", "wrap it in a list")):
+        with pytest.raises((ValueError, TaskError), match=message):
+            predictor.predict(bad)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        predictor.predict(["tea"], k=0)
+    with pytest.raises(ValueError, match="leave y out"):
+        predictor.fit(small_sentences, [1] * len(small_sentences))
+    with pytest.raises(ValueError, match="has no sentence"):
+        NextWordPredictor.from_data(["", "  "])
+
+
+def test_cli_trains_and_exports_on_this_backend(sentences_file, tmp_path, run_here):
+    import keras
+
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in SMALL.items()]
+    result = last_json(run_here("train", "next_word", "--data", str(sentences_file), *args,
+                                cwd=tmp_path))
+    assert result["backend"] == keras.backend.backend()
+    assert (tmp_path / result["export_path"] / "saved_model.pb").is_file()
+    assert 1 < result["metrics"]["perplexity"] < 200
+    assert any("Next words" in line for line in result["examples"])
+
+
+_TRAIN_ON_JAX = """
+import json, sys
+import keras
+from rnnapps.datasets import english
+from rnnapps.tasks.next_word import NextWordConfig, NextWordPredictor
+
+assert keras.backend.backend() == "jax"
+sentences = english.wordnet_sentences()[:400]
+keras.utils.set_random_seed(0)
+predictor = NextWordPredictor.from_data(sentences, NextWordConfig(**json.loads(sys.argv[1])))
+predictor.fit(sentences, verbose=0)
+prompts = json.loads(sys.argv[2])
+print(json.dumps({
+    "predictions": predictor.predict(prompts, k=4),
+    "metrics": predictor.evaluate(sentences[:100]),
+    "test_sentences": list(sentences[:100]),
+    "export": str(predictor.export(sys.argv[3]).resolve()),
+}))
+"""
+
+
+@loads_the_export
+def test_export_of_jax_weights_answers_like_the_jax_model(english_text, tmp_path):
+    """Trained on JAX (a subprocess), exported on TensorFlow: the SavedModel
+    suggests the same words with the same probabilities (1e-5) and the same
+    continuations, and scores the same perplexity."""
+    import tensorflow as tf
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, "-c", _TRAIN_ON_JAX, json.dumps(SMALL), json.dumps(PROMPTS),
+         str(tmp_path / "saved_models")],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    on_jax = json.loads(done.stdout.strip().splitlines()[-1])
+    loaded = tf.saved_model.load(on_jax["export"])
+    out = loaded.signatures["serving_default"](text=tf.constant(PROMPTS),
+                                               k=tf.fill([len(PROMPTS)], 4))
+    for i, prediction in enumerate(on_jax["predictions"]):
+        assert [w.decode() for w in out["words"][i].numpy()] == [
+            s["word"] for s in prediction["next_words"]]
+        np.testing.assert_allclose(out["probabilities"][i].numpy(),
+                                   [s["probability"] for s in prediction["next_words"]], atol=1e-5)
+        assert out["continuation"][i].numpy().decode() == prediction["continuation"]
+    score = loaded.signatures["score"](text=tf.constant(on_jax["test_sentences"]))
+    tokens = int(score["tokens"].numpy().sum())
+    perplexity = float(np.exp(-score["log_probability"].numpy().astype(np.float64).sum() / tokens))
+    assert tokens == on_jax["metrics"]["tokens"]
+    assert perplexity == pytest.approx(on_jax["metrics"]["perplexity"], rel=1e-4)
