@@ -98,3 +98,19 @@ def test_with_words_extends_the_vocabulary_and_keeps_the_rest():
     np.testing.assert_allclose(embeddings[-1], embeddings[4:-2].mean(0), atol=1e-6)
     untied = tiny(tie_embeddings=False).with_words(["yummy"])
     assert keras.ops.convert_to_numpy(untied.embedding.reverse_embeddings).shape == (6, 11)
+
+
+def test_log_probabilities_and_perplexity_on_ids():
+    from rnnapps.language_model import log_probabilities_of, perplexity
+
+    model = tiny(layers=1)
+    inputs = np.array([[2, 4, 5, 0], [2, 6, 0, 0]], "int32")
+    targets = np.array([[4, 5, 3, 0], [6, 3, 0, 0]], "int32")
+    log_probabilities = log_probabilities_of(model, inputs)
+    assert log_probabilities.shape == (2, 4, 10)
+    np.testing.assert_allclose(np.exp(log_probabilities).sum(-1), 1.0, atol=1e-6)
+    picked = [log_probabilities[0, 0, 4], log_probabilities[0, 1, 5], log_probabilities[0, 2, 3],
+              log_probabilities[1, 0, 6], log_probabilities[1, 1, 3]]
+    expected = np.exp(-np.mean(picked))  # padding left out
+    assert perplexity(model, [(inputs, targets)]) == pytest.approx(expected, rel=1e-6)
+    assert 1 < expected < 20  # an untrained model: about uniform over 10 ids
