@@ -109,7 +109,7 @@ LENGTH_BOUNDARIES = (8, 16)
 
 
 def make_dataset(split, tokenizer, image_size, max_length, batch_size, shuffle_seed=None,
-                 cache=True, redraw=0.0):
+                 cache=True, redraw=0.0, drop_remainder=False):
     """Batched `({"image", "caption_in"}, caption_out)`, one example per caption.
 
     The decoded images are cached in memory (`cache`, for the in-memory
@@ -117,7 +117,10 @@ def make_dataset(split, tokenizer, image_size, max_length, batch_size, shuffle_s
     every epoch, in batches of captions of about one length
     (`LENGTH_BOUNDARIES`). With `redraw` (a share in [0, 1], for a split
     with glyphs: the emoji), that share of the images, chosen anew every
-    epoch, is drawn anew (`redraw_image`) instead of as stored.
+    epoch, is drawn anew (`redraw_image`) instead of as stored. With
+    `drop_remainder`, the training split leaves out each length's last
+    partial batch (other captions every epoch): every batch then has one of
+    three shapes, which a compiling backend (JAX) compiles once each.
     """
     import tensorflow as tf
 
@@ -171,6 +174,6 @@ def make_dataset(split, tokenizer, image_size, max_length, batch_size, shuffle_s
             num_parallel_calls=tf.data.AUTOTUNE,
         ).bucket_by_sequence_length(
             lambda image, text, length: length, LENGTH_BOUNDARIES,
-            [batch_size] * (len(LENGTH_BOUNDARIES) + 1),
+            [batch_size] * (len(LENGTH_BOUNDARIES) + 1), drop_remainder=drop_remainder,
         ).map(lambda images, texts, lengths: (images, texts))
     return batches.map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -100,10 +100,21 @@ class CaptioningPreprocessor:
 
     def dataset(self, split, batch_size, shuffle_seed=None, cache=True, redraw=0.0):
         """Batched `({"image", "caption_in"}, caption_out)` of a `Split`, one
-        example per caption (`pipeline.make_dataset`)."""
+        example per caption (`pipeline.make_dataset`).
+
+        On JAX, which compiles the training step once per batch shape, a
+        training split (`shuffle_seed` given) of at least 16 batches leaves
+        out each caption length's last partial batch, a different one every
+        epoch; TensorFlow's graph takes any shape and sees every caption.
+        """
+        import keras
+
+        pairs = sum(len(c) for c in split.captions)
+        drop = (shuffle_seed is not None and keras.backend.backend() == "jax"
+                and pairs >= 16 * batch_size)
         return pipeline.make_dataset(
             split, self.tokenizer, self.image_size, self.max_length, batch_size,
-            shuffle_seed=shuffle_seed, cache=cache, redraw=redraw,
+            shuffle_seed=shuffle_seed, cache=cache, redraw=redraw, drop_remainder=drop,
         )
 
     # === Config ===

@@ -10,6 +10,7 @@ training backend; the export's graph on TensorFlow).
 import collections
 import math
 import pathlib
+import weakref
 
 import numpy as np
 
@@ -317,8 +318,21 @@ def compiled(model, fn):
     return lambda images: jitted([v.value for v in model.variables], images)
 
 
+# Per model, its compiled generators by decoding settings: a jitted
+# function compiles once per image batch shape, for every call of the run.
+_GENERATORS = weakref.WeakKeyDictionary()
+
+
 def _token_generator(model, decoding):
     """Decoded images `(batch, size, size, 3)` -> (ids, scores), compiled for the backend."""
+    key = tuple(sorted(decoding.items()))
+    kept = _GENERATORS.setdefault(model, {})
+    if key not in kept:
+        kept[key] = _compile_generator(model, decoding)
+    return kept[key]
+
+
+def _compile_generator(model, decoding):
     def generate(images):
         return model.generate(
             images, beam_size=decoding["beam_size"], max_length=decoding["max_length"],
@@ -518,7 +532,10 @@ def _embeddings(model, split, image_size, batch_size=128):
 
     from rnnapps.tasks.captioning import pipeline
 
-    encode = compiled(model, lambda images: model.encode(images))
+    kept = _GENERATORS.setdefault(model, {})
+    if "encode" not in kept:
+        kept["encode"] = compiled(model, lambda images: model.encode(images))
+    encode = kept["encode"]
     chunks = [
         keras.ops.convert_to_numpy(encode(keras.ops.convert_to_tensor(batch)))
         for batch in pipeline.image_dataset(split, image_size).batch(batch_size).as_numpy_iterator()

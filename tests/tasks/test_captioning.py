@@ -1,4 +1,10 @@
-"""The captioning task from raw data to a served SavedModel (TensorFlow backend)."""
+"""The captioning task from raw data to a served SavedModel, on every backend.
+
+The data and the Python API run on both test passes; what loads a
+SavedModel in this process (evaluate, predict, the served graph) and the
+minute-long quality test are `tensorflow_only` (the JAX run's export is
+compared with the JAX model in `test_the_export_of_jax_weights_answers_as_the_jax_model`).
+"""
 
 import dataclasses
 import io
@@ -15,8 +21,7 @@ from cli_support import run_cli_in_process
 from rnnapps.task import TaskError
 from rnnapps.tasks import captioning
 from rnnapps.tasks.captioning import data as captioning_data
-
-pytestmark = pytest.mark.tensorflow_only
+from rnnapps.tasks.captioning.task import _redraw
 
 TINY = dict(
     train_size=300, image_size=24, feature_map=6, vocabulary_size=200, units=16,
@@ -326,8 +331,8 @@ def test_redraw_is_for_the_emoji_only_and_imagenet_weights_are_accepted(tmp_path
 
     config = captioning.CaptioningConfig
     csv_file = str(write_folder(tmp_path, corrupt=()))
-    assert captioning._redraw(config()) == 0.5 and captioning._redraw(config(data=csv_file)) == 0.0
-    assert captioning._redraw(config(data=csv_file, redraw=0.0)) == 0.0
+    assert _redraw(config()) == 0.5 and _redraw(config(data=csv_file)) == 0.0
+    assert _redraw(config(data=csv_file, redraw=0.0)) == 0.0
     with pytest.raises(TaskError, match="--redraw applies only to the emoji data .* captions.csv"):
         captioning.load_data(config(data=csv_file, redraw=0.5))
     # `imagenet` passes the checks, and a download that fails is one clear error.
@@ -368,6 +373,8 @@ def test_scores_and_baselines():
     assert captioning.most_frequent_caption(unique, candidates=3) != "zebra"
 
 
+# A minute of training: measured on JAX too (docs/captioning.md), run on TensorFlow.
+@pytest.mark.tensorflow_only
 def test_trained_captioner_beats_the_most_frequent_caption(emoji_font):
     # The default data (all 3,096 training emoji) with a small Show and Tell
     # at 16x16 pixels, 12 epochs (about a minute on 2 cores), beam search
@@ -394,6 +401,8 @@ def test_trained_captioner_beats_the_most_frequent_caption(emoji_font):
     assert metrics["bleu1"] > baseline + 4
 
 
+# Loads the SavedModel in this process (evaluate, predict).
+@pytest.mark.tensorflow_only
 def test_train_evaluate_predict_export_from_the_command_line(
     tmp_path, emoji_font, capsys, monkeypatch
 ):
@@ -533,6 +542,8 @@ print(json.dumps({{"c": [c.decode() for c in out["captions"].numpy()],
     # TensorFlow's oneDNN batch normalization fails on a zero-size batch).
 
 
+# Loads the SavedModel in this process (evaluate).
+@pytest.mark.tensorflow_only
 def test_training_on_a_folder_reports_the_skipped_images(tmp_path, capsys, monkeypatch):
     csv_file = write_folder(tmp_path, count=60)
     proc = run_cli_in_process(
@@ -594,3 +605,134 @@ def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji
 def test_cli_errors_are_one_line(tmp_path, args, message, capsys, monkeypatch):
     proc = run_cli_in_process(*args, cwd=tmp_path, capsys=capsys, monkeypatch=monkeypatch)
     assert_one_line_error(proc, message, tmp_path)
+
+
+# === On the test pass's backend (TensorFlow or JAX) ===
+
+# A model that trains in seconds on either backend.
+TINY_API = dict(
+    image_size=16, filters="8", decoder="show_and_tell", units=8, embedding_dim=4,
+    vocabulary_size=20, max_length=8, beam_size=2, epochs=1, batch_size=8,
+)
+
+
+def squares(count=24):
+    """Encoded images, half red and half blue, of several sizes, and their captions."""
+    images = [encoded((200, 30, 30) if i % 2 else (30, 30, 200), size=(20 + i, 16),
+                      kind="PNG" if i % 3 else "JPEG") for i in range(count)]
+    captions = ["a red square" if i % 2 else "a blue square" for i in range(count)]
+    return images, captions
+
+
+def test_the_python_api_fits_predicts_evaluates_and_exports(tmp_path):
+    import keras
+
+    images, captions = squares()
+    captioner = captioning.Captioner.from_data(images, captions, **TINY_API)
+    assert captioner.config.units == 8 and captioner.preprocessor.image_size == 16
+    assert captioner.model.memory_size == 24  # reranking remembers the training captions
+    history = captioner.fit(images, captions, validation_data=(images[:6], captions[:6]),
+                            verbose=0)
+    assert set(history.history) == {"loss", "val_loss"}
+    kept = keras.ops.convert_to_numpy(captioner.model.memory_tokens)
+    assert np.all(kept[:, 0] > 0)
+    # Paths, bytes and arrays of the same images are the same images.
+    paths = []
+    for i, data in enumerate(images[:2]):
+        paths.append(str(tmp_path / f"{i}.png"))
+        pathlib.Path(paths[-1]).write_bytes(data)
+    written = captioner.predict(images[:2])
+    assert captioner.predict(paths) == written and all(isinstance(c, str) for c in written)
+    from PIL import Image
+
+    arrays = np.stack([np.asarray(Image.open(io.BytesIO(encoded(c, size=(16, 16)))))
+                       for c in ((30, 30, 200), (200, 30, 30))])
+    assert len(captioner.predict(arrays)) == 2
+    scores = captioner.evaluate(images, [[c, "a square"] for c in captions])
+    assert scores["images"] == 24 and 0 <= scores["bleu4"] <= scores["bleu1"] <= 100
+    export = captioner.export(str(tmp_path / "saved_models"))
+    assert (export / "saved_model.pb").is_file() and export.name == "1"
+    saved = json.loads((export / "assets.extra" / "rnnapps.json").read_text())
+    assert saved["data"]["preprocessor"] == {"image_size": 16, "max_length": 8}
+
+
+@pytest.mark.parametrize("images, captions, message", [
+    ([], [], "x is empty"),
+    ([b"\x89PNG"], ["a", "b"], "one entry per image: 1 images, 2 captions"),
+    ([b"\x89PNG"], [""], r"y\[0\] must be a non-empty caption"),
+    ([b"\x89PNG", "a.png"], ["a", "b"], "one kind"),
+    (["missing.png"], ["a"], "no such image file: missing.png"),
+    (b"\x89PNG", ["a"], "not one bytes"),
+    (np.zeros((2, 8, 8)), ["a", "b"], r"HxWx3 images: shape \(count, height, width, 3\)"),
+])
+def test_the_python_api_rejects_bad_input_in_one_message(images, captions, message):
+    with pytest.raises(TaskError, match=message):
+        captioning.Captioner.from_data(images, captions, **TINY_API)
+
+
+def test_the_command_line_trains_on_this_backend_and_exports(tmp_path, run_here):
+    import keras
+
+    csv_file = write_folder(tmp_path, count=30, corrupt=())
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_API.items()]
+    result = last_json(run_here("train", "captioning", "--data", str(csv_file), *flags,
+                                "--export-dir", str(tmp_path / "out"), cwd=tmp_path))
+    assert result["backend"] == keras.backend.backend()
+    assert (tmp_path / "out" / "captioning" / "1" / "saved_model.pb").is_file()
+    metrics = result["metrics"]
+    assert metrics["images"] == result["data"]["sizes"]["test"]
+    assert all(0 <= metrics[f"bleu{n}"] <= 100 for n in (1, 2, 3, 4))
+
+
+JAX_RUN = """
+import io, json, sys
+import numpy as np
+from PIL import Image
+from rnnapps.tasks.captioning import Captioner
+from rnnapps.tasks.captioning.data import Split
+from rnnapps.tasks.captioning.task import _generator
+
+def encoded(color, size):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, "PNG")
+    return buffer.getvalue()
+
+images = [encoded((200, 30, 30) if i % 2 else (30, 30, 200 - i), (20 + i, 16)) for i in range(24)]
+captions = ["a red square" if i % 2 else "a blue square" for i in range(24)]
+captioner = Captioner.from_data(images, captions, **json.loads(sys.argv[1]))
+captioner.fit(images, captions, verbose=0)
+# The model's own captions and scores (what `predict` writes, with the scores).
+generate = _generator(captioner.model, captioner._decoding(), captioner.preprocessor)
+split = Split(captions=[[c] for c in captions], names=captions, images=images)
+pixels = next(captioner.preprocessor.images(split).batch(24).as_numpy_iterator())
+texts, scores = generate(pixels)
+export = captioner.export("saved_models")
+print(json.dumps({"export": str(export), "captions": [t.decode() for t in texts.numpy()],
+                  "scores": np.asarray(scores).tolist(), "images": [i.hex() for i in images]}))
+"""
+
+
+# Loads the SavedModel in this process; the JAX model runs in a subprocess.
+@pytest.mark.tensorflow_only
+def test_the_export_of_jax_weights_answers_as_the_jax_model(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import tensorflow as tf
+
+    pytest.importorskip("jax")
+    # Reranking on (the remembered captions travel into the export), beam 3.
+    settings = {**TINY_API, "beam_size": 3, "rerank": 3, "rerank_confidence": 0.0}
+    proc = subprocess.run(
+        [sys.executable, "-c", JAX_RUN, json.dumps(settings)], capture_output=True, text=True,
+        cwd=tmp_path, timeout=600, env={**os.environ, "KERAS_BACKEND": "jax"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ran = json.loads(proc.stdout.strip().splitlines()[-1])
+    saved = json.loads((tmp_path / ran["export"] / "assets.extra" / "rnnapps.json").read_text())
+    assert saved["config"]["rerank"] == 3
+    serve = tf.saved_model.load(str(tmp_path / ran["export"])).signatures["serving_default"]
+    out = serve(images=tf.constant([bytes.fromhex(i) for i in ran["images"]]))
+    assert [c.decode() for c in out["captions"].numpy()] == ran["captions"]
+    np.testing.assert_allclose(out["scores"].numpy(), ran["scores"], atol=1e-5, rtol=1e-5)
