@@ -219,10 +219,8 @@ def save_ids(config, folder):
 
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from rnnapps.tasks import translation
-    from rnnapps.tasks.translation import text
 
     keras.utils.set_random_seed(config.seed)
     data = translation.load_data(config)
@@ -245,9 +243,9 @@ def save_ids(config, folder):
             parts["target_out"].append(fixed(y))
         for key, values in parts.items():
             arrays[f"{split}_{key}"] = np.concatenate(values).astype("int32")
-    test_sources = translation._glossed([s for s, _ in data.raw["test"]], data.raw["gloss"])
-    encode = tf.function(lambda texts: text.encode_source(tokenizer, texts, source_length))
-    arrays["test_source"] = fixed(encode(tf.constant(test_sources)), source_length)
+    # The preprocessor glosses and tokenizes, as in the datasets.
+    test_sources = [s for s, _ in data.raw["test"]]
+    arrays["test_source"] = fixed(data.raw["preprocessor"].encode_source(test_sources), source_length)
     np.savez_compressed(folder / "ids.npz", **arrays)
     (folder / "spm.model").write_bytes(tokenizer.proto)
     (folder / "info.json").write_text(json.dumps({

@@ -72,3 +72,32 @@ def test_max_length_stops_an_endless_decoder():
 def test_beam_search_rejects_bad_settings(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         beam_search(table_step(TABLE), [ops.zeros((1, 1))], 1, **kwargs)
+
+
+def test_beam_search_compiles_on_the_backend():
+    # What the tasks' test scores rely on: the search inside jax.jit or a
+    # tf.function (as in the exports) decodes as it does eagerly.
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        compile_ = jax.jit
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        compile_ = tf.function
+    else:
+        pytest.skip(f"no compiled function tested on {backend}")
+
+    def search(states):
+        return beam_search(table_step(TABLE), [states], 2, beam_size=2, max_length=4,
+                           length_penalty=0.6)
+
+    states = np.zeros((2, 1), "float32")
+    eager, compiled = search(states), compile_(search)(states)
+    assert ops.convert_to_numpy(compiled[0]).tolist() == [[4, 3, 0, 0]] * 2
+    np.testing.assert_array_equal(ops.convert_to_numpy(compiled[0]), ops.convert_to_numpy(eager[0]))
+    np.testing.assert_allclose(ops.convert_to_numpy(compiled[1]), ops.convert_to_numpy(eager[1]),
+                               rtol=1e-6)

@@ -25,7 +25,6 @@ TensorFlow ops), `model` (`Seq2Seq`, `keras.ops`), `task` (the CLI task and
 from rnnapps.tasks.translation.config import PRESETS
 from rnnapps.tasks.translation.config import TranslationConfig
 from rnnapps.tasks.translation.data import load_examples
-from rnnapps.tasks.translation.preprocessor import TranslationPreprocessor
 from rnnapps.tasks.translation.task import TranslationTask
 from rnnapps.tasks.translation.task import Translator
 from rnnapps.tasks.translation.task import build_model
@@ -41,6 +40,17 @@ __all__ = [
     "load_data", "load_examples", "build_model", "translator", "translate_texts",
     "corpus_scores", "perplexity", "dictionary_lookup", "task",
 ]
+
+
+def __getattr__(name):
+    # Imported when first used: the `rnnapps` command imports this package
+    # before it chooses the Keras backend, so nothing here may import Keras.
+    if name == "TranslationPreprocessor":
+        from rnnapps.tasks.translation.preprocessor import TranslationPreprocessor
+
+        return TranslationPreprocessor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Last: the Task instance `rnnapps.tasks.get_task("translation")` returns
 # (it shadows the `task` submodule's name on the package).

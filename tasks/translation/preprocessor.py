@@ -11,6 +11,8 @@ TensorFlow process that builds the export rebuilds the preprocessor from
 the checkpoint a JAX run wrote.
 """
 
+import weakref
+
 import keras
 import numpy as np
 
@@ -25,16 +27,32 @@ __all__ = ["TranslationPreprocessor", "GLOSS_SEPARATOR"]
 GLOSS_SEPARATOR = " = "
 
 
-def _in_graph(fn, *args):
-    """`fn(*args)`, traced into a TensorFlow graph when called eagerly:
+# Each preprocessor's eager entry points, traced once (`_in_graph`).
+_GRAPHS = weakref.WeakKeyDictionary()
+
+
+def _in_graph(layer, method, *args):
+    """`layer.method(*args)`, run as a TensorFlow graph when called eagerly:
     keras-hub's tokenizers return Python lists, not tensors, when called
     eagerly on a backend other than TensorFlow (inside `tf.data` and the
-    export's graph they run as TensorFlow ops on every backend)."""
+    export's graph they run as TensorFlow ops on every backend). One
+    `tf.function` per layer and method, so a loop over batches traces once."""
     import tensorflow as tf
 
     if not tf.executing_eagerly():
-        return fn(*args)
-    return tf.function(fn)(*args)
+        return getattr(layer, method)(*args)
+    graphs = _GRAPHS.setdefault(layer, {})
+    if method not in graphs:
+        owner = weakref.ref(layer)  # the cache must not keep the layer alive
+        graphs[method] = tf.function(lambda *a: getattr(owner(), method)(*a),
+                                     reduce_retracing=True)
+    return graphs[method](*args)
+
+
+def _strings(texts):
+    import tensorflow as tf
+
+    return texts if tf.is_tensor(texts) else tf.constant(list(texts), tf.string)
 
 
 @keras.saving.register_keras_serializable(package="rnnapps.translation")
@@ -132,7 +150,9 @@ class TranslationPreprocessor(keras.layers.Layer):
         return self.call(x, y)
 
     def call(self, x, y=None):
-        return _in_graph(self._call, x, y)
+        if y is None:
+            return _in_graph(self, "_call", _strings(x))
+        return _in_graph(self, "_call", _strings(x), _strings(y))
 
     def _call(self, x, y=None):
         source = self._encode_source(x)
@@ -152,7 +172,7 @@ class TranslationPreprocessor(keras.layers.Layer):
 
     def encode_source(self, texts):
         """`(batch, steps)` int32 ids of source strings (glossed), end token appended."""
-        return _in_graph(self._encode_source, texts)
+        return _in_graph(self, "_encode_source", _strings(texts))
 
     def _encode_source(self, texts):
         import tensorflow as tf
@@ -163,7 +183,7 @@ class TranslationPreprocessor(keras.layers.Layer):
 
     def encode_target(self, texts):
         """`(target_in, target_out)` ids of target strings: `<s> y` and `y </s>`."""
-        return _in_graph(self._encode_target, texts)
+        return _in_graph(self, "_encode_target", _strings(texts))
 
     def _encode_target(self, texts):
         import tensorflow as tf
@@ -177,7 +197,10 @@ class TranslationPreprocessor(keras.layers.Layer):
         import tensorflow as tf
 
         tokens = tokens if tf.is_tensor(tokens) else tf.constant(np.asarray(tokens))
-        return _in_graph(lambda ids: detokenize(self.tokenizer, ids), tokens)
+        return _in_graph(self, "_detokenize", tokens)
+
+    def _detokenize(self, tokens):
+        return detokenize(self.tokenizer, tokens)
 
     def token_lengths(self, texts, batch_size=4096):
         """Token count of each string (NumPy), unglossed: what a target

@@ -24,12 +24,11 @@ from rnnapps.task import decoding_export_info
 from rnnapps.tasks.translation.config import PRESETS
 from rnnapps.tasks.translation.config import TranslationConfig
 from rnnapps.tasks.translation.data import load_examples
-from rnnapps.tasks.translation.preprocessor import GLOSS_SEPARATOR
 
 __all__ = [
     "Translator", "TranslationTask", "load_data", "build_model", "make_model", "translator",
     "beam_searcher", "translate_texts",
-    "corpus_scores", "perplexity", "dictionary_lookup", "own_lookup", "GLOSS_SEPARATOR",
+    "corpus_scores", "perplexity", "dictionary_lookup", "own_lookup",
 ]
 
 
@@ -376,18 +375,36 @@ def translate_texts(model, texts, decoding, batch_size=128, search=None):
     the beam search in `keras.ops` (`search`, default
     `beam_searcher(model, decoding)`), strings back from the preprocessor.
     The export's graph (`translator`) computes the same, batch by batch."""
+    import keras
     from keras import ops
+
+    from rnnapps.text import END_ID
 
     preprocessor = model.preprocessor
     search = search or beam_searcher(model, decoding)
+    # JAX compiles once per input shape: batches are padded to a power of 2
+    # rows (lengths are already multiples of 8), so a few programs serve
+    # every call. (Each row is translated on its own: padding rows change
+    # nothing in the others.)
+    pad_rows = keras.backend.backend() == "jax"
     texts, translations, scores = list(texts), [], []
     for start in range(0, len(texts), batch_size):
         source = preprocessor.encode_source(texts[start:start + batch_size]).numpy()
+        rows = len(source)
+        if pad_rows:
+            padding = np.zeros((_power_of_2(rows) - rows, source.shape[1]), source.dtype)
+            padding[:, 0] = END_ID
+            source = np.concatenate([source, padding])
         tokens, batch_scores = search(source)
-        strings = preprocessor.detokenize(ops.convert_to_numpy(tokens)).numpy().tolist()
+        tokens = ops.convert_to_numpy(tokens)[:rows]
+        strings = preprocessor.detokenize(tokens).numpy().tolist()
         translations += [s.decode("utf-8") for s in strings]
-        scores += ops.convert_to_numpy(batch_scores).tolist()
+        scores += ops.convert_to_numpy(batch_scores)[:rows].tolist()
     return translations, scores
+
+
+def _power_of_2(n):
+    return 1 << max(int(n) - 1, 0).bit_length()
 
 
 def perplexity(model, dataset):

@@ -59,7 +59,7 @@ def copy_scores(pairs):
     return translation.corpus_scores([s for s, _ in pairs], [r for _, r in pairs])
 
 
-# CI time: the JAX pass trains tiny models (test_translation_api.py), not this one.
+# CI time: the JAX pass trains the tiny models of the Translator and CLI tests below, not this one.
 @pytest.mark.tensorflow_only(reason="a 40 s training: the quality runs on TensorFlow in CI")
 def test_tiny_model_beats_copying_the_source_on_emoji_names(tmp_path):
     from rnnapps.task import train
@@ -544,3 +544,123 @@ def test_presets_and_reverse_default():
     assert not plain.tie_embeddings and plain.label_smoothing == 0.0
     assert translation.TranslationConfig(attention="luong", reverse=True).reversed_source
     assert not translation.TranslationConfig(attention="luong", copy=False).copies
+
+
+# The Python API and the command line on the backend Keras runs (the JAX
+# pass runs these too): a few hundred emoji names, a model of a few
+# thousand weights, short sentences (few shapes for JAX to compile).
+API_TINY = dict(vocabulary_size=120, units=16, embedding_dim=8, max_length=8, beam_size=2,
+                batch_size=64, seed=0)
+
+
+def emoji_pairs(tmp_path, count=256):
+    pairs = translation.load_examples(str(write_emoji_names(tmp_path / "emoji_de_en.tsv")))
+    return [(s, r[0]) for s, r in pairs["train"][:count]], pairs["test"][:32]
+
+
+def test_translator_fits_predicts_evaluates_and_exports_raw_strings(tmp_path):
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    train, test = emoji_pairs(tmp_path)
+    sources = np.array([s for s, _ in train])  # arrays and lists alike
+    translator = translation.Translator.from_data(
+        (sources, [t for _, t in train]), dictionary={"mann": "man", "frau": "woman"},
+        **API_TINY)
+    assert translator.preprocessor is translator.model.preprocessor
+    assert translator.config.units == 16 and translator.preprocessor.gloss is not None
+    history = translator.fit(sources, [t for _, t in train], epochs=2, verbose=0,
+                             validation_data=([s for s, _ in test], [r[0] for _, r in test]))
+    assert len(history.history["val_loss"]) == 2
+    assert history.history["loss"][1] < history.history["loss"][0]
+    # (Few shapes: JAX compiles the beam search once per batch shape.)
+    translations, scores = translator.predict(["mann", "frau mit bart", ""], return_scores=True)
+    assert len(translations) == 3 and all(isinstance(t, str) for t in translations)
+    assert all(s <= 0 for s in scores)
+    metrics = translator.evaluate(["mann", "frau mit bart", "frau"], [["man"], "woman: beard", "woman"])
+    assert set(metrics) == {"bleu", "chrf", "sentences"} and metrics["sentences"] == 3
+    export = translator.export(tmp_path / "exports")
+    assert export == tmp_path / "exports" / "translation" / "1"
+    assert (export / "saved_model.pb").is_file()
+    metadata = json.loads((export / "assets.extra" / "rnnapps.json").read_text())
+    assert metadata["data"]["dictionary"] == "gloss" and metadata["config"]["units"] == 16
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: translation.Translator.from_data([]), "data is empty|sources is empty"),
+        (lambda: translation.Translator.from_data([("ein Haus", "")]), r"targets\[0\] is an empty"),
+        (lambda: translation.Translator.from_data((["a", "b"], ["x"])), "as many"),
+        (lambda: translation.Translator.from_data([("a", "b")], unit=3), "unknown TranslationConfig"),
+        (lambda: translation.Translator.from_data("ein Haus"), "not one str"),
+    ],
+)
+def test_translator_rejects_bad_input_in_one_line(call, message):
+    with pytest.raises((ValueError, TaskError), match=message):
+        call()
+
+
+def test_train_and_export_from_the_command_line_on_this_backend(tmp_path, run_here):
+    import keras
+
+    train, test = emoji_pairs(tmp_path, count=300)
+    data = tmp_path / "pairs.tsv"
+    data.write_text("source\ttarget\tsplit\n" + "".join(
+        f"{s}\t{t}\ttrain\n" for s, t in train) + "".join(
+        f"{s}\t{r[0]}\t{split}\n" for (s, r), split in zip(test, ["validation", "test"] * 16)),
+        encoding="utf-8")
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in API_TINY.items()]
+    result = last_json(run_here("train", "translation", "--data", str(data), "--epochs", "1",
+                                *flags, cwd=tmp_path))
+    assert result["backend"] == keras.backend.backend()
+    assert result["metrics"]["sentences"] == 16 and result["metrics"]["beam_size"] == 2
+    assert (tmp_path / result["export_path"] / "saved_model.pb").is_file()
+    assert result["examples"][0] == "Example translations from the test split:"
+
+
+# Trains on JAX in a new process, saves the model's own translations of a
+# few sentences and exports (the export is built on TensorFlow, in a third
+# process, from the .keras file).
+_TRAIN_ON_JAX = """
+import json, pathlib, sys
+import keras
+sys.path.insert(0, {tests!r})
+from test_translation import API_TINY, emoji_pairs
+from rnnapps.tasks.translation import Translator
+assert keras.backend.backend() == "jax"
+keras.utils.set_random_seed(0)
+folder = pathlib.Path({folder!r})
+train, test = emoji_pairs(folder)
+translator = Translator.from_data(train, dictionary={{"mann": "man"}}, **API_TINY)
+translator.fit([s for s, _ in train], [t for _, t in train], epochs=3, verbose=0)
+sources = [s for s, _ in test[:12]] + ["mann", ""]
+translations, scores = translator.predict(sources, return_scores=True)
+export = translator.export(folder / "exports")
+print(json.dumps({{"sources": sources, "translations": translations, "scores": scores,
+                  "export": str(export)}}))
+"""
+
+
+@loads_saved_models_in_process()
+def test_export_of_weights_trained_on_jax_translates_as_the_jax_model(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (the SentencePiece ops of the export)
+
+    pytest.importorskip("jax")
+    script = _TRAIN_ON_JAX.format(tests=str(pathlib.Path(__file__).parent), folder=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "KERAS_BACKEND": "jax"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    on_jax = json.loads(proc.stdout.strip().splitlines()[-1])
+    serve = tf.saved_model.load(on_jax["export"]).signatures["serving_default"]
+    out = serve(text=tf.constant(on_jax["sources"]))
+    assert [t.decode() for t in out["translations"].numpy()] == on_jax["translations"]
+    np.testing.assert_allclose(out["scores"].numpy(), on_jax["scores"], rtol=1e-5, atol=1e-5)
+    assert any(on_jax["translations"])  # something was learnt to compare
