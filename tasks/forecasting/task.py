@@ -426,8 +426,9 @@ class Forecaster:
 
     Args (of `from_data`):
         series: the series the preprocessor is fit on.
-        config: a `ForecastingConfig` (default: its defaults); `data` is
-            not used.
+        config: a `ForecastingConfig` (default: its defaults); its `data`
+            becomes the series' name when `series` names one (or a file),
+            else `"(in memory)"`.
         **overrides: any of its fields, e.g. `horizon=12, season=12,
             quantiles="0.1,0.5,0.9"`.
 
@@ -472,6 +473,10 @@ class Forecaster:
 
         config = _config(config, overrides)
         check_config(config)
+        # What the export records as the run's data (`rnnapps evaluate`
+        # reads it again): the named series or file, else none it can load.
+        source = str(series) if isinstance(series, (str, pathlib.Path)) else "(in memory)"
+        config = dataclasses.replace(config, data=source)
         series = as_series(series, config)
         preprocessor = ForecastingPreprocessor.fit(series, config)
         keras.utils.set_random_seed(config.seed)

@@ -826,6 +826,7 @@ def test_python_api_fits_predicts_evaluates_and_exports_on_this_backend(tmp_path
     assert (export / "saved_model.pb").is_file()
     saved = json.loads((export / "assets.extra" / "rnnapps.json").read_text())
     assert saved["task"] == "forecasting" and saved["config"]["quantiles"] == "0.1,0.5,0.9"
+    assert saved["config"]["data"] == "(in memory)"  # not the default co2: `evaluate` needs --data
     assert (saved["data"]["lookback"], saved["data"]["columns"]) == (24, ["passengers"])
     assert len(saved["data"]["recent"]) == 24
     assert keras.backend.backend() in ("tensorflow", "jax")
