@@ -79,6 +79,7 @@ def run(config, verbose, decodings=(), save=None):
 
     from rnnapps.tasks import captioning
     from rnnapps.tasks.captioning import pipeline
+    from rnnapps.tasks.captioning.task import _caption_all, _compare, _generator
 
     keras.utils.set_random_seed(config.seed)
     data = captioning.load_data(config)
@@ -104,10 +105,10 @@ def run(config, verbose, decodings=(), save=None):
     row = {"epochs": len(history.history["loss"]), "seconds": round(seconds),
            "val_loss": round(min(history.history["val_loss"]), 3)}
     frequent = captioning.most_frequent_caption(train.captions)
-    generate = captioning._generator(model, decoding)
+    generate = _generator(model, decoding)
     for split in ("validation", "test"):
         references = data.raw[split].captions
-        report_captions = captioning._caption_all(
+        report_captions = _caption_all(
             generate, pipeline.image_dataset(data.raw[split], size))
         methods = {
             "model": report_captions,
@@ -115,17 +116,17 @@ def run(config, verbose, decodings=(), save=None):
                 model, train, data.raw[split], size),
             "most_frequent": [frequent] * len(references),
         }
-        report = captioning._compare(
+        report = _compare(
             methods, references, captioning.caption_parts(references, train.captions))
-        report["families"] = captioning._compare(methods, references, family_parts(references))
+        report["families"] = _compare(methods, references, family_parts(references))
         row[split] = report
         # Other decoding settings of the same trained model (beam size, length penalty).
         for name, overrides in decodings:
-            other = captioning._generator(model, {**decoding, **{
+            other = _generator(model, {**decoding, **{
                 k: (int(v) if k in ("beam_size", "max_length", "rerank") else float(v))
                 for k, v in overrides.items()}})
             report[f"decoding {name}"] = {"model": captioning.bleu_scores(
-                captioning._caption_all(other, pipeline.image_dataset(data.raw[split], size)),
+                _caption_all(other, pipeline.image_dataset(data.raw[split], size)),
                 references)}
         row[split]["examples"] = [
             [data.raw[split].captions[i][0], report_captions[i]]
@@ -239,6 +240,7 @@ def rescore(runs, decodings):
     from rnnapps.tasks import captioning
     from rnnapps.tasks.captioning import model as _model  # noqa: F401 (registers the classes)
     from rnnapps.tasks.captioning import pipeline
+    from rnnapps.tasks.captioning.task import _caption_all, _compare, _generator
     from rnnapps.tasks.captioning.data import redrawn
 
     results = {}
@@ -252,23 +254,23 @@ def rescore(runs, decodings):
             decoding = {**data.info["decoding"], **{
                 k: (int(v) if k in ("beam_size", "max_length", "rerank") else float(v))
                 for k, v in overrides.items()}}
-            generate = captioning._generator(model, decoding)
+            generate = _generator(model, decoding)
             row = {}
             for split in ("validation", "test"):
                 examples = data.raw[split]
-                methods = {"model": captioning._caption_all(
+                methods = {"model": _caption_all(
                     generate, pipeline.image_dataset(examples, decoding["image_size"]))}
                 if name == decodings[0][0]:  # the baseline once a run, beside the first
                     methods["nearest_neighbour"] = captioning.nearest_neighbour_captions(
                         model, train, examples, decoding["image_size"])
-                row[split] = captioning._compare(
+                row[split] = _compare(
                     methods, examples.captions,
                     captioning.caption_parts(examples.captions, train.captions))
-                row[split]["families"] = captioning._compare(
+                row[split]["families"] = _compare(
                     methods, examples.captions, family_parts(examples.captions))
                 if examples.glyphs is not None:
                     moved = redrawn(examples)
-                    row[split]["redrawn"] = captioning._compare({"model": captioning._caption_all(
+                    row[split]["redrawn"] = _compare({"model": _caption_all(
                         generate, pipeline.image_dataset(moved, decoding["image_size"]))},
                         moved.captions)
             print(f"# {folder} {name}: {json.dumps(row)}", file=sys.stderr, flush=True)

@@ -720,6 +720,7 @@ def test_the_export_of_jax_weights_answers_as_the_jax_model(tmp_path):
     import sys
 
     import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops of the export)
 
     pytest.importorskip("jax")
     # Reranking on (the remembered captions travel into the export), beam 3.
