@@ -317,6 +317,9 @@ class SentimentClassifier:
 
     Attributes:
         model, preprocessor, label_names, config: as given.
+        info: what `from_data` learnt besides the vocabulary (with an
+            encoder: the language model's fine-tuning report), saved
+            with the export.
 
     Example:
 
@@ -341,7 +344,7 @@ class SentimentClassifier:
         self.preprocessor = preprocessor
         self.label_names = list(label_names)
         self.config = config if config is not None else SentimentConfig()
-        self.info = {}  # what from_data learnt besides the vocabulary (the encoder's report)
+        self.info = {}
 
     @classmethod
     def from_data(cls, texts, labels, config=None, log=None, **overrides):
