@@ -228,7 +228,8 @@ class NextWordPredictor:
     ['the']
     >>> sorted(predictor.evaluate(sentences))
     ['perplexity', 'tokens', 'top1_accuracy', 'top5_accuracy']
-    >>> predictor.export("saved_models").name  # the export's version folder
+    >>> import tempfile
+    >>> predictor.export(tempfile.mkdtemp()).name  # EXPORT_DIR/next_word/1
     '1'
     """
 
