@@ -727,7 +727,7 @@ def test_the_export_of_jax_weights_answers_as_the_jax_model(tmp_path):
     settings = {**TINY_API, "beam_size": 3, "rerank": 3, "rerank_confidence": 0.0}
     proc = subprocess.run(
         [sys.executable, "-c", JAX_RUN, json.dumps(settings)], capture_output=True, text=True,
-        cwd=tmp_path, timeout=600, env={**os.environ, "KERAS_BACKEND": "jax"},
+        cwd=tmp_path, timeout=1200, env={**os.environ, "KERAS_BACKEND": "jax"},
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     ran = json.loads(proc.stdout.strip().splitlines()[-1])
