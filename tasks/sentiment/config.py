@@ -26,7 +26,7 @@ class SentimentConfig:
         "rows, or those whose 'split' column says test; `rnnapps evaluate` scores it too "
         "(default: none)",
     )
-    # === Preprocessing (SentimentPreprocessor: in tf.data, and in the export, which takes raw strings) ===
+    # === Preprocessing (SentimentPreprocessor: in tf.data and in the export) ===
     # The 8,000 most frequent words: about those seen twice or more in the
     # default training texts (TF-IDF baselines use min_df=2 for the same reason).
     # Rarer words share one OOV id, which keeps the model from memorising them.
