@@ -656,7 +656,7 @@ def test_export_of_weights_trained_on_jax_translates_as_the_jax_model(tmp_path):
     pytest.importorskip("jax")
     script = _TRAIN_ON_JAX.format(tests=str(pathlib.Path(__file__).parent), folder=str(tmp_path))
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "KERAS_BACKEND": "jax"})
+                          timeout=1200, env={**os.environ, "KERAS_BACKEND": "jax"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     on_jax = json.loads(proc.stdout.strip().splitlines()[-1])
     serve = tf.saved_model.load(on_jax["export"]).signatures["serving_default"]
