@@ -47,6 +47,7 @@ MODULES = [
     # The Python API of each task (issue 36).
     "rnnapps.tasks.sentiment.task",
     "rnnapps.tasks.forecasting.task",
+    "rnnapps.tasks.forecasting.preprocessor",
     "rnnapps.tasks.translation.task",
     "rnnapps.tasks.captioning.task",
     "rnnapps.tasks.next_word.task",
