@@ -46,6 +46,7 @@ MODULES = [
     "rnnapps.tasks.next_word.ngram",
     # The Python API of each task (issue 36).
     "rnnapps.tasks.sentiment.task",
+    "rnnapps.tasks.sentiment.preprocessor",
     "rnnapps.tasks.forecasting.task",
     "rnnapps.tasks.forecasting.preprocessor",
     "rnnapps.tasks.translation.task",
