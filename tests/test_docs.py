@@ -52,6 +52,7 @@ MODULES = [
     "rnnapps.tasks.translation.task",
     "rnnapps.tasks.captioning.task",
     "rnnapps.tasks.next_word.task",
+    "rnnapps.tasks.next_word.preprocessor",
 ]
 
 
