@@ -51,6 +51,7 @@ MODULES = [
     "rnnapps.tasks.forecasting.preprocessor",
     "rnnapps.tasks.translation.task",
     "rnnapps.tasks.captioning.task",
+    "rnnapps.tasks.captioning.preprocessor",
     "rnnapps.tasks.next_word.task",
     "rnnapps.tasks.next_word.preprocessor",
 ]
