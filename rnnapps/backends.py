@@ -26,7 +26,7 @@ BACKENDS = ("auto", "jax", "tensorflow")
 # The backend whose training step `benchmarks/backend_speed.py` measured
 # fastest for the task's default model on 2 CPU cores (median of the steps).
 FASTEST = {
-    "sentiment": "tensorflow",
+    "sentiment": "jax",
     "forecasting": "tensorflow",
     "translation": "tensorflow",
     "captioning": "tensorflow",

@@ -570,6 +570,8 @@ def _choose_backend(args):
         loaded = sys.modules.get("keras")
         if requested == "auto" and loaded is not None:  # in-process use: keep it
             requested = loaded.backend.backend()
+        if requested == "auto" and args.distribute == "multi-worker":
+            requested = "tensorflow"  # tf.distribute's
         backends.use_backend(backends.choose_backend(args.task, requested))
     elif args.command == "export":
         backends.use_backend("tensorflow")
