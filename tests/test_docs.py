@@ -50,6 +50,7 @@ MODULES = [
     "rnnapps.tasks.forecasting.task",
     "rnnapps.tasks.forecasting.preprocessor",
     "rnnapps.tasks.translation.task",
+    "rnnapps.tasks.translation.preprocessor",
     "rnnapps.tasks.captioning.task",
     "rnnapps.tasks.captioning.preprocessor",
     "rnnapps.tasks.next_word.task",
