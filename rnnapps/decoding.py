@@ -16,7 +16,7 @@ greedy decoding.
 
 from keras import ops
 
-__all__ = ["beam_search", "length_normalised"]
+__all__ = ["compiled", "beam_search", "length_normalised"]
 
 _NEG_INF = -1e9
 
@@ -148,3 +148,41 @@ def beam_search(
     best_tokens = ops.take_along_axis(tokens, ops.expand_dims(best, -1), axis=1)[:, 0]
     best_scores = ops.take_along_axis(normalised, best, axis=1)[:, 0]
     return best_tokens, best_scores
+
+
+def compiled(model, fn):
+    """`fn(*arrays)` (`keras.ops` on `model`'s layers, e.g. a beam search)
+    compiled on the backend Keras runs: a `tf.function` on TensorFlow;
+    `jax.jit` on JAX with the model's variables passed in
+    (`keras.StatelessScope`), not baked into the program, so that it compiles
+    once per input shape and always reads the current weights; `fn` itself
+    elsewhere. Called with NumPy arrays; returns the backend's tensors.
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    >>> model.set_weights([np.ones((2, 1), "float32")])
+    >>> double = compiled(model, lambda x: 2 * model(x))
+    >>> float(keras.ops.convert_to_numpy(double(np.array([[1.0, 2.0]], "float32")))[0, 0])
+    6.0
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+    if backend != "jax":
+        return fn
+    import jax
+
+    if not model.built:
+        model.build()
+    variables = list(model.variables)
+
+    @jax.jit
+    def run(values, *arrays):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return fn(*arrays)
+
+    return lambda *arrays: run([v.value for v in variables], *arrays)

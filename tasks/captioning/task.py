@@ -291,33 +291,6 @@ def _build_model(config, preprocessor, train_images, train_captions):
     return model
 
 
-def compiled(model, fn):
-    """`fn(images)`, which calls `model`, compiled for the Keras backend:
-    a `tf.function` on TensorFlow; on JAX `jax.jit` with the model's
-    weights as arguments (`keras.StatelessScope`), so that it compiles once
-    per image batch shape and always reads the current weights; as it is
-    on other backends."""
-    import keras
-
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn)
-    if keras.backend.backend() != "jax":
-        return fn
-    import jax
-
-    if not model.built:
-        model.build()
-
-    def stateless(values, images):
-        with keras.StatelessScope(state_mapping=list(zip(model.variables, values))):
-            return fn(images)
-
-    jitted = jax.jit(stateless)
-    return lambda images: jitted([v.value for v in model.variables], images)
-
-
 # Per model, its compiled generators by decoding settings: a jitted
 # function compiles once per image batch shape, for every call of the run.
 _GENERATORS = weakref.WeakKeyDictionary()
@@ -340,6 +313,8 @@ def _compile_generator(model, decoding):
             consensus=decoding.get("consensus", 32.0),
             confidence=decoding.get("rerank_confidence", 0.0),
         )
+
+    from rnnapps.decoding import compiled
 
     return compiled(model, generate)
 
@@ -534,6 +509,8 @@ def _embeddings(model, split, image_size, batch_size=128):
 
     kept = _GENERATORS.setdefault(model, {})
     if "encode" not in kept:
+        from rnnapps.decoding import compiled
+
         kept["encode"] = compiled(model, lambda images: model.encode(images))
     encode = kept["encode"]
     chunks = [

@@ -302,32 +302,6 @@ def make_model(config, preprocessor):
     return model
 
 
-def compiled(model, fn):
-    """`fn(*arrays)` (`keras.ops` on `model`'s layers) compiled on the
-    backend Keras runs: a `tf.function` on TensorFlow, `jax.jit` on JAX
-    (with the model's variables passed in, not baked into the program),
-    `fn` itself elsewhere. Called with NumPy arrays; returns the backend's."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, reduce_retracing=True)
-    if backend != "jax":
-        return fn
-    import jax
-
-    variables = list(model.variables)
-
-    @jax.jit
-    def run(values, *arrays):
-        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-            return fn(*arrays)
-
-    return lambda *arrays: run([v.value for v in variables], *arrays)
-
-
 def translator(model, decoding):
     """A `tf.function` `strings -> (translations, scores)`: the export's graph
     (TensorFlow backend).
@@ -362,6 +336,8 @@ def beam_searcher(model, decoding):
     runs (`compiled`; keep it to translate many batches: JAX compiles once
     per source shape)."""
     import functools
+
+    from rnnapps.decoding import compiled
 
     return compiled(model, functools.partial(
         model.translate, beam_size=decoding["beam_size"], max_length=decoding["max_length"],
@@ -426,6 +402,8 @@ def perplexity(model, dataset):
         return nll(targets, logits), ops.sum(ops.cast(ops.not_equal(targets, PAD_ID), "int32"))
 
     # Compiled once for every batch length (eager calls cost ~0.5 s a batch on CPU).
+    from rnnapps.decoding import compiled
+
     run = compiled(model, batch_sums)
     total, tokens = 0.0, 0
     for inputs, targets in dataset:
