@@ -66,8 +66,10 @@ def python_blocks(path):
 def test_page_examples_run(page, tmp_path, monkeypatch, request):
     import keras
 
-    if "<!-- tensorflow_only" in page.read_text() and keras.backend.backend() != "tensorflow":
-        pytest.skip("the page's examples need the TensorFlow backend")
+    marker = re.search(r"<!-- tensorflow_only:?(.*?)-->", page.read_text(), flags=re.DOTALL)
+    if marker and keras.backend.backend() != "tensorflow":
+        # The page's own reason: TensorFlow by nature, or "time budget: ...".
+        pytest.skip(" ".join(marker.group(1).split()) or "the page's examples need TensorFlow")
     if page.name == "gradients.md" and keras.backend.backend() == "jax":
         # 60-80 s on JAX's eager gradient through 3 x 150 unrolled steps (jit
         # compiles far longer); tests/test_diagnostics.py runs the same API on JAX.

@@ -373,8 +373,10 @@ def test_scores_and_baselines():
     assert captioning.most_frequent_caption(unique, candidates=3) != "zebra"
 
 
-# A minute of training: measured on JAX too (docs/captioning.md), run on TensorFlow.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: a minute of training: measured on JAX too (docs/captioning.md), run"
+    " on TensorFlow"
+))
 def test_trained_captioner_beats_the_most_frequent_caption(emoji_font):
     # The default data (all 3,096 training emoji) with a small Show and Tell
     # at 16x16 pixels, 12 epochs (about a minute on 2 cores), beam search
@@ -568,8 +570,10 @@ def test_training_on_a_folder_reports_the_skipped_images(tmp_path, capsys, monke
     assert images == [result["metrics"]["images"], 60]  # 62 rows, 2 corrupt
 
 
-# Building MobileNetV2 costs most of a minute on JAX; the error is the same on both.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: building MobileNetV2 costs most of a minute on JAX; the error is "
+    "the same on both"
+))
 def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji_font, capsys,
                                                          monkeypatch):
     weights = tmp_path_factory.mktemp("weights") / "mobilenet.h5"

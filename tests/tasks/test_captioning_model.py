@@ -68,9 +68,11 @@ def test_fit_learns_two_captions_and_round_trips(tmp_path):
     assert ops.convert_to_numpy(again).tolist() == ops.convert_to_numpy(tokens).tolist()
 
 
-# keras.applications and weight files behave the same on every backend; the
-# MobileNetV2 forward pass alone costs half a minute of JAX compilation in CI.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: keras.applications and weight files behave the same on every "
+    "backend; the MobileNetV2 forward pass alone costs half a minute of JAX "
+    "compilation in CI"
+))
 def test_backbone_weights_come_from_the_file_and_stay_frozen(tmp_path):
     reference = keras.applications.MobileNetV2(
         include_top=False, weights=None, pooling="avg", input_shape=(32, 32, 3), alpha=1.0,

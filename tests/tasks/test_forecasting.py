@@ -125,8 +125,10 @@ def test_elecdemand_covariates_and_every_rescales_every_season():
     assert hourly.seasons == [24, 168] and hourly.horizon == 48 and hourly.step == "2 x 30 minutes"
 
 
-# Time budget: five loads of taylor with their smoothing fits, backend-independent (NumPy); one pass runs it.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: five loads of taylor with their smoothing fits, backend-independent"
+    " (NumPy); one pass runs it"
+))
 def test_several_seasons_set_the_windows_and_mase_scales_by_the_longest():
     from rnnapps.tasks.forecasting.data import seasonal_mae
 
@@ -342,8 +344,7 @@ def fit(cfg):
     return model, data
 
 
-# Time budget: two 50-epoch trainings; the JAX pass trains co2 in five epochs.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason="time budget: two 50-epoch trainings; the JAX pass trains co2 in five epochs")
 @pytest.mark.parametrize("name", ["air_passengers", "sunspots"])
 def test_default_model_beats_seasonal_naive_on_real_series(name):
     # The defaults of `rnnapps train forecasting --data NAME`, seed 0.
@@ -394,9 +395,11 @@ def test_quantiles_backtest_and_autoregressive_decoder():
     assert data.raw["origins"] == [144 - 36, 144 - 24, 144 - 12]
 
 
-# Time budget: train() and three fresh serving processes; the export of JAX-trained
-# weights is tested in test_export_from_weights_trained_on_jax_answers_like_the_jax_model.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: train() and three fresh serving processes; the export of JAX-"
+    "trained weights is tested in "
+    "test_export_from_weights_trained_on_jax_answers_like_the_jax_model"
+))
 def test_export_serves_raw_windows_without_rnnapps(tmp_path):
     from rnnapps.task import train
 
@@ -461,8 +464,10 @@ def test_seasonal_structure_starts_from_the_best_candidate_on_validation(taylor_
         forecasting.load_data(config(data=str(taylor_csv), structure="seasonal", lookback=40))
 
 
-# Time budget: the seasonal model on taylor with a week of backtest; one pass runs it.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: the seasonal model on taylor with a week of backtest; one pass runs"
+    " it"
+))
 def test_seasonal_structure_beats_seasonal_naive_on_half_hourly_demand(tmp_path):
     from rnnapps.task import train
 
@@ -548,9 +553,10 @@ def test_cli_train_evaluate_plot_predict_export(tmp_path, passengers_csv, run_he
     assert exported["export_path"].endswith("forecasting/2")
 
 
-# Time budget: the JAX pass trains through the CLI in
-# test_cli_trains_on_this_backend_exports_and_predicts_numbers.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: the JAX pass trains through the CLI in "
+    "test_cli_trains_on_this_backend_exports_and_predicts_numbers"
+))
 def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_path, taylor_csv,
                                                                           run_here):
     trained = run_here("train", "forecasting", "--data", str(taylor_csv), "--backtest", "2",
@@ -571,8 +577,10 @@ def test_cli_train_and_evaluate_print_each_test_window_of_a_seasonal_model(tmp_p
     assert [row["model"] for row in per_origin] == pytest.approx([row["model"] for row in rows], rel=1e-4)
 
 
-# Time budget: the JAX pass trains a two-input model in test_python_api_known_future_covariates.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: the JAX pass trains a two-input model in "
+    "test_python_api_known_future_covariates"
+))
 def test_cli_known_future_covariates_train_export_serve_predict(tmp_path, holiday_csv, run_here):
     trained = run_here("train", "forecasting", "--data", str(holiday_csv), "--value-column", "demand",
                        "--future-columns", "workday", "--epochs", "1", "--units", "4",
@@ -670,8 +678,7 @@ def test_cli_trains_on_this_backend_exports_and_predicts_numbers(tmp_path, run_h
     assert all(np.isfinite(p["forecast"]) for p in predictions)
 
 
-# Time budget: tests/test_diagnostics.py runs the gradient diagnostics on JAX.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason="time budget: tests/test_diagnostics.py runs the gradient diagnostics on JAX")
 def test_cli_diagnose_plots_a_checkpoint_against_a_fresh_model(tmp_path, run_here):
     def cli(*args):
         return run_here(*args, cwd=tmp_path)

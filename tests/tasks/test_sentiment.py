@@ -430,8 +430,10 @@ def test_cli_errors_are_one_line(tmp_path, args, message, run_here):
     assert_one_line_error(run_here(*args, cwd=tmp_path), message, tmp_path)
 
 
-# Time budget: the CLI in a subprocess trains on TensorFlow by default; one pass runs it.
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: an interrupted and resumed training in subprocesses; one pass runs "
+    "it"
+))
 def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path, reviews_csv):
     args = ["train", "sentiment", *tiny_flags(reviews_csv), "--epochs", "3", "--patience", "5",
             "--export-dir", "out"]
@@ -711,10 +713,11 @@ def language_model_file(tmp_path_factory, reviews_csv):
     return path
 
 
-# Time budget: it passes on JAX too (the language model's layers and
-# DiscriminativeAdam are keras.ops), but took 2.4 minutes there against 33 s
-# on TensorFlow (fixture included; one run each on a busy 2-core machine).
-@pytest.mark.tensorflow_only
+@pytest.mark.tensorflow_only(reason=(
+    "time budget: it passes on JAX too (the language model's layers and "
+    "DiscriminativeAdam are keras.ops), but took 2.4 minutes there against 33 s on "
+    "TensorFlow (fixture included; one run each on a busy 2-core machine)"
+))
 def test_classifier_starts_from_the_language_model_and_unfreezes_gradually(
     tmp_path, reviews_csv, language_model_file
 ):

@@ -60,7 +60,7 @@ def copy_scores(pairs):
 
 
 # CI time: the JAX pass trains the tiny models of the Translator and CLI tests below, not this one.
-@pytest.mark.tensorflow_only(reason="a 40 s training: the quality runs on TensorFlow in CI")
+@pytest.mark.tensorflow_only(reason="time budget: a 40 s training; the quality runs on TensorFlow in CI")
 def test_tiny_model_beats_copying_the_source_on_emoji_names(tmp_path):
     from rnnapps.task import train
 
