@@ -95,6 +95,7 @@ def _documented_commands():
                     if "rnnapps " not in part:
                         continue
                     part = re.sub(r"<[^>]*>", "PLACEHOLDER", part)  # <run id>
+                    part = re.sub(r"\$\{?\w+\}?", "0", part)  # a loop's $seed
                     words = shlex.split(part.strip().rstrip("&"))
                     if "rnnapps" in words:
                         yield page.name, words[words.index("rnnapps") + 1:]
