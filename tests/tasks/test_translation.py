@@ -188,6 +188,44 @@ def test_dictionary_pairs_join_the_sentences_in_a_fresh_sample_each_epoch():
         make_dataset(preprocessor, sentences, sentences, 4, extra=(entries, entries, 5))
 
 
+def test_training_batches_are_bucketed_by_tokens_and_padded_as_the_preprocessor_pads():
+    import numpy as np
+
+    from rnnapps.tasks.translation.data import make_dataset
+    from rnnapps.tasks.translation.preprocessor import TranslationPreprocessor
+
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(40)]
+    sources = [" ".join(rng.choice(words, rng.integers(1, 30))) for _ in range(320)]
+    targets = [" ".join(rng.choice(words, rng.integers(1, 30))) for _ in range(320)]
+    preprocessor = TranslationPreprocessor.from_texts(sources, targets, 60, sequence_length=40)
+    train = make_dataset(preprocessor, sources, targets, 16, shuffle_seed=0)
+    unsorted = make_dataset(preprocessor, sources, targets, 16)
+
+    def rows(dataset):
+        out = set()
+        for x, y in dataset:
+            for s, t_in, t_out in zip(*(a.numpy().tolist() for a in (x["source"], x["target_in"], y))):
+                out.add(tuple(v for v in s if v) + (-1,) + tuple(v for v in t_in if v)
+                        + (-1,) + tuple(v for v in t_out if v))
+        return out
+
+    # Every pair, once an epoch, with the ids the preprocessor gives it.
+    assert rows(train) == rows(unsorted) and len(rows(train)) == 320
+    padded = {"sorted": 0, "unsorted": 0}
+    for name, dataset in (("sorted", train), ("unsorted", unsorted)):
+        for x, y in dataset:
+            for ids in (x["source"], x["target_in"], y):
+                ids = ids.numpy()
+                longest = int((ids != 0).sum(axis=1).max())
+                assert ids.shape[1] == -(-longest // 8) * 8  # the preprocessor's padding
+            padded[name] += x["target_in"].shape[1] * x["target_in"].shape[0]
+    assert x["target_in"].shape[1] == y.shape[1]
+    assert padded["sorted"] < 0.8 * padded["unsorted"]  # less padding computed
+    first, second = ([y.numpy().tolist() for _, y in train] for _ in range(2))
+    assert first != second  # reshuffled every epoch
+
+
 def test_dictionary_pairs_reach_training_through_load_data(ding):
     import keras
 
