@@ -11,6 +11,10 @@ what it measured on 2 CPU cores (docs/scaling.md has the numbers and the rule).
 `auto` takes `FASTEST[task]` on a CPU and JAX on a GPU when JAX sees one
 (JAX is the backend the GPU machines this project is tested on carry), and
 TensorFlow whenever the chosen backend is not installed.
+
+The same goes for the precision a task computes in (`--mixed-precision
+auto|float32|bfloat16|float16`): `auto` takes `FAST_PRECISION[task]` where
+it is fast here (`choose_precision`), float32 elsewhere.
 """
 
 import importlib.util
@@ -19,7 +23,8 @@ import sys
 
 from rnnapps.errors import TaskError
 
-__all__ = ["BACKENDS", "FASTEST", "choose_backend", "use_backend"]
+__all__ = ["BACKENDS", "FASTEST", "PRECISIONS", "FAST_PRECISION", "choose_backend",
+           "choose_precision", "cpu_has_bfloat16", "use_backend"]
 
 BACKENDS = ("auto", "jax", "tensorflow")
 
@@ -84,3 +89,64 @@ def use_backend(backend):
                 f"`rnnapps` command")
         return
     os.environ["KERAS_BACKEND"] = backend
+
+
+# === Precision ===
+
+PRECISIONS = ("auto", "float32", "bfloat16", "float16", "mixed_bfloat16", "mixed_float16")
+_POLICIES = {"float32": None, "bfloat16": "mixed_bfloat16", "float16": "mixed_float16",
+             "mixed_bfloat16": "mixed_bfloat16", "mixed_float16": "mixed_float16"}
+
+# The mixed-precision policy `--mixed-precision auto` trains a task's default
+# model in, measured by `benchmarks/time_to_quality.py` on 2 CPU cores with
+# bfloat16 units (validation perplexity and time; docs/scaling.md). Tasks not
+# listed train in float32.
+FAST_PRECISION = {
+    "next_word": "mixed_bfloat16",
+}
+
+
+def cpu_has_bfloat16():
+    """Whether this CPU multiplies bfloat16 natively (the `avx512_bf16` or
+    `amx_bf16` flags of Linux's /proc/cpuinfo; False where it cannot tell)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def _bfloat16_is_fast(backend):
+    """bfloat16 pays on an accelerator, and on a CPU with bfloat16 units
+    through TensorFlow's oneDNN kernels (off with `TF_ENABLE_ONEDNN_OPTS=0`,
+    where bfloat16 matmuls are emulated)."""
+    if backend == "jax":
+        return _jax_sees_a_gpu()
+    return cpu_has_bfloat16() and os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+
+
+def choose_precision(task_name, requested="auto", backend="tensorflow"):
+    """The Keras dtype policy to train `task_name` with: `None` for float32,
+    else "mixed_bfloat16" or "mixed_float16" (variables stay float32).
+
+    `auto` takes `FAST_PRECISION[task]` where it is fast on this machine and
+    `backend`, and float32 elsewhere.
+
+    >>> choose_precision("sentiment")  # not listed: float32
+    >>> choose_precision("next_word", "float32")
+    >>> choose_precision("next_word", "bfloat16")
+    'mixed_bfloat16'
+    """
+    if requested not in PRECISIONS:
+        raise TaskError(f"--mixed-precision must be one of {', '.join(PRECISIONS)}. "
+                        f"Received: {requested!r}")
+    if requested != "auto":
+        return _POLICIES[requested]
+    pick = FAST_PRECISION.get(task_name)
+    if pick == "mixed_bfloat16" and not _bfloat16_is_fast(backend):
+        return None
+    return pick

@@ -40,6 +40,7 @@ __all__ = ["EmbeddingDropout", "WordLanguageModel", "token_ids", "bucket_lengths
            "bucket_batches", "sentence_batches", "log_probabilities_of", "perplexity", "load",
            "pretrained", "PAD_ID", "UNK_ID", "START_ID", "END_ID", "PREDICTABLE_FROM"]
 
+SOFTMAXES = ("full", "sampled", "adaptive")
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 # Ids 0-3 are padding, [UNK], <s> and </s>: suggestions start at 4.
 PREDICTABLE_FROM = 4
@@ -104,6 +105,36 @@ class WordLanguageModel(keras.Model):
         tie_embeddings: the output layer is the embedding transposed.
         embedding_dropout, input_dropout, output_dropout: AWD-LSTM's
             dropouts (see the module docstring).
+        softmax: how training scores the next word (inference and the
+            export always compute the model's whole distribution):
+            - "full": a softmax over the whole vocabulary.
+            - "sampled": sampled softmax (Jean et al. 2015): the target
+              against `samples` words drawn per batch from a log-uniform
+              (Zipfian) distribution over the ids, which are in order of
+              frequency, with the logQ correction and accidental hits
+              removed. It is an estimate of the full softmax's loss, so
+              `perplexity` in training is the sampled one; validation,
+              `predict` and the export use the full softmax.
+            - "adaptive": adaptive softmax (Grave et al. 2017): the most
+              frequent words (`cutoffs[0]`) and one entry per cluster of
+              rarer words share a softmax; each cluster's own softmax is
+              computed in a narrower projection (`embedding_dim / 4`, then
+              `/ 16`). A normalised distribution, exact in training and at
+              inference, where `call` returns its log-probabilities.
+        samples: words sampled per batch for `softmax="sampled"`.
+        cutoffs: for `softmax="adaptive"`, the ids at which the head and
+            each tail cluster end (the last cluster ends at the vocabulary's
+            end).
+        seed: seed of the sampled softmax's draws.
+        ngram_weight: with an n-gram model attached (`interpolate`), the
+            weight of this model's distribution in the mixture the
+            `next_word` task's predictions and export serve; 1.0 without.
+
+    Compiled without a `loss`, the model computes its own: the mean
+    cross-entropy of every next word but padding (labels are the `targets`
+    of `sentence_batches`), and reports it as `perplexity` (per word, as
+    keras-hub's `Perplexity` metric). Compiled with a Keras loss, it trains
+    on that loss (`softmax="full"` only).
 
     Example:
 
@@ -126,9 +157,17 @@ class WordLanguageModel(keras.Model):
         embedding_dropout=0.0,
         input_dropout=0.0,
         output_dropout=0.0,
+        softmax="full",
+        samples=1024,
+        cutoffs=(2000, 6000),
+        seed=None,
+        ngram_weight=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if softmax not in SOFTMAXES:
+            raise ValueError(f"softmax must be one of {', '.join(SOFTMAXES)}. "
+                             f"Received: softmax={softmax!r}")
         if cell not in _CELLS:
             raise ValueError(f"cell must be one of {', '.join(_CELLS)}. Received: cell={cell!r}")
         if layers < 1:
@@ -144,6 +183,23 @@ class WordLanguageModel(keras.Model):
         self.tie_embeddings = bool(tie_embeddings)
         self.dropout_rates = (float(embedding_dropout), float(input_dropout), float(output_dropout))
         self.vocabulary_size = len(vocabulary) + 2
+        self.softmax = softmax
+        self.samples = int(samples)
+        self.cutoffs = tuple(int(c) for c in cutoffs)
+        self.seed = seed
+        if softmax == "sampled" and not 0 < self.samples:
+            raise ValueError(f"samples must be positive. Received: samples={samples}")
+        # Adaptive softmax: clusters [c0, c1), [c1, c2), ... [c_last, V);
+        # cutoffs past the vocabulary are dropped (a small vocabulary may
+        # have no tail at all: then it is the full softmax).
+        bounds = [c for c in self.cutoffs if PREDICTABLE_FROM < c < self.vocabulary_size]
+        if softmax == "adaptive" and list(bounds) != sorted(set(bounds)):
+            raise ValueError(f"cutoffs must increase. Received: cutoffs={cutoffs}")
+        self._clusters = list(zip(bounds, bounds[1:] + [self.vocabulary_size]))
+        self.ngram = None  # a KneserNeyLM mixed into predictions (`interpolate`)
+        self.ngram_weight = float(ngram_weight)
+        self.perplexity_tracker = _TokenPerplexity(name="perplexity")
+        self.sample_seed = keras.random.SeedGenerator(seed)
 
         from keras_hub.layers import ReversibleEmbedding
 
@@ -167,6 +223,25 @@ class WordLanguageModel(keras.Model):
         if self.units != self.embedding_dim or not self.tie_embeddings:
             self.projection = keras.layers.Dense(self.embedding_dim, name="projection")
 
+    def _build_adaptive(self):
+        """The adaptive softmax's weights: a logit per cluster in the head,
+        and each cluster's projections of the hidden state and of its
+        words' output vectors (Grave et al. 2017, with tied vectors)."""
+        if self.softmax != "adaptive" or not self._clusters:
+            return
+        d = self.embedding_dim
+        self.cluster_logits = self.add_weight(
+            shape=(d, len(self._clusters)), initializer="glorot_uniform", name="cluster_logits")
+        self.tail_projections = []
+        for i, _ in enumerate(self._clusters):
+            width = max(d // 4 ** (i + 1), 1)
+            self.tail_projections.append((
+                self.add_weight(shape=(d, width), initializer="glorot_uniform",
+                                name=f"tail_{i}_hidden"),
+                self.add_weight(shape=(d, width), initializer="glorot_uniform",
+                                name=f"tail_{i}_words"),
+            ))
+
     def build(self, input_shape):
         self.embedding.build(input_shape)
         shape = (*input_shape, self.embedding_dim)
@@ -175,6 +250,7 @@ class WordLanguageModel(keras.Model):
             shape = (*input_shape, self.units)
         if self.projection is not None:
             self.projection.build(shape)
+        self._build_adaptive()
         self.built = True
 
     def _run(self, ids, training=False):
@@ -190,14 +266,157 @@ class WordLanguageModel(keras.Model):
             x = dropout(x, training=training)
         return x, states
 
-    def _logits(self, h):
-        if self.projection is not None:
-            h = self.projection(h)
+    def _hidden(self, x):
+        """The recurrent outputs in the output layer's space (`embedding_dim`)."""
+        return x if self.projection is None else self.projection(x)
+
+    def _output_vectors(self):
+        """`(vocabulary, embedding_dim)`: each word's output vector."""
+        if self.tie_embeddings:
+            return self.embedding.embeddings
+        return ops.transpose(self.embedding.reverse_embeddings)
+
+    def _logits(self, x):
+        """Next-word logits over the whole vocabulary from recurrent outputs
+        (for the adaptive softmax, its log-probabilities)."""
+        h = self._hidden(x)
+        if self.softmax == "adaptive" and self._clusters:
+            return self._adaptive_log_probabilities(h)
         return self.embedding(h, reverse=True)
+
+    def _adaptive_log_probabilities(self, h):
+        vectors = ops.cast(self._output_vectors(), h.dtype)
+        head_end = self._clusters[0][0]
+        head = ops.concatenate([
+            ops.matmul(h, ops.transpose(vectors[:head_end])),
+            ops.matmul(h, ops.cast(self.cluster_logits, h.dtype)),
+        ], axis=-1)
+        head = ops.log_softmax(ops.cast(head, "float32"), axis=-1)
+        parts = [head[..., :head_end]]
+        for i, ((start, end), (hidden, words)) in enumerate(
+                zip(self._clusters, self.tail_projections)):
+            tail = ops.matmul(
+                ops.matmul(h, ops.cast(hidden, h.dtype)),
+                ops.transpose(ops.matmul(vectors[start:end], ops.cast(words, h.dtype))),
+            )
+            parts.append(ops.log_softmax(ops.cast(tail, "float32"), axis=-1)
+                         + head[..., head_end + i:head_end + i + 1])
+        return ops.concatenate(parts, axis=-1)
 
     def call(self, ids, training=False):
         x, _ = self._run(ids, training=training)
+        if training and self.softmax != "full" and self.loss is None:
+            # The loss computes only what it needs of the output layer.
+            return {"hidden": self._hidden(x)}
         return self._logits(x)
+
+    def _sampled_negative_log_likelihoods(self, h, targets):
+        """Per-position sampled-softmax losses `(n,)` of hidden states `(n, d)`."""
+        size, count = self.vocabulary_size, self.samples
+        log_range = float(np.log(size + 1.0))
+        uniform = keras.random.uniform((count,), seed=self.sample_seed)
+        candidates = ops.clip(ops.cast(ops.floor(ops.exp(uniform * log_range)), "int32") - 1,
+                              0, size - 1)
+
+        def log_expected(ids):  # log(count * Q(id)), Q log-uniform over the ids
+            ids = ops.cast(ids, "float32")
+            q = (ops.log(ids + 2.0) - ops.log(ids + 1.0)) / log_range
+            return ops.log(count * q)
+
+        vectors = self._output_vectors()
+        true_logits = ops.sum(
+            ops.cast(h, "float32") * ops.cast(ops.take(vectors, targets, axis=0), "float32"),
+            axis=-1) - log_expected(targets)
+        sampled = ops.cast(ops.matmul(h, ops.transpose(
+            ops.cast(ops.take(vectors, candidates, axis=0), h.dtype))), "float32")
+        sampled = sampled - log_expected(candidates)[None, :]
+        hits = ops.equal(targets[:, None], candidates[None, :])
+        sampled = ops.where(hits, -1e9, sampled)
+        logits = ops.concatenate([true_logits[:, None], sampled], axis=1)
+        return ops.logsumexp(logits, axis=1) - true_logits
+
+    def _adaptive_negative_log_likelihoods(self, h, targets):
+        """Per-position adaptive-softmax losses `(n,)` of hidden states `(n, d)`:
+        each cluster's softmax is computed, but never concatenated into the
+        whole vocabulary's."""
+        if not self._clusters:
+            logits = ops.cast(self.embedding(h, reverse=True), "float32")
+            return ops.logsumexp(logits, axis=-1) - ops.squeeze(
+                ops.take_along_axis(logits, targets[:, None], axis=-1), -1)
+        vectors = ops.cast(self._output_vectors(), h.dtype)
+        head_end = self._clusters[0][0]
+        head = ops.cast(ops.concatenate([
+            ops.matmul(h, ops.transpose(vectors[:head_end])),
+            ops.matmul(h, ops.cast(self.cluster_logits, h.dtype)),
+        ], axis=-1), "float32")
+        # The head's entry for each target: the word, or its cluster's.
+        head_target = targets
+        for i, (start, end) in enumerate(self._clusters):
+            inside = ops.logical_and(targets >= start, targets < end)
+            head_target = ops.where(inside, head_end + i, head_target)
+        nll = ops.logsumexp(head, axis=-1) - ops.squeeze(
+            ops.take_along_axis(head, head_target[:, None], axis=-1), -1)
+        dynamic = keras.backend.backend() == "tensorflow"
+        for (start, end), (hidden, words) in zip(self._clusters, self.tail_projections):
+            inside = ops.logical_and(targets >= start, targets < end)
+            rows, index = h, ops.clip(targets - start, 0, end - start - 1)
+            if dynamic:
+                # Only the positions whose next word is in this cluster (on
+                # TensorFlow, whose graphs take shapes known only when run;
+                # `jit` needs static shapes, so JAX scores every position).
+                import tensorflow as tf
+
+                positions = tf.where(inside)[:, 0]
+                rows, index = tf.gather(h, positions), tf.gather(index, positions)
+            tail = ops.cast(ops.matmul(
+                ops.matmul(rows, ops.cast(hidden, h.dtype)),
+                ops.transpose(ops.matmul(vectors[start:end], ops.cast(words, h.dtype))),
+            ), "float32")
+            word = ops.logsumexp(tail, axis=-1) - ops.squeeze(
+                ops.take_along_axis(tail, index[:, None], axis=-1), -1)
+            if dynamic:
+                nll = nll + tf.scatter_nd(positions[:, None], word, tf.shape(nll, tf.int64))
+            else:
+                nll = nll + ops.where(inside, word, 0.0)
+        return nll
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The mean next-word cross-entropy over every target but padding
+        (with `softmax="sampled"` in training, its sampled estimate); with a
+        compiled `loss`, Keras's."""
+        if self.loss is not None:
+            if self.softmax != "full":
+                raise ValueError(f"softmax={self.softmax!r} computes its own loss: compile the "
+                                 "model without `loss`")
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        targets = ops.reshape(ops.cast(y, "int32"), (-1,))
+        valid = ops.cast(ops.not_equal(targets, PAD_ID), "float32")
+        if isinstance(y_pred, dict):  # training: sampled or adaptive softmax
+            h = y_pred["hidden"]
+            h = ops.reshape(h, (-1, ops.shape(h)[-1]))
+            if self.softmax == "sampled":
+                nll = self._sampled_negative_log_likelihoods(h, targets)
+            else:
+                nll = self._adaptive_negative_log_likelihoods(h, targets)
+        else:
+            logits = ops.cast(y_pred, "float32")
+            logits = ops.reshape(logits, (-1, ops.shape(logits)[-1]))
+            nll = ops.logsumexp(logits, axis=-1) - ops.squeeze(
+                ops.take_along_axis(logits, targets[:, None], axis=-1), -1)
+        total = ops.sum(nll * valid)
+        tokens = ops.sum(valid)
+        self.perplexity_tracker.update_state(total, tokens)
+        loss = total / ops.maximum(tokens, 1.0)
+        for extra in self.losses:
+            loss = loss + ops.cast(ops.sum(extra), loss.dtype)
+        return loss
+
+    @property
+    def metrics(self):
+        metrics = super().metrics
+        if self.loss is not None:  # Keras's loss and compiled metrics report
+            metrics = [m for m in metrics if m is not self.perplexity_tracker]
+        return metrics
 
     def next_word(self, ids):
         """Next-word logits `(batch, vocabulary)` after each row of
@@ -236,6 +455,35 @@ class WordLanguageModel(keras.Model):
             logits, states = self.step(ops.maximum(token, _END), states)
         return ops.stack(words, axis=1)
 
+    def interpolate(self, ngram, weight):
+        """Attaches a fitted n-gram model (`rnnapps.tasks.next_word.ngram
+        .KneserNeyLM` over this vocabulary's ids) whose distribution the
+        `next_word` task mixes with this model's, `weight` * this model's +
+        (1 - weight) * the n-gram's (`rnnapps.tasks.next_word.interpolation`).
+        `None` detaches it. Saved with the model (`.keras` assets)."""
+        if ngram is not None and ngram.vocabulary_size != self.vocabulary_size:
+            raise ValueError(f"the n-gram model covers {ngram.vocabulary_size} ids, this model "
+                             f"{self.vocabulary_size}")
+        if not 0 <= weight <= 1:
+            raise ValueError(f"weight must be in [0, 1]. Received: weight={weight}")
+        self.ngram = ngram
+        self.ngram_weight = float(weight) if ngram is not None else 1.0
+
+    def save_assets(self, dir_path):
+        if self.ngram is not None:
+            import os
+
+            self.ngram.save(os.path.join(dir_path, "ngram.npz"))
+
+    def load_assets(self, dir_path):
+        import os
+
+        path = os.path.join(dir_path, "ngram.npz")
+        if os.path.exists(path):
+            from rnnapps.tasks.next_word.ngram import KneserNeyLM
+
+            self.ngram = KneserNeyLM.load(path)
+
     def with_words(self, words):
         """A copy of this model whose vocabulary ends with `words` (those it
         lacks, in order), for fine-tuning on text with words of its own
@@ -245,7 +493,8 @@ class WordLanguageModel(keras.Model):
         """
         known = set(self.vocabulary)
         new_words = [w for w in dict.fromkeys(words) if w not in known and w]
-        config = {**self.get_config(), "vocabulary": self.vocabulary + new_words}
+        config = {**self.get_config(), "vocabulary": self.vocabulary + new_words,
+                  "ngram_weight": 1.0}  # the n-gram covers the old vocabulary only
         model = type(self).from_config(config)
         model.build((None, None))
         old = ops.convert_to_numpy(self.embedding.embeddings)
@@ -274,7 +523,35 @@ class WordLanguageModel(keras.Model):
             "embedding_dropout": embedding_dropout,
             "input_dropout": input_dropout,
             "output_dropout": output_dropout,
+            "softmax": self.softmax,
+            "samples": self.samples,
+            "cutoffs": list(self.cutoffs),
+            "seed": self.seed,
+            "ngram_weight": self.ngram_weight,
         }
+
+
+class _TokenPerplexity(keras.metrics.Metric):
+    """exp of the mean negative log-likelihood per word, from summed losses
+    and word counts (what `WordLanguageModel.compute_loss` gives it)."""
+
+    def __init__(self, name="perplexity", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype="float32",
+                                       name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype="float32",
+                                       name="count")
+
+    def update_state(self, total, count):
+        self.total.assign(self.total + ops.cast(total, "float32"))
+        self.count.assign(self.count + ops.cast(count, "float32"))
+
+    def result(self):
+        return ops.exp(self.total / ops.maximum(self.count, 1.0))
+
+    def reset_state(self):
+        self.total.assign(0.0)
+        self.count.assign(0.0)
 
 
 # === Data: sentences as batches of (<s> w1 .. wn, w1 .. wn </s>) ===

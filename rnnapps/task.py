@@ -331,7 +331,8 @@ def train(task, config, verbose="auto", log=print, distribute="none", mixed_prec
             _write_atomically(run_dir / "task.json", json.dumps(
                 export_metadata(task, config, data.info), indent=2, default=str))
         return _fit_and_export(task, config, data, model, strategy or distribution, run_dir,
-                               write_dir, verbose if chief else 0, log)
+                               write_dir, verbose if chief else 0, log,
+                               float32_policy=policy if mixed_precision else None)
     finally:
         keras.config.set_dtype_policy(policy)
         if distribution is not None:
@@ -473,7 +474,8 @@ def _write_atomically(path, text):
     partial.replace(path)
 
 
-def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, verbose, log):
+def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, verbose, log,
+                    float32_policy=None):
     import keras
 
     from rnnapps import distribute as distribute_lib
@@ -525,16 +527,22 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
                 "data": {"name": data.info["name"], "sizes": data.info["sizes"]},
                 "checkpoint": str(run_dir / "model.keras"), "epochs_run": epochs_run,
                 "examples": [], "distribute": facts}
-    if strategy is not None:
+    if strategy is not None or float32_policy is not None:
         # Test and export a copy outside the strategy: no collective op then
         # waits on the other workers, the export holds plain variables, and
         # (on JAX) a test batch need not split evenly over the devices.
+        # After mixed precision, the copy computes in float32 (the trained
+        # variables are float32): the test report and the export are exact.
         if hasattr(strategy, "device_mesh"):
             keras.distribution.set_distribution(None)
+        if float32_policy is not None:
+            keras.config.set_dtype_policy(float32_policy)
         trained, model = model, task.build_model(config, data)
         if not model.built:
             model(next(iter(data.train))[0])
         model.set_weights(trained.get_weights())
+        if float32_policy is not None:  # the checkpoint holds the float32 model too
+            _save_atomically(model, run_dir / "model.keras")
     if task.after_fit(model, data):
         # The checkpoint `rnnapps export --checkpoint` reads holds it too.
         model.save(str(run_dir / "model.keras.tmp.keras"))

@@ -191,6 +191,7 @@ def load_data(config):
             "max_length": config.max_length,
             "continuation_length": config.continuation_length,
             "ngram_order": config.ngram_order,
+            "interpolate": bool(config.interpolate and config.ngram_order >= 2),
         },
         raw={"sentences": splits, "vocabulary": vocabulary, "preprocessor": preprocessor, **ids},
     )

@@ -18,43 +18,76 @@ def _top(scores, k):
     return np.argpartition(-scores, k - 1, axis=-1)[..., :k]
 
 
-def language_model_metrics(model, dataset):
-    """Perplexity (every next token, `</s>` and `[UNK]` included) and the
-    top-1/top-5 accuracy of word suggestions (positions whose next token is
-    a vocabulary word; the model's most likely words) of `model` on batches
-    of `(inputs, targets)`."""
-    from rnnapps.language_model import log_probabilities_of
+class _Scores:
+    """Running perplexity and top-1/top-5 accuracy over positions."""
 
-    total = 0.0
-    tokens = hits1 = hits5 = words = 0
-    for inputs, targets in dataset:
-        log_probabilities = log_probabilities_of(model, inputs)
-        targets = np.asarray(targets)
-        valid = targets != PAD_ID
-        picked = np.take_along_axis(log_probabilities, targets[..., None], -1)[..., 0]
-        total += float(picked[valid].sum())
-        tokens += int(valid.sum())
+    def __init__(self):
+        self.total, self.tokens, self.hits1, self.hits5, self.words = 0.0, 0, 0, 0, 0
+
+    def add(self, log_probabilities, targets):
+        """`log_probabilities` `[n, vocabulary]` at `n` positions, `targets` `[n]`."""
+        picked = np.take_along_axis(log_probabilities, targets[:, None], -1)[:, 0]
+        self.total += float(picked.sum())
+        self.tokens += len(targets)
         is_word = targets >= FIRST_WORD_ID
         scores = log_probabilities[is_word][:, FIRST_WORD_ID:]
         top5 = _top(scores, 5) + FIRST_WORD_ID
         top1 = np.argmax(scores, -1) + FIRST_WORD_ID
-        hits1 += int((top1 == targets[is_word]).sum())
-        hits5 += int((top5 == targets[is_word][:, None]).any(-1).sum())
-        words += int(is_word.sum())
-    return {
-        "perplexity": round(float(np.exp(-total / max(tokens, 1))), 3),
-        "top1_accuracy": round(hits1 / max(words, 1), 4),
-        "top5_accuracy": round(hits5 / max(words, 1), 4),
-        "tokens": tokens,
-    }
+        self.hits1 += int((top1 == targets[is_word]).sum())
+        self.hits5 += int((top5 == targets[is_word][:, None]).any(-1).sum())
+        self.words += int(is_word.sum())
+
+    def result(self, prefix=""):
+        return {
+            f"{prefix}perplexity": round(float(np.exp(-self.total / max(self.tokens, 1))), 3),
+            f"{prefix}top1_accuracy": round(self.hits1 / max(self.words, 1), 4),
+            f"{prefix}top5_accuracy": round(self.hits5 / max(self.words, 1), 4),
+        }
 
 
-def ngram_metrics(data, order):
-    """The Kneser-Ney baseline on `data`: fitted on the training ids, scored
-    on the test ids like `language_model_metrics`."""
+def language_model_metrics(model, dataset):
+    """Perplexity (every next token, `</s>` and `[UNK]` included) and the
+    top-1/top-5 accuracy of word suggestions (positions whose next token is
+    a vocabulary word; the model's most likely words) of `model` on batches
+    of `(inputs, targets)`.
+
+    With an n-gram attached (`WordLanguageModel.interpolate`), these score
+    the mixture the model serves, and `recurrent_perplexity`,
+    `recurrent_top1_accuracy` and `recurrent_top5_accuracy` the recurrent
+    model alone."""
+    import tensorflow as tf
+
+    from rnnapps.language_model import log_probabilities_of
+    from rnnapps.tasks.next_word import interpolation
+
+    ngram = getattr(model, "ngram", None)
+    weight = getattr(model, "ngram_weight", 1.0)
+    tables = interpolation.NGramTensors(ngram) if ngram is not None else None
+    served, alone = _Scores(), _Scores()
+    for inputs, targets in dataset:
+        log_probabilities = log_probabilities_of(model, inputs)
+        targets = np.asarray(targets)
+        valid = targets != PAD_ID
+        alone.add(log_probabilities[valid], targets[valid])
+        if tables is not None:
+            context = tf.boolean_mask(interpolation.histories(inputs, ngram.order), valid)
+            mixed = (weight * np.exp(log_probabilities[valid])
+                     + (1 - weight) * tables.distribution(context).numpy().astype(np.float64))
+            served.add(np.log(np.maximum(mixed, 1e-300)), targets[valid])
+    if tables is None:
+        return {**alone.result(), "tokens": alone.tokens}
+    return {**served.result(), "tokens": served.tokens, "ngram_weight": weight,
+            **alone.result("recurrent_")}
+
+
+def ngram_metrics(data, order, lm=None):
+    """The Kneser-Ney baseline on `data`: fitted on the training ids (or
+    `lm`, already fitted so), scored on the test ids like
+    `language_model_metrics`."""
     from rnnapps.tasks.next_word.ngram import KneserNeyLM
 
-    lm = KneserNeyLM(data.info["vocabulary_size"], order=order).fit(data.raw["train"])
+    if lm is None:
+        lm = KneserNeyLM(data.info["vocabulary_size"], order=order).fit(data.raw["train"])
     hits1 = hits5 = words = 0
     for sentence in data.raw["test"]:
         for i, target in enumerate(sentence):

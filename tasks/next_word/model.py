@@ -3,7 +3,6 @@ compiled with the task's settings."""
 
 import keras
 
-from rnnapps.language_model import PAD_ID
 from rnnapps.language_model import WordLanguageModel
 from rnnapps.optimizers import ClippedOptimizer
 
@@ -13,11 +12,10 @@ __all__ = ["build_model"]
 def build_model(config, vocabulary):
     """A compiled `WordLanguageModel` for `config` (a `NextWordConfig`).
 
-    The loss is the cross-entropy of the next word, padding left out; the
-    progress bar shows keras-hub's per-word `Perplexity`.
+    The model computes its own loss, the cross-entropy of the next word,
+    padding left out (with `config.softmax`: full, sampled or adaptive),
+    and shows the per-word perplexity in the progress bar.
     """
-    import keras_hub
-
     model = WordLanguageModel(
         vocabulary,
         cell=config.cell,
@@ -28,6 +26,9 @@ def build_model(config, vocabulary):
         embedding_dropout=config.embedding_dropout,
         input_dropout=config.input_dropout,
         output_dropout=config.output_dropout,
+        softmax=config.softmax,
+        samples=config.softmax_samples,
+        seed=config.seed,
         name=f"next_word_{config.cell}",
     )
     model.build((None, None))
@@ -35,7 +36,5 @@ def build_model(config, vocabulary):
         optimizer=ClippedOptimizer(
             keras.optimizers.Adam(config.learning_rate), clipnorm=config.clipnorm
         ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
-        metrics=[keras_hub.metrics.Perplexity(from_logits=True, mask_token_id=PAD_ID)],
     )
     return model

@@ -101,12 +101,28 @@ class NextWordTask(Task):
     def diagnostic_layer(self, model):
         return model.recurrent[0].name
 
+    def after_fit(self, model, data):
+        """With `interpolate`: fits the Kneser-Ney n-gram on the training
+        ids and attaches it to the model, its weight in the mixture chosen
+        on the validation split (`interpolation.choose_weight`)."""
+        if not data.info.get("interpolate"):
+            return False
+        from rnnapps.tasks.next_word.interpolation import choose_weight
+
+        lm = _fitted_ngram(data)
+        weight, perplexities = choose_weight(model, lm, data.validation)
+        model.interpolate(lm, weight)
+        data.info["ngram_weight"] = weight
+        data.info["validation_perplexity_by_ngram_weight"] = {
+            f"{w:.2f}": round(p, 3) for w, p in perplexities.items()}
+        return True
+
     def test_metrics(self, model, data):
         metrics = language_model_metrics(model, data.test)
         metrics.update(vocabulary_size=data.info["vocabulary_size"],
                        test_unknown_rate=data.info["test_unknown_rate"])
         if data.info.get("ngram_order"):
-            metrics.update(ngram_metrics(data, data.info["ngram_order"]))
+            metrics.update(ngram_metrics(data, data.info["ngram_order"], _fitted_ngram(data)))
         return metrics
 
     def example_predictions(self, model, data, count=5):
@@ -189,6 +205,16 @@ class NextWordTask(Task):
         shown = "  ".join(f"{s['word']} ({s['probability']:.3f})" for s in prediction["next_words"])
         return f"{prediction['text']} ->  {shown}\n  continued: {prediction['text']} {prediction['continuation']}"
 
+
+
+def _fitted_ngram(data):
+    """The run's Kneser-Ney n-gram, fitted once on the training ids."""
+    from rnnapps.tasks.next_word.ngram import KneserNeyLM
+
+    if data.raw.get("ngram") is None:
+        data.raw["ngram"] = KneserNeyLM(
+            data.info["vocabulary_size"], order=data.info["ngram_order"]).fit(data.raw["train"])
+    return data.raw["ngram"]
 
 
 def _same_file(path, other):
@@ -345,11 +371,18 @@ def suggest(model, preprocessor, texts, k, continuation_length):
 
     ids = preprocessor.prompt_ids(list(texts)).numpy()
     logits, states = model.next_word(ids)
-    continuation = ops.convert_to_numpy(
-        model.greedy_continuation(logits, states, continuation_length))
-    logits = ops.convert_to_numpy(logits).astype(np.float64)
-    probabilities = np.exp(logits - logits.max(-1, keepdims=True))
-    probabilities /= probabilities.sum(-1, keepdims=True)
+    ngram = _serving_ngram(model)
+    if ngram is None:
+        continuation = ops.convert_to_numpy(
+            model.greedy_continuation(logits, states, continuation_length))
+        logits = ops.convert_to_numpy(logits).astype(np.float64)
+        probabilities = np.exp(logits - logits.max(-1, keepdims=True))
+        probabilities /= probabilities.sum(-1, keepdims=True)
+    else:
+        probabilities, continuation = _mixed_next_words(
+            model, ngram, ids, logits, states, continuation_length, numpy=True)
+        probabilities = np.asarray(probabilities, np.float64)
+        continuation = np.asarray(continuation)
     probabilities[:, :FIRST_WORD_ID] = 0.0
     k = min(k, model.vocabulary_size - FIRST_WORD_ID)
     top = np.argsort(-probabilities, axis=-1, kind="stable")[:, :k]
@@ -359,6 +392,56 @@ def suggest(model, preprocessor, texts, k, continuation_length):
         results.append(([table[i] for i in row], p[row].astype(np.float32).tolist(),
                         " ".join(table[i] for i in words if i != PAD_ID)))
     return results
+
+
+def _serving_ngram(model, variables=False):
+    """The model's n-gram as `NGramTensors`, or `None` without one. With
+    `variables` (for an export), built once and kept on the model, so that
+    the SavedModel built from it saves the n-gram's arrays as variables."""
+    from rnnapps.tasks.next_word.interpolation import NGramTensors
+
+    if getattr(model, "ngram", None) is None or model.ngram_weight >= 1.0:
+        return None
+    if not variables:
+        return NGramTensors(model.ngram)
+    if getattr(model, "serving_ngram", None) is None:
+        model.serving_ngram = NGramTensors(model.ngram, variables=True)
+    return model.serving_ngram
+
+
+def _mixed_next_words(model, ngram, ids, logits, states, length, numpy=False):
+    """The mixture's next-word probabilities `[batch, vocabulary]` after
+    each row of `ids`, and its greedy continuation `[batch, length]` ids
+    (padding after `</s>`; `[UNK]` and `<s>` never chosen), as
+    `WordLanguageModel.greedy_continuation` does for the model alone."""
+    import tensorflow as tf
+    from keras import ops
+
+    from rnnapps.tasks.next_word.interpolation import last_history
+
+    weight = model.ngram_weight
+
+    def mix(logits, history):
+        rnn = tf.nn.softmax(tf.cast(ops.convert_to_numpy(logits) if numpy else logits,
+                                    tf.float32))
+        return weight * rnn + (1 - weight) * ngram.distribution(history)
+
+    history = last_history(tf.constant(ids) if numpy else ids, ngram.order)
+    first = probabilities = mix(logits, history)
+    banned = np.zeros(model.vocabulary_size, np.float32)
+    banned[[PAD_ID, 1, 2]] = -1.0  # padding, [UNK], <s>
+    done = tf.zeros(tf.shape(history)[:1], tf.bool)
+    words = []
+    for _ in range(length):
+        token = tf.argmax(probabilities + banned, axis=-1, output_type=tf.int32)
+        token = tf.where(done, 0, token)
+        done = tf.logical_or(done, tf.equal(token, 3))
+        words.append(tf.where(tf.equal(token, 3), 0, token))
+        fed = tf.maximum(token, 3)
+        logits, states = model.step(fed.numpy() if numpy else fed, states)
+        history = tf.concat([history[:, 1:], tf.cast(fed, history.dtype)[:, None]], axis=1)
+        probabilities = mix(logits, history)
+    return first, tf.stack(words, axis=1)
 
 
 def _spec(name, dtype):
@@ -382,12 +465,19 @@ def _suggest_fn(model, preprocessor, info):
         with tf.control_dependencies([check]):
             ids = preprocessor.prompt_ids(text)
         logits, states = model.next_word(ids)
-        probabilities = tf.nn.softmax(logits) * is_word
+        ngram = _serving_ngram(model, variables=True)
+        if ngram is None:
+            probabilities = tf.nn.softmax(tf.cast(logits, tf.float32)) * is_word
+            continued = model.greedy_continuation(logits, states, length)
+        else:
+            probabilities, continued = _mixed_next_words(model, ngram, ids, logits, states,
+                                                         length)
+            probabilities = probabilities * is_word
         most = tf.clip_by_value(tf.reduce_max(k), 1, model.vocabulary_size - FIRST_WORD_ID)
         top = tf.math.top_k(probabilities, most)
         keep = tf.range(most)[None, :] < k[:, None]
         words = tf.where(keep, tf.gather(vocabulary, top.indices), "")
-        continuation = tf.gather(vocabulary, model.greedy_continuation(logits, states, length))
+        continuation = tf.gather(vocabulary, continued)
         return {
             "words": words,
             "probabilities": tf.where(keep, top.values, 0.0),
@@ -408,6 +498,18 @@ def _score_fn(model, preprocessor):
         log_probabilities = -tf.nn.sparse_softmax_cross_entropy_with_logits(
             targets, tf.cast(model(inputs), tf.float32)
         )
+        ngram = _serving_ngram(model, variables=True)
+        if ngram is not None:  # the mixture's probability of each word
+            from rnnapps.tasks.next_word.interpolation import histories
+
+            context = histories(inputs, ngram.order)
+            shape = tf.shape(targets)
+            kn = tf.reshape(ngram.probabilities(
+                tf.reshape(context, [-1, ngram.order - 1]), tf.reshape(targets, [-1])), shape)
+            weight = model.ngram_weight
+            mixed = weight * tf.exp(log_probabilities) + (1 - weight) * kn
+            # Padding (never a word the n-gram predicts) is left out below.
+            log_probabilities = tf.math.log(tf.where(targets != PAD_ID, mixed, 1.0))
         valid = tf.cast(targets != PAD_ID, tf.float32)
         return {
             "log_probability": tf.reduce_sum(log_probabilities * valid, axis=1),

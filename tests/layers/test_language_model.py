@@ -114,3 +114,84 @@ def test_log_probabilities_and_perplexity_on_ids():
     expected = np.exp(-np.mean(picked))  # padding left out
     assert perplexity(model, [(inputs, targets)]) == pytest.approx(expected, rel=1e-6)
     assert 1 < expected < 20  # an untrained model: about uniform over 10 ids
+
+
+# --- Training softmaxes: full, sampled, adaptive --------------------------------------
+
+BIG_VOCABULARY = ["<s>", "</s>"] + [f"w{i}" for i in range(60)]  # ids 2-63
+
+
+def _corpus(rows=64, length=10, seed=0):
+    """Ids whose next word follows from the current one (w_i -> w_(i+1)),
+    Zipf-like in frequency, as `sentence_batches` pairs them."""
+    rng = np.random.default_rng(seed)
+    starts = np.minimum(rng.zipf(1.5, size=rows) + 3, 50)
+    inputs = np.stack([np.concatenate([[2], s + np.arange(length - 1)]) for s in starts])
+    targets = np.concatenate([inputs[:, 1:], np.full((rows, 1), 3)], 1)
+    targets[:8, -3:] = 0  # padded targets are left out
+    return inputs.astype("int32"), targets.astype("int32")
+
+
+def _full_loss(model, inputs, targets):
+    """The mean full-softmax cross-entropy over every target but padding (NumPy)."""
+    logits = np.asarray(keras.ops.convert_to_numpy(model(inputs)), np.float64)
+    logits -= logits.max(-1, keepdims=True)
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_p, targets[..., None], -1)[..., 0]
+    return float(-picked[targets != 0].mean())
+
+
+def lm(softmax, **kwargs):
+    keras.utils.set_random_seed(0)
+    model = WordLanguageModel(BIG_VOCABULARY, embedding_dim=16, units=16, softmax=softmax,
+                              **kwargs)
+    model.build((None, None))
+    return model
+
+
+def test_adaptive_softmax_is_a_distribution_and_trains_on_its_exact_likelihood():
+    model = lm("adaptive", cutoffs=(20, 40))
+    inputs, targets = _corpus()
+    log_p = keras.ops.convert_to_numpy(model(inputs)).astype(np.float64)
+    np.testing.assert_allclose(np.exp(log_p).sum(-1), 1.0, atol=1e-5)
+    # The training loss (clusters scored apart) is the likelihood `call` gives.
+    model.compile(optimizer="adam")
+    y_pred = model(inputs, training=True)
+    assert isinstance(y_pred, dict)  # hidden states: the loss computes the rest
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(y=targets, y_pred=y_pred)))
+    assert loss == pytest.approx(_full_loss(model, inputs, targets), rel=1e-4)
+    assert model.get_config()["softmax"] == "adaptive"
+    assert WordLanguageModel.from_config(model.get_config()).cutoffs == (20, 40)
+
+
+@pytest.mark.parametrize("softmax", ["sampled", "adaptive", "full"])
+def test_every_softmax_learns_and_predicts_with_the_full_distribution(softmax):
+    """Training with each softmax lowers the exact (full-softmax) loss on the
+    data far below the untrained model's, and `perplexity` is reported."""
+    model = lm(softmax, samples=32, cutoffs=(20, 40))
+    inputs, targets = _corpus()
+    before = _full_loss(model, inputs, targets)
+    model.compile(optimizer=keras.optimizers.Adam(0.02))
+    history = model.fit(inputs, targets, batch_size=16, epochs=15, verbose=0)
+    after = _full_loss(model, inputs, targets)
+    assert after < 0.75 * before, (before, after)
+    assert {"loss", "perplexity"} <= set(history.history)
+    # Inference gives the whole vocabulary's logits, whatever trained them.
+    assert tuple(model(inputs[:2]).shape) == (2, 10, len(BIG_VOCABULARY) + 2)
+    evaluated = model.evaluate(inputs, targets, batch_size=64, verbose=0, return_dict=True)
+    assert evaluated["loss"] == pytest.approx(after, rel=1e-4)
+    # Over batches, perplexity weighs each batch by its words (Keras's loss, by its rows).
+    evaluated = model.evaluate(inputs, targets, batch_size=5, verbose=0, return_dict=True)
+    assert evaluated["perplexity"] == pytest.approx(np.exp(after), rel=1e-4)
+
+
+def test_sampled_softmax_needs_its_own_loss_and_rejects_bad_settings():
+    model = lm("sampled")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    inputs, targets = _corpus(rows=4)
+    with pytest.raises(ValueError, match="computes its own loss"):
+        model.compute_loss(y=targets, y_pred=model(inputs))
+    with pytest.raises(ValueError, match="softmax must be one of"):
+        WordLanguageModel(BIG_VOCABULARY, softmax="hierarchical")
+    with pytest.raises(ValueError, match="cutoffs must increase"):
+        WordLanguageModel(BIG_VOCABULARY, softmax="adaptive", cutoffs=(40, 20))

@@ -57,6 +57,28 @@ def test_auto_takes_jax_on_a_gpu(monkeypatch):
     assert backends.choose_backend("next_word", "auto") == "jax"
 
 
+def test_auto_precision_is_bfloat16_only_where_it_is_fast(monkeypatch):
+    monkeypatch.setitem(backends.FAST_PRECISION, "next_word", "mixed_bfloat16")
+    monkeypatch.setattr(backends, "_jax_sees_a_gpu", lambda: False)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    monkeypatch.setattr(backends, "cpu_has_bfloat16", lambda: True)
+    assert backends.choose_precision("next_word", "auto", "tensorflow") == "mixed_bfloat16"
+    assert backends.choose_precision("sentiment", "auto", "tensorflow") is None
+    assert backends.choose_precision("next_word", "auto", "jax") is None  # XLA on a CPU
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # emulated bfloat16 matmuls
+    assert backends.choose_precision("next_word", "auto", "tensorflow") is None
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    monkeypatch.setattr(backends, "cpu_has_bfloat16", lambda: False)
+    assert backends.choose_precision("next_word", "auto", "tensorflow") is None
+    monkeypatch.setattr(backends, "_jax_sees_a_gpu", lambda: True)
+    assert backends.choose_precision("next_word", "auto", "jax") == "mixed_bfloat16"
+    # Asked for, it is what was asked, anywhere.
+    assert backends.choose_precision("sentiment", "bfloat16") == "mixed_bfloat16"
+    assert backends.choose_precision("next_word", "float32") is None
+    with pytest.raises(TaskError, match="--mixed-precision must be one of"):
+        backends.choose_precision("next_word", "int8")
+
+
 def test_another_backend_than_the_loaded_one_is_one_line(tmp_path, run_here):
     other = "jax" if keras.backend.backend() == "tensorflow" else "tensorflow"
     done = run_here("train", "forecasting", "--backend", other, "--epochs", "1",

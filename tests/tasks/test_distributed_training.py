@@ -278,13 +278,14 @@ def test_mixed_precision_trains_and_exports_float32(tmp_path, reviews_csv, polic
     assert {k: v.dtype for k, v in serve.structured_outputs.items()}["probabilities"] == tf.float32
     outputs = serve(text=tf.constant(["Great peanut butter, I love it", "Stale and awful"]))
     np.testing.assert_allclose(outputs["probabilities"].numpy().sum(axis=1), 1.0, atol=1e-2)
-    # The checkpoint's layers computed in 16 bits, with float32 variables.
+    # Trained in 16 bits with float32 variables; tested, kept and exported as
+    # the float32 model of those variables.
     from rnnapps.tasks import sentiment  # noqa: F401 (registers the custom layers)
 
     model = keras.models.load_model(tmp_path / result["checkpoint"], compile=False)
     policies = {layer.dtype_policy.name for layer in model.layers
                 if layer.weights and layer.dtype_policy.name != "string"}
-    assert policy in policies
+    assert policies == {"float32"}
     assert all(w.dtype == "float32" for w in model.weights if "float" in str(w.dtype))
     # Its checkpoint is another run's than a float32 one's (other optimizer state).
     assert len(list((tmp_path / "out" / ".checkpoints" / "sentiment").iterdir())) == 1

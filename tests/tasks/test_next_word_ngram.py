@@ -332,3 +332,41 @@ def test_module_imports_neither_keras_nor_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+# --- The n-gram in TensorFlow ops (what the export serves) ------------------------------
+
+
+@pytest.mark.parametrize("order", [2, 3, 5])
+def test_tensorflow_tables_give_the_numpy_models_distribution_and_probabilities(order):
+    import tensorflow as tf
+
+    from rnnapps.tasks.next_word.interpolation import NGramTensors, histories, last_history
+
+    rng = np.random.default_rng(order)
+    sentences = [list(rng.integers(4, 30, size=rng.integers(1, 9))) for _ in range(300)]
+    lm = KneserNeyLM(30, order=order).fit(sentences)
+    tables = NGramTensors(lm)
+    # Seen and unseen contexts, [UNK] (1) and the end (3) among them.
+    texts = [list(rng.integers(1, 30, size=rng.integers(1, 7))) for _ in range(20)]
+    texts += sentences[:5]
+    ids = np.zeros((len(texts), 9), np.int32)
+    for i, text in enumerate(texts):
+        ids[i, 0] = 2
+        ids[i, 1:len(text) + 1] = text
+    context = histories(tf.constant(ids), order).numpy()
+    rows, words, expected = [], [], []
+    for i, text in enumerate(texts):
+        for j, word in enumerate(text + [3]):
+            rows.append(context[i, j])
+            words.append(word)
+            expected.append(lm.distribution(text[:j]))
+    rows, expected = np.array(rows), np.array(expected)
+    got = tables.distribution(tf.constant(rows)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    np.testing.assert_allclose(tables.probabilities(tf.constant(rows), tf.constant(words)).numpy(),
+                               expected[np.arange(len(words)), words], atol=1e-6)
+    # After each (right-padded) row: the context of its next word.
+    last = last_history(tf.constant(ids), order).numpy()
+    for i, text in enumerate(texts):
+        np.testing.assert_array_equal(last[i], context[i, len(text)])

@@ -1,0 +1,272 @@
+"""Time to quality: each task's default run against the previous default,
+side by side, wall time and score; and each training step's GFLOP/s.
+
+`runs` (the default mode) times the whole command a user runs, `rnnapps
+train TASK` (loading the data, fitting with its validation, the test report
+with its baselines, the export), for the previous default (`PREVIOUS`: the
+flags that give back the settings the task had before issue 37) and for
+today's (no flags), alternating the two seed by seed so that both meet the
+same machine; each run in its own process, one after the other. It prints
+each run's wall time, CPU time (user + system, all threads) and scores and
+the load average around it, then per task the medians over the seeds and the
+ratio of the wall times (today / previous).
+
+`steps` measures what a training step achieves: the step's floating-point
+operations as XLA counts them (`jax.jit(...).lower(...).compile()
+.cost_analysis()` of the model's compiled loss and gradient on one real
+batch) over its median time on the task's default backend, against the
+machine's matmul peak (a 2048 x 2048 float32 matmul, and bfloat16 where a
+variant computes in it), measured in the same process.
+
+    python benchmarks/time_to_quality.py --tasks next_word --seeds 0,1,2
+    python benchmarks/time_to_quality.py steps --tasks next_word
+    python benchmarks/time_to_quality.py --tasks next_word --seeds 0 --quick   # smoke test
+
+Run it with the cores to itself: the wall times are the point.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# The flags that give back each task's settings before issue 37 (today's
+# defaults are the command without flags).
+PREVIOUS = {
+    "next_word": ["--softmax", "full", "--mixed-precision", "float32", "--no-interpolate"],
+}
+# The scores each task's report is judged on (metrics of `rnnapps train`'s
+# result), and its baseline's, printed beside them.
+SCORES = {
+    "next_word": ["perplexity", "top1_accuracy", "top5_accuracy", "ngram_perplexity",
+                  "ngram_top1_accuracy", "ngram_top5_accuracy"],
+    "translation": ["bleu", "chrf", "dictionary_lookup_bleu", "dictionary_lookup_chrf"],
+    "captioning": ["bleu1", "bleu4", "nearest_neighbour_bleu1", "nearest_neighbour_bleu4"],
+}
+# A small run of each task, for `--quick` (checks the script, not the task).
+QUICK = {
+    "next_word": ["--max-sentences", "2000", "--vocabulary-size", "2000", "--embedding-dim",
+                  "32", "--units", "64", "--epochs", "1", "--ngram-order", "2"],
+}
+
+
+def flatten(metrics, prefix=""):
+    """`{"a": {"b": 1}}` -> `{"a_b": 1}`: the numbers of a nested report."""
+    out = {}
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}_"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[name] = value
+    return out
+
+
+def run_once(task, flags, seed, quick):
+    """Wall seconds and the flattened test metrics of one `rnnapps train`."""
+    with tempfile.TemporaryDirectory(prefix="ttq-") as export_dir:
+        command = [sys.executable, "-m", "rnnapps.cli", "train", task, *flags,
+                   *(QUICK.get(task, []) if quick else []), "--seed", str(seed),
+                   "--export-dir", export_dir]
+        started, cpu = time.perf_counter(), _children_cpu()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return seconds, cpu, flatten(result["metrics"])
+
+
+def _children_cpu():
+    """CPU seconds (user + system) of this process's finished children."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def runs(args):
+    rows = []
+    for task in args.tasks:
+        for seed in args.seeds:
+            for variant, flags in (("previous", PREVIOUS.get(task)), ("today", [])):
+                if flags is None or variant not in args.variants:
+                    continue
+                load = os.getloadavg()[0]
+                seconds, cpu, metrics = run_once(task, flags, seed, args.quick)
+                row = {"task": task, "variant": variant, "seed": seed,
+                       "wall_s": round(seconds, 1), "cpu_s": round(cpu, 1),
+                       "load_before": round(load, 2), "load_after": round(os.getloadavg()[0], 2),
+                       **{k: metrics[k] for k in SCORES.get(task, []) if k in metrics}}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    print("\n| task | variant | seeds | wall (min), median | " +
+          " | ".join(["scores, median (range)"]) + " |")
+    print("| --- | --- | --- | --- | --- |")
+    for task in args.tasks:
+        medians = {}
+        for variant in ("previous", "today"):
+            picked = [r for r in rows if r["task"] == task and r["variant"] == variant]
+            if not picked:
+                continue
+            wall = statistics.median(r["wall_s"] for r in picked)
+            medians[variant] = wall
+            scores = []
+            for key in SCORES.get(task, []):
+                values = [r[key] for r in picked if key in r]
+                if values:
+                    scores.append(f"{key} {statistics.median(values):.4g} "
+                                  f"({min(values):.4g}-{max(values):.4g})")
+            print(f"| {task} | {variant} | {len(picked)} | {wall / 60:.1f} | "
+                  f"{'; '.join(scores)} |")
+        if len(medians) == 2:
+            print(f"| {task} | today / previous wall time | | "
+                  f"{medians['today'] / medians['previous']:.2f} | |")
+
+
+# === steps: achieved GFLOP/s ===
+
+
+def matmul_peak(dtype, size=2048, repeats=20):
+    """GFLOP/s of a `size` x `size` matmul in `dtype` (TensorFlow, median)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((size, size), dtype="float32")
+    a = tf.cast(a, dtype)
+    f = tf.function(lambda x: tf.matmul(x, x))
+    f(a).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f(a).numpy()
+        times.append(time.perf_counter() - start)
+    return 2 * size ** 3 / statistics.median(times) / 1e9
+
+
+def median_batch(dataset, count=64):
+    """`(x, y)` NumPy: of the first `count` training batches, the one of
+    median length (the second axis of its inputs), a typical step."""
+    batches = [tuple(t.numpy() for t in batch[:2]) for batch in dataset.take(count)]
+    batches.sort(key=lambda batch: batch[0].shape[1] if batch[0].ndim > 1 else 0)
+    return batches[len(batches) // 2]
+
+
+def _python(code, backend):
+    """Runs `code` in a new Python on `backend`, this file importable as
+    `benchmarks_time_to_quality`; returns its last line of output, parsed."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copy(__file__, os.path.join(folder, "benchmarks_time_to_quality.py"))
+        env = {**os.environ, "KERAS_BACKEND": backend,
+               "PYTHONPATH": os.pathsep.join([folder, os.environ.get("PYTHONPATH", "")])}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def step_flops(task_name, flags):
+    """XLA's count of the floating-point operations of one training step
+    (loss, gradients) of the task's model on its first training batch,
+    in a JAX process."""
+    code = f"""
+import json, keras, jax
+from benchmarks_time_to_quality import median_batch
+from rnnapps import cli
+args = cli.parse_args(["train", {task_name!r}, *{flags!r}])
+task = args.task_object
+config = cli._config(task, args, args.preset)
+keras.utils.set_random_seed(config.seed)
+data = task.load_data(config)
+model = task.build_model(config, data)
+x, y = median_batch(data.train)
+def loss(trainable, non_trainable):
+    value, _ = model.compute_loss_and_updates(
+        trainable, non_trainable, [v.value for v in model.metrics_variables], x, y, None,
+        training=True, optimizer_variables=[v.value for v in model.optimizer.variables])
+    return value
+trainable = [v.value for v in model.trainable_variables]
+non_trainable = [v.value for v in model.non_trainable_variables]
+compiled = jax.jit(jax.grad(loss)).lower(trainable, non_trainable).compile()
+cost = compiled.cost_analysis()
+cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+print(json.dumps({{"flops": float(cost["flops"]), "shape": list(x.shape)}}))
+"""
+    return _python(code, "jax")
+
+
+def step_time(task_name, flags, steps):
+    """Median seconds of a training step (the task's default backend, in a
+    process of its own) on the task's first training batch, repeated."""
+    code = f"""
+import json, statistics, time, keras
+from benchmarks_time_to_quality import median_batch
+from rnnapps import cli
+from rnnapps.backends import choose_precision
+args = cli.parse_args(["train", {task_name!r}, *{flags!r}])
+task = args.task_object
+config = cli._config(task, args, args.preset)
+policy = choose_precision(task.name, args.mixed_precision, keras.backend.backend())
+if policy:
+    keras.config.set_dtype_policy(policy)
+keras.utils.set_random_seed(config.seed)
+data = task.load_data(config)
+model = task.build_model(config, data)
+x, y = median_batch(data.train)
+times = []
+for i in range({steps} + 3):
+    start = time.perf_counter()
+    model.train_on_batch(x, y)  # returns NumPy values: the step has finished
+    times.append(time.perf_counter() - start)
+print(json.dumps({{"seconds": statistics.median(times[3:]), "policy": policy,
+                  "backend": keras.backend.backend()}}))
+"""
+    from rnnapps.backends import FASTEST
+
+    return _python(code, FASTEST.get(task_name, "tensorflow"))
+
+
+def steps(args):
+    peaks = {"float32": matmul_peak("float32"), "bfloat16": matmul_peak("bfloat16")}
+    print(json.dumps({"matmul_peak_gflops": {k: round(v, 1) for k, v in peaks.items()}}))
+    print("\n| task | variant | backend, policy | batch | GFLOP a step | ms a step | GFLOP/s | "
+          "of the matmul peak |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for task in args.tasks:
+        for variant, flags in (("previous", PREVIOUS.get(task)), ("today", [])):
+            if flags is None:
+                continue
+            flags = flags + (QUICK.get(task, []) if args.quick else [])
+            flops = step_flops(task, flags)
+            timed = step_time(task, flags, args.steps)
+            rate = flops["flops"] / timed["seconds"] / 1e9
+            policy = timed["policy"] or "float32"
+            peak = peaks["bfloat16" if "bfloat16" in policy else "float32"]
+            print(f"| {task} | {variant} | {timed['backend']}, {policy} | "
+                  f"{'x'.join(map(str, flops['shape']))} | {flops['flops'] / 1e9:.2f} | "
+                  f"{1000 * timed['seconds']:.0f} | {rate:.0f} | {rate / peak:.0%} |",
+                  flush=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("mode", nargs="?", choices=("runs", "steps"), default="runs")
+    parser.add_argument("--tasks", default="next_word", type=lambda s: s.split(","))
+    parser.add_argument("--seeds", default="0", type=lambda s: [int(x) for x in s.split(",")])
+    parser.add_argument("--variants", default="previous,today", type=lambda s: s.split(","),
+                        help="previous (the settings before issue 37), today (the defaults)")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps (`steps` mode)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small runs (checks the script, not the task)")
+    args = parser.parse_args(argv)
+    runs(args) if args.mode == "runs" else steps(args)
+
+
+if __name__ == "__main__":
+    main()
