@@ -220,7 +220,7 @@ def compare(argv):
     config = TranslationConfig(seed=args.seed, **({"units": args.units} if args.units else {}))
     keras.utils.set_random_seed(config.seed)
     data = translation.load_data(config)
-    print("load average:", open("/proc/loadavg").read().split()[:3])
+    print("load average:", os.getloadavg())
     if args.compare:
         preprocessor = data.raw["preprocessor"]
         keep = preprocessor.token_lengths([r[0] for _, r in data.raw["train"]]) <= (
