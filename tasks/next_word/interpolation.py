@@ -166,16 +166,16 @@ def choose_weight(model, lm, batches, weights=WEIGHTS):
     """The weight of the recurrent model in the mixture with the lowest
     perplexity on `batches` (validation `(inputs, targets)`), and each
     weight's perplexity: `(weight, {weight: perplexity})`."""
-    from rnnapps.language_model import log_probabilities_of
-
     tf = _tf()
     ngram = NGramTensors(lm)
     rnn, kn = [], []
     for inputs, targets in batches:
         targets = np.asarray(targets)
         valid = targets != PAD_ID
-        log_p = log_probabilities_of(model, inputs)
-        rnn.append(np.exp(np.take_along_axis(log_p, targets[..., None], -1)[..., 0][valid]))
+        logits = np.asarray(model.predict_on_batch(np.asarray(inputs)), np.float32)[valid]
+        log_p = tf.nn.log_softmax(logits).numpy()
+        rnn.append(np.exp(np.take_along_axis(log_p, targets[valid][:, None], -1)[:, 0],
+                          dtype=np.float64))
         context = histories(tf.constant(np.asarray(inputs)), lm.order)
         kn.append(ngram.probabilities(tf.boolean_mask(context, valid),
                                       tf.boolean_mask(targets, valid)).numpy())
