@@ -708,7 +708,7 @@ def pretrained(preset="wordnet", log=print):
     trained once with the preset's settings and kept in `cache_dir()`.
 
     The first call trains it (`rnnapps train next_word --preset PRESET`,
-    with a progress bar; 25-55 minutes on 2 CPU cores for "wordnet");
+    with a progress bar; about 11-25 minutes on 2 CPU cores for "wordnet");
     later calls load the cached `PRESET-<run id>.keras`. A new version of
     the preset's settings gets a new file.
 
@@ -731,13 +731,16 @@ def pretrained(preset="wordnet", log=print):
     config = next_word.presets[preset]
     path = cache_dir() / f"{preset}-{task_module.run_id(next_word, config)}.keras"
     if not path.is_file():
-        log(f"Training the {preset} language model once (25-55 minutes on 2 CPU cores); "
+        log(f"Training the {preset} language model once (11-25 minutes on 2 CPU cores); "
             f"later runs reuse {path}")
         # A fixed working folder: an interrupted run resumes from its last
         # completed epoch (BackupAndRestore) when called again.
         work = path.with_name(f".{path.stem}-training")
         config = dataclasses.replace(config, export_dir=str(work))
-        result = task_module.train(next_word, config, log=log)
+        from rnnapps.backends import choose_precision
+
+        result = task_module.train(next_word, config, log=log, mixed_precision=choose_precision(
+            "next_word", "auto", keras.backend.backend()))
         staged = path.with_name(f".{path.name}.{os.getpid()}")
         shutil.copyfile(result["checkpoint"], staged)
         os.replace(staged, path)  # atomic: never a half-written model in the cache

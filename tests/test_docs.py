@@ -17,6 +17,7 @@ MODULES = [
     "rnnapps.callbacks.early_stopping_from_start",
     "rnnapps.callbacks.shared_backup_and_restore",
     "rnnapps.distribute",
+    "rnnapps.backends",
     "rnnapps.datasets.adding",
     "rnnapps.datasets.digits",
     "rnnapps.datasets.english",
