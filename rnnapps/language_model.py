@@ -134,7 +134,8 @@ class WordLanguageModel(keras.Model):
     cross-entropy of every next word but padding (labels are the `targets`
     of `sentence_batches`), and reports it as `perplexity` (per word, as
     keras-hub's `Perplexity` metric). Compiled with a Keras loss, it trains
-    on that loss (`softmax="full"` only).
+    on that loss over the whole distribution, whatever `softmax` says (the
+    adaptive softmax's logits are its log-probabilities).
 
     Example:
 
@@ -384,10 +385,7 @@ class WordLanguageModel(keras.Model):
         """The mean next-word cross-entropy over every target but padding
         (with `softmax="sampled"` in training, its sampled estimate); with a
         compiled `loss`, Keras's."""
-        if self.loss is not None:
-            if self.softmax != "full":
-                raise ValueError(f"softmax={self.softmax!r} computes its own loss: compile the "
-                                 "model without `loss`")
+        if self.loss is not None:  # `call` gave the whole distribution's logits
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)
         targets = ops.reshape(ops.cast(y, "int32"), (-1,))
         valid = ops.cast(ops.not_equal(targets, PAD_ID), "float32")

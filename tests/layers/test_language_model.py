@@ -185,12 +185,21 @@ def test_every_softmax_learns_and_predicts_with_the_full_distribution(softmax):
     assert evaluated["perplexity"] == pytest.approx(np.exp(after), rel=1e-4)
 
 
-def test_sampled_softmax_needs_its_own_loss_and_rejects_bad_settings():
-    model = lm("sampled")
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
-    inputs, targets = _corpus(rows=4)
-    with pytest.raises(ValueError, match="computes its own loss"):
-        model.compute_loss(y=targets, y_pred=model(inputs))
+@pytest.mark.parametrize("softmax", ["sampled", "adaptive"])
+def test_a_compiled_keras_loss_scores_the_whole_distribution(softmax):
+    """Compiled with a Keras loss (as the sentiment task fine-tunes it), the
+    model trains on that loss over its whole distribution."""
+    model = lm(softmax, cutoffs=(20, 40))
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=0))
+    inputs, targets = _corpus(rows=16)
+    y_pred = model(inputs, training=True)
+    assert not isinstance(y_pred, dict)
+    loss = float(keras.ops.convert_to_numpy(model.compute_loss(y=targets, y_pred=y_pred)))
+    assert loss == pytest.approx(_full_loss(model, inputs, targets), rel=1e-4)
+
+
+def test_bad_softmax_settings():
     with pytest.raises(ValueError, match="softmax must be one of"):
         WordLanguageModel(BIG_VOCABULARY, softmax="hierarchical")
     with pytest.raises(ValueError, match="cutoffs must increase"):
