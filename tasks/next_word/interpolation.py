@@ -18,7 +18,7 @@ does (in float32).
 """
 
 import numpy as np
-import tensorflow as tf  # noqa: F401  (NGramTensors is a tf.Module; imported where used)
+import tensorflow as tf  # NGramTensors is a tf.Module; this module is imported where used
 
 from rnnapps.tasks.next_word.data import PAD_ID
 from rnnapps.tasks.next_word.data import START_ID
@@ -35,11 +35,7 @@ def _tf():
     return tf
 
 
-def _module():
-    return _tf().Module
-
-
-class NGramTensors(_module()):
+class NGramTensors(tf.Module):
     """A fitted `KneserNeyLM` as TensorFlow tensors and ops (a `tf.Module`:
     with `variables=True`, a SavedModel that tracks it saves its arrays).
 
