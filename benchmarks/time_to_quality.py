@@ -51,6 +51,8 @@ SCORES = {
 QUICK = {
     "next_word": ["--max-sentences", "2000", "--vocabulary-size", "2000", "--embedding-dim",
                   "32", "--units", "64", "--epochs", "1", "--ngram-order", "2"],
+    "captioning": ["--train-size", "300", "--image-size", "16", "--filters", "8,16",
+                   "--units", "16", "--embedding-dim", "8", "--epochs", "1"],
 }
 
 
@@ -150,8 +152,15 @@ def matmul_peak(dtype, size=2048, repeats=20):
 def median_batch(dataset, count=64):
     """`(x, y)` NumPy: of the first `count` training batches, the one of
     median length (the second axis of its inputs), a typical step."""
-    batches = [tuple(t.numpy() for t in batch[:2]) for batch in dataset.take(count)]
-    batches.sort(key=lambda batch: batch[0].shape[1] if batch[0].ndim > 1 else 0)
+    import tensorflow as tf
+
+    def length(batch):  # of the ids (captioning's inputs are a dict: the caption's)
+        x = batch[0]["caption_in"] if isinstance(batch[0], dict) else batch[0]
+        return x.shape[1] if x.ndim > 1 else 0
+
+    batches = [tf.nest.map_structure(lambda t: t.numpy(), tuple(batch[:2]))
+               for batch in dataset.take(count)]
+    batches.sort(key=length)
     return batches[len(batches) // 2]
 
 
@@ -196,7 +205,8 @@ non_trainable = [v.value for v in model.non_trainable_variables]
 compiled = jax.jit(jax.grad(loss)).lower(trainable, non_trainable).compile()
 cost = compiled.cost_analysis()
 cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-print(json.dumps({{"flops": float(cost["flops"]), "shape": list(x.shape)}}))
+ids = x["caption_in"] if isinstance(x, dict) else x
+print(json.dumps({{"flops": float(cost["flops"]), "shape": list(ids.shape)}}))
 """
     return _python(code, "jax")
 

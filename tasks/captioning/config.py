@@ -59,6 +59,10 @@ class CaptioningConfig:
         0.0, "attention decoder: weight of the doubly stochastic regularisation (0 = off)"
     )
     cell: str = _field("lstm", "recurrent cell of the decoder", choices=("lstm", "gru", "irnn"))
+    ensemble: int = _field(
+        1, "captioners trained side by side from different initial weights, each on its own "
+        "loss, captioning as one (the mean of their word probabilities; one export)"
+    )
     units: int = _field(256, "recurrent units of the decoder")
     embedding_dim: int = _field(128, "word embedding size")
     # 3,096 training images: the decoder overfits within a few epochs

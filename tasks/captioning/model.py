@@ -32,7 +32,7 @@ from rnnapps.text import PAD_ID
 from rnnapps.text import START_ID
 from rnnapps.text import UNK_ID
 
-__all__ = ["ShowAndTell", "ShowAttendAndTell", "BACKBONES", "consensus_scores", "small_cnn"]
+__all__ = ["ShowAndTell", "ShowAttendAndTell", "CaptionEnsemble", "BACKBONES", "consensus_scores", "small_cnn"]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 
@@ -686,3 +686,200 @@ class ShowAttendAndTell(ShowAndTell):
             attention_penalty=self.attention_penalty,
         )
         return config
+
+
+@keras.saving.register_keras_serializable(package="rnnapps.captioning")
+class CaptionEnsemble(keras.Model):
+    """Several captioners trained side by side, captioning as one.
+
+    The members (`ShowAndTell` or `ShowAttendAndTell` models of one
+    vocabulary and image size, built from different initial weights) train
+    together in one `fit`, each on its own cross-entropy (the training loss
+    is their mean: each member learns alone, as independently trained
+    models do); validation, `evaluate` and decoding use their mixture, the
+    mean of the members' next-token probabilities (Sutskever et al. 2014
+    decode with an ensemble of 5; Vinyals et al. 2015 ensemble Show and
+    Tell). Beam search steps every member and ranks by the mixture, and
+    reranking (`generate(..., rerank=K)`) scores candidates by it too. The
+    image embedding is the members' L2-normalised embeddings side by side,
+    scaled so that its cosine similarity is the mean of theirs: the memory
+    of training images (`set_memory`) and the nearest-image lookup use it.
+
+    Args:
+        members: the captioners (built without a memory, `memory_size=0`).
+        memory_size: training captions remembered for reranking (0 = none).
+        memory_length: most ids per remembered caption, its end token included.
+
+    Example:
+
+    >>> import numpy as np
+    >>> members = [ShowAndTell(30, image_size=32, filters=(8, 16), units=16, embedding_dim=8)
+    ...            for _ in range(2)]
+    >>> ensemble = CaptionEnsemble(members)
+    >>> images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3))
+    >>> log_probs = ensemble({"image": images, "caption_in": np.array([[2, 7, 8], [2, 9, 0]])})
+    >>> tuple(log_probs.shape)   # log of the mean of the members' probabilities
+    (2, 3, 30)
+    >>> tokens, scores = ensemble.generate(images, beam_size=2, max_length=5)
+    >>> tuple(tokens.shape), tuple(scores.shape)
+    ((2, 5), (2,))
+    """
+
+    # Decoding and the memory work as a single captioner's, on the mixture:
+    # the methods below feed them the members' combined steps.
+    generate = ShowAndTell.generate
+    set_memory = ShowAndTell.set_memory
+    _rerank = ShowAndTell._rerank
+    _never_unknown = ShowAndTell._never_unknown
+
+    def __init__(self, members, memory_size=0, memory_length=24, **kwargs):
+        super().__init__(**kwargs)
+        members = list(members)
+        if not members:
+            raise ValueError("CaptionEnsemble needs at least one member. Received: members=[]")
+        first = members[0]
+        for member in members:
+            if not isinstance(member, ShowAndTell):
+                raise ValueError(f"every member must be a ShowAndTell or ShowAttendAndTell "
+                                 f"model. Received: {type(member).__name__}")
+            if (member.vocabulary_size, member.image_size) != (first.vocabulary_size,
+                                                               first.image_size):
+                raise ValueError(
+                    f"the members must share one vocabulary size and image size. Received: "
+                    f"{[(m.vocabulary_size, m.image_size) for m in members]}")
+            if member.memory_size:
+                raise ValueError("the members must be built without a memory (memory_size=0): "
+                                 "the ensemble remembers the training captions itself")
+        for member in members[1:]:
+            # A `.keras` file saves a layer's assets under its first path only:
+            # one tokenizer, the first member's, serves the ensemble.
+            if member.tokenizer is first.tokenizer:
+                member.tokenizer = None
+        self.members = members
+        self.vocabulary_size = first.vocabulary_size
+        self.image_size = first.image_size
+        self.memory_size = int(memory_size)
+        self.memory_length = int(memory_length)
+
+    def build(self, input_shape=None):
+        for member in self.members:
+            if not member.built:
+                member.build()
+        if self.memory_size:
+            self.memory_keys = self.add_weight(
+                shape=(self.memory_size, self.feature_dim), initializer="zeros",
+                trainable=False, name="memory_keys")
+            self.memory_tokens = self.add_weight(
+                shape=(self.memory_size, self.memory_length), initializer="zeros",
+                dtype="int32", trainable=False, name="memory_tokens")
+        self.built = True
+
+    @property
+    def tokenizer(self):
+        """The members' tokenizer (the first member's; they share one vocabulary)."""
+        return self.members[0].tokenizer
+
+    @property
+    def feature_dim(self):
+        """The size of the image embedding: the members' side by side."""
+        return sum(member.feature_dim for member in self.members)
+
+    def _joined(self, embeddings):
+        """The members' embeddings, each L2-normalised, side by side, scaled by
+        `1 / sqrt(members)`: a unit vector whose cosine with another is the
+        mean of the members' cosines."""
+        scale = float(len(self.members)) ** -0.5
+        return ops.concatenate([
+            scale * e / (ops.norm(e, axis=-1, keepdims=True) + 1e-12) for e in embeddings
+        ], axis=-1)
+
+    def encode(self, images, training=False):
+        """The image embedding `(batch, feature_dim)`: the members' side by side."""
+        return self._joined([member.encode(images, training) for member in self.members])
+
+    def _mixture(self, logits, decoding=True):
+        """Log of the mean of the members' probabilities, from their logits;
+        when `decoding`, of their distributions without the unknown token
+        (which decoding never writes, as a single captioner's does not)."""
+        log_probs = [ops.cast(x, "float32") for x in logits]
+        if decoding:
+            log_probs = [self._never_unknown(x) for x in log_probs]
+        log_probs = [ops.log_softmax(x, axis=-1) for x in log_probs]
+        return ops.logsumexp(ops.stack(log_probs), axis=0) - ops.log(float(len(logits)))
+
+    def call(self, inputs, training=False):
+        """Training: every member's logits (a list); otherwise the mixture's
+        log-probabilities `(batch, steps, vocabulary_size)` (of every token:
+        the loss of a caption holding an unknown piece stays finite)."""
+        logits = [member(inputs, training=training) for member in self.members]
+        return logits if training else self._mixture(logits, decoding=False)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Training: the mean of the members' cross-entropies (each member's
+        gradient is its own); otherwise the mixture's. Padding is ignored."""
+        targets = ops.cast(y, "int32")
+        valid = ops.cast(ops.not_equal(targets, PAD_ID), "float32")
+        tokens = ops.maximum(ops.sum(valid), 1.0)
+
+        def nll(log_probs):
+            picked = ops.take_along_axis(log_probs, ops.expand_dims(targets, -1), axis=-1)
+            return -ops.sum(picked[..., 0] * valid) / tokens
+
+        if isinstance(y_pred, (list, tuple)):
+            loss = ops.mean(ops.stack([
+                nll(ops.log_softmax(ops.cast(logits, "float32"), axis=-1)) for logits in y_pred
+            ]))
+        else:
+            loss = nll(ops.cast(y_pred, "float32"))
+        # The members' attention penalties (training only), averaged as their losses are.
+        for extra in self.losses:
+            loss = loss + ops.cast(ops.sum(extra), loss.dtype) / len(self.members)
+        return loss
+
+    # === Decoding: the members step together ===
+
+    def _split(self, carried):
+        """What beam search carries for the ensemble, member by member: the
+        decoder's states, and for attention the regions and their keys."""
+        parts, start = [], 0
+        for member in self.members:
+            count = len(member.state_projections)
+            count += 2 if isinstance(member, ShowAttendAndTell) else 0
+            parts.append(carried[start:start + count])
+            start += count
+        return parts
+
+    def _decoding_start_and_embedding(self, images):
+        carried, embeddings = [], []
+        for member in self.members:
+            states, embedding = member._decoding_start_and_embedding(images)
+            carried.extend(states)
+            embeddings.append(embedding)
+        return carried, self._joined(embeddings)
+
+    def _decoding_step(self, tokens, carried):
+        logits, new_carried = [], []
+        for member, states in zip(self.members, self._split(carried)):
+            step_logits, new_states = member._decoding_step(tokens, states)
+            logits.append(step_logits)
+            new_carried.extend(new_states)
+        return self._mixture(logits), new_carried
+
+    def _sequence_logits(self, carried, caption_in):
+        return self._mixture([member._sequence_logits(states, caption_in)
+                              for member, states in zip(self.members, self._split(carried))])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            members=[keras.saving.serialize_keras_object(m) for m in self.members],
+            memory_size=self.memory_size,
+            memory_length=self.memory_length,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["members"] = [keras.saving.deserialize_keras_object(m) for m in config["members"]]
+        return cls(**config)

@@ -8,6 +8,7 @@ values in [0, 255]. Captions are SentencePiece ids (`rnnapps.text`): the
 decoder reads `<s> caption` and predicts `caption </s>`.
 """
 
+from rnnapps.task import without_autotune_thread
 from rnnapps.text import teacher_forcing
 
 __all__ = [
@@ -77,15 +78,15 @@ def image_dataset(split, image_size):
     import tensorflow as tf
 
     if split.dataset is not None:
-        return split.dataset.map(
+        return without_autotune_thread(split.dataset.map(
             lambda image: resize_image(image, image_size), num_parallel_calls=tf.data.AUTOTUNE
-        )
+        ))
     images = tf.data.Dataset.from_tensor_slices(tf.constant(list(split.images), tf.string))
     if split.files:
         images = images.map(tf.io.read_file, num_parallel_calls=tf.data.AUTOTUNE)
-    return images.map(
+    return without_autotune_thread(images.map(
         lambda data: decode_image(data, image_size), num_parallel_calls=tf.data.AUTOTUNE
-    )
+    ))
 
 
 def encoded_images(split):
@@ -176,4 +177,5 @@ def make_dataset(split, tokenizer, image_size, max_length, batch_size, shuffle_s
             lambda image, text, length: length, LENGTH_BOUNDARIES,
             [batch_size] * (len(LENGTH_BOUNDARIES) + 1), drop_remainder=drop_remainder,
         ).map(lambda images, texts, lengths: (images, texts))
-    return batches.map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    batches = batches.map(encode, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    return without_autotune_thread(batches)

@@ -45,6 +45,7 @@ def _check_config(config):
         ("--embedding-dim", config.embedding_dim, 1),
         ("--train-size", config.train_size, 0),
         ("--rerank", config.rerank, 0),
+        ("--ensemble", config.ensemble, 1),
         ("--consensus", config.consensus, 0),
     ]
     for flag, value, least in checks:
@@ -240,6 +241,7 @@ def _build_model(config, preprocessor, train_images, train_captions):
     import keras
 
     from rnnapps.optimizers import ClippedOptimizer
+    from rnnapps.tasks.captioning.model import CaptionEnsemble
     from rnnapps.tasks.captioning.model import ShowAndTell
     from rnnapps.tasks.captioning.model import ShowAttendAndTell
     from rnnapps.text import PAD_ID
@@ -247,8 +249,9 @@ def _build_model(config, preprocessor, train_images, train_captions):
     attention = config.decoder == "attention"
     options = dict(feature_map=config.feature_map or None,
                    attention_penalty=config.attention_penalty) if attention else {}
+    members = max(1, config.ensemble)
     try:
-        model = (ShowAttendAndTell if attention else ShowAndTell)(
+        models = [(ShowAttendAndTell if attention else ShowAndTell)(
             **options,
             filters=_filters(config),
             vocabulary_size=preprocessor.vocabulary_size,
@@ -261,11 +264,15 @@ def _build_model(config, preprocessor, train_images, train_captions):
             cell=config.cell,
             dropout=config.dropout,
             augment=config.augment,
-            tokenizer=preprocessor.tokenizer,
-            memory_size=train_images if config.rerank else 0,
+            tokenizer=preprocessor.tokenizer,  # an ensemble keeps the first member's
+            memory_size=train_images if config.rerank and members == 1 else 0,
             memory_length=config.max_length,
-            name=f"captioning_{config.decoder}_{config.cell}",
-        )
+            name=f"captioning_{config.decoder}_{config.cell}" + (f"_{i}" if members > 1 else ""),
+        ) for i in range(members)]
+        # Each member draws its own initial weights (one seed, drawn in turn).
+        model = models[0] if members == 1 else CaptionEnsemble(
+            models, memory_size=train_images if config.rerank else 0,
+            memory_length=config.max_length, name=f"captioning_ensemble_{members}")
     except (ValueError, OSError) as error:  # a weights file of another network, not HDF5...
         raise TaskError(f"cannot build the model: {str(error).splitlines()[0]}")
     except Exception as error:  # keras.utils.get_file's "URL fetch failure"
@@ -283,7 +290,9 @@ def _build_model(config, preprocessor, train_images, train_captions):
             keras.optimizers.Adam(learning_rate(config, train_captions)),
             clipnorm=config.clipnorm,
         ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID),
+        # An ensemble computes its own loss (`CaptionEnsemble.compute_loss`).
+        loss=None if members > 1 else keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=PAD_ID),
         # JAX compiles one step per caption length (3 of them: `pipeline.LENGTH_BOUNDARIES`);
         # TensorFlow's graph takes every length as it is.
         jit_compile=keras.backend.backend() == "jax",
@@ -821,7 +830,8 @@ class Captioner:
 
     Attributes:
         model: the `keras.Model` on pixels and ids (`ShowAndTell` or
-            `ShowAttendAndTell`).
+            `ShowAttendAndTell`; with `ensemble=N` above 1, a `CaptionEnsemble`
+            of N of them).
         preprocessor: the `CaptioningPreprocessor`.
         config: the `CaptioningConfig`.
 

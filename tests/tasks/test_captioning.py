@@ -677,18 +677,27 @@ def test_the_python_api_rejects_bad_input_in_one_message(images, captions, messa
         captioning.Captioner.from_data(images, captions, **TINY_API)
 
 
-def test_the_command_line_trains_on_this_backend_and_exports(tmp_path, run_here):
+@pytest.mark.parametrize("members", [1, 2], ids=["single", "ensemble"])
+def test_the_command_line_trains_on_this_backend_and_exports(tmp_path, run_here, members):
     import keras
+
+    from rnnapps.tasks.captioning.model import CaptionEnsemble
 
     csv_file = write_folder(tmp_path, count=30, corrupt=())
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in TINY_API.items()]
     result = last_json(run_here("train", "captioning", "--data", str(csv_file), *flags,
+                                "--ensemble", str(members), "--rerank", "3",
                                 "--export-dir", str(tmp_path / "out"), cwd=tmp_path))
     assert result["backend"] == keras.backend.backend()
     assert (tmp_path / "out" / "captioning" / "1" / "saved_model.pb").is_file()
     metrics = result["metrics"]
     assert metrics["images"] == result["data"]["sizes"]["test"]
     assert all(0 <= metrics[f"bleu{n}"] <= 100 for n in (1, 2, 3, 4))
+    # The checkpoint holds the whole ensemble, its memory filled after training.
+    model = keras.saving.load_model(result["checkpoint"], compile=False)
+    assert isinstance(model, CaptionEnsemble) == (members == 2)
+    assert len(getattr(model, "members", [model])) == members
+    assert np.any(keras.ops.convert_to_numpy(model.memory_tokens))
 
 
 JAX_RUN = """
@@ -721,7 +730,8 @@ print(json.dumps({"export": str(export), "captions": [t.decode() for t in texts.
 
 # Loads the SavedModel in this process; the JAX model runs in a subprocess.
 @pytest.mark.tensorflow_only
-def test_the_export_of_jax_weights_answers_as_the_jax_model(tmp_path):
+@pytest.mark.parametrize("members", [1, 2], ids=["single", "ensemble"])
+def test_the_export_of_jax_weights_answers_as_the_jax_model(tmp_path, members):
     import os
     import subprocess
     import sys
@@ -731,7 +741,8 @@ def test_the_export_of_jax_weights_answers_as_the_jax_model(tmp_path):
 
     pytest.importorskip("jax")
     # Reranking on (the remembered captions travel into the export), beam 3.
-    settings = {**TINY_API, "beam_size": 3, "rerank": 3, "rerank_confidence": 0.0}
+    settings = {**TINY_API, "beam_size": 3, "rerank": 3, "rerank_confidence": 0.0,
+                "ensemble": members}
     proc = subprocess.run(
         [sys.executable, "-c", JAX_RUN, json.dumps(settings)], capture_output=True, text=True,
         cwd=tmp_path, timeout=1200, env={**os.environ, "KERAS_BACKEND": "jax"},

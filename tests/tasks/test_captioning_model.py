@@ -6,6 +6,7 @@ import pytest
 import keras
 from keras import ops
 
+from rnnapps.tasks.captioning.model import CaptionEnsemble
 from rnnapps.tasks.captioning.model import ShowAndTell
 from rnnapps.tasks.captioning.model import ShowAttendAndTell
 from rnnapps.text import END_ID
@@ -377,3 +378,110 @@ def test_the_consensus_fades_out_for_images_unlike_the_remembered_ones():
     assert ops.convert_to_numpy(plain).tolist() != [memory[0]] * 4
     with pytest.raises(ValueError, match="confidence must be in"):
         model.generate(x, rerank=2, confidence=1.0)
+
+
+# === CaptionEnsemble ===
+
+
+def _ensemble(count=2, seed=3, attention=True, **kwargs):
+    keras.utils.set_random_seed(seed)
+    kind, settings = (ShowAttendAndTell, ATTEND) if attention else (ShowAndTell, SMALL)
+    return CaptionEnsemble([kind(12, **settings) for _ in range(count)], **kwargs)
+
+
+@pytest.mark.parametrize("attention", [True, False], ids=["attention", "show_and_tell"])
+def test_the_ensemble_decodes_the_mean_of_its_members_probabilities(attention):
+    ensemble = _ensemble(attention=attention)
+    x = images(3, seed=4)
+    caption_in = np.array([[START_ID, 5, 6], [START_ID, 7, 0], [START_ID, 8, 9]])
+    inputs = {"image": x, "caption_in": caption_in}
+    mixture = ops.convert_to_numpy(ensemble(inputs))
+    probs = []
+    for member in ensemble.members:
+        logits = ops.convert_to_numpy(member(inputs)).astype("float64")
+        e = np.exp(logits - logits.max(-1, keepdims=True))
+        probs.append(e / e.sum(-1, keepdims=True))
+    np.testing.assert_allclose(np.exp(mixture), np.mean(probs, axis=0), rtol=1e-4, atol=1e-6)
+    # The members differ (their own initial weights), so the mixture is neither.
+    assert not np.allclose(probs[0], probs[1], atol=1e-3)
+    # Evaluation scores every token: a caption with an unknown piece (a
+    # character the vocabulary lacks) has a finite loss, the mixture's.
+    targets = np.array([[5, UNK_ID, END_ID], [7, END_ID, 0], [UNK_ID, 9, END_ID]])
+    loss = float(ops.convert_to_numpy(ensemble.compute_loss(
+        y=targets, y_pred=ensemble(inputs), training=False)))
+    mixture_probs = np.mean(probs, axis=0)
+    real = targets != 0
+    expected = -np.log(np.take_along_axis(mixture_probs, targets[..., None], -1)[..., 0])[real]
+    np.testing.assert_allclose(loss, expected.mean(), rtol=1e-4)
+    # Greedy decoding writes the arg-max of the mixture of the members'
+    # distributions without the unknown token (never written) at every step.
+    tokens, scores = ensemble.generate(x, beam_size=1, max_length=5)
+    tokens = ops.convert_to_numpy(tokens)
+    fed = np.concatenate([np.full((3, 1), START_ID), tokens[:, :-1]], axis=1)
+    again = []
+    for member in ensemble.members:
+        logits = ops.convert_to_numpy(member({"image": x, "caption_in": fed})).astype("float64")
+        logits[..., UNK_ID] = -np.inf
+        e = np.exp(logits - logits.max(-1, keepdims=True))
+        again.append(e / e.sum(-1, keepdims=True))
+    again = np.mean(again, axis=0)  # the unknown token's probability is 0
+    again = np.log(np.where(again > 0, again, 1e-300))
+    for row in range(3):
+        length = list(tokens[row]).index(END_ID) + 1 if END_ID in tokens[row] else 5
+        np.testing.assert_array_equal(again[row].argmax(-1)[:length], tokens[row, :length])
+        picked = again[row, np.arange(length), tokens[row, :length]].sum()
+        expected = picked / ((5 + length) / 6) ** 0.6  # GNMT length normalisation
+        np.testing.assert_allclose(float(ops.convert_to_numpy(scores)[row]), expected,
+                                   rtol=1e-4)
+
+
+def test_the_ensemble_trains_each_member_on_its_own_loss_and_round_trips(tmp_path):
+    # The two-captions task of the single models: every member learns it.
+    x = np.full((2, 16, 16, 3), 128.0, "float32")
+    x[0, 4:12, 4:12] = (230.0, 20.0, 20.0)
+    x[1, 4:12, 4:12] = (20.0, 230.0, 20.0)
+    x = np.repeat(x, 16, axis=0)
+    caption_in = np.repeat(np.array([[START_ID, 5, 6, 0], [START_ID, 7, 8, 9]]), 16, axis=0)
+    caption_out = np.repeat(np.array([[5, 6, END_ID, 0], [7, 8, 9, END_ID]]), 16, axis=0)
+    ensemble = _ensemble(seed=0, memory_size=2, memory_length=6)
+    ensemble.compile(optimizer=keras.optimizers.Adam(0.02))
+    inputs = {"image": x, "caption_in": caption_in}
+    before = ensemble.evaluate(inputs, caption_out, verbose=0)
+    history = ensemble.fit(inputs, caption_out, epochs=40, batch_size=32, verbose=0)
+    # Training's loss holds the members' mean attention penalty (about 0.6, as
+    # a single model's); evaluation is the mixture's cross-entropy.
+    assert ensemble.evaluate(inputs, caption_out, verbose=0) < 0.05 * min(
+        before, history.history["loss"][0])
+    for member in ensemble.members:  # each member alone writes both captions
+        tokens, _ = member.generate(x[[0, 16]], beam_size=1, max_length=5)
+        assert ops.convert_to_numpy(tokens).tolist() == [[5, 6, END_ID, 0, 0],
+                                                         [7, 8, 9, END_ID, 0]]
+    # The joint embedding: unit length, its cosine the mean of the members'.
+    a, b = ops.convert_to_numpy(ensemble.encode(x[[0, 16]]))
+    np.testing.assert_allclose([np.linalg.norm(a), np.linalg.norm(b)], 1.0, rtol=1e-5)
+    cosines = []
+    for member in ensemble.members:
+        p, q = ops.convert_to_numpy(member.encode(x[[0, 16]]))
+        cosines.append(p @ q / np.linalg.norm(p) / np.linalg.norm(q))
+    np.testing.assert_allclose(a @ b, np.mean(cosines), rtol=1e-4)
+
+    ensemble.set_memory(ensemble.encode(x[[0, 16]]), caption_out[[0, 16]])
+    tokens, _ = ensemble.generate(x[[0, 16]], beam_size=2, max_length=5, rerank=2)
+    path = tmp_path / "ensemble.keras"
+    ensemble.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, CaptionEnsemble) and len(loaded.members) == 2
+    assert all(isinstance(m, ShowAttendAndTell) for m in loaded.members)
+    again, _ = loaded.generate(x[[0, 16]], beam_size=2, max_length=5, rerank=2)
+    assert ops.convert_to_numpy(again).tolist() == ops.convert_to_numpy(tokens).tolist() == [
+        [5, 6, END_ID, 0, 0], [7, 8, 9, END_ID, 0]]
+
+
+@pytest.mark.parametrize("members, message", [
+    ([], "at least one member"),
+    (lambda: [ShowAndTell(12, **SMALL), ShowAndTell(13, **SMALL)], "one vocabulary size"),
+    (lambda: [ShowAndTell(12, memory_size=2, **SMALL)], "without a memory"),
+])
+def test_bad_ensembles_name_the_problem(members, message):
+    with pytest.raises(ValueError, match=message):
+        CaptionEnsemble(members() if callable(members) else members)
