@@ -7,9 +7,12 @@ evaluation and the training iterator at every epoch's start, so `fit` stalled
 for seconds at about every other epoch (captioning: 6-40 s an epoch of 15 s).
 `rnnapps.task.without_autotune_thread` turns the thread off for the datasets
 `rnnapps train` fits on. This script measures the teardown both ways, side by
-side, for iterators that lived a few seconds and longer:
+side, for iterators read for several lengths of time: the wait depends on where
+the thread is in its interval when the iterator goes (2 CPU cores, TensorFlow
+2.21: read for 8 s, 2.5 s twice; for 12 s, 8.7 s once and 0.3 s once; for 20 s,
+0.3-0.8 s; without the thread 0.3 s every time):
 
-    python benchmarks/iterator_teardown.py            # --lives 3,12 --repeats 3
+    python benchmarks/iterator_teardown.py            # --lives 4,8,12,16 --repeats 2
 """
 
 import argparse
@@ -41,9 +44,9 @@ def teardown_seconds(autotune, live):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lives", default="3,12", type=lambda s: [float(x) for x in s.split(",")],
+    parser.add_argument("--lives", default="4,8,12,16", type=lambda s: [float(x) for x in s.split(",")],
                         help="seconds each iterator is read before it is destroyed")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
     print("| iterator read for | teardown, autotuned (median) | without the thread (median) |")
     print("| --- | --- | --- |")

@@ -56,8 +56,9 @@ def without_autotune_thread(dataset):
 
     An autotuned iterator runs a thread that re-optimises the pipeline at
     growing intervals, and destroying the iterator waits for that thread's
-    current interval to run out (TensorFlow 2.21: an iterator that lived 12 s
-    took 8.7 s to destroy, 0.2 s without autotuning). Keras drops the
+    current interval to run out (TensorFlow 2.21, `benchmarks/iterator_teardown.py`:
+    0.3-8.7 s, by where the thread is in its interval, against 0.3 s without
+    it). Keras drops the
     validation iterator at every epoch's evaluation and the training iterator
     at every epoch's start, so training stalled 6-40 s at about every other
     epoch. Without the thread, `AUTOTUNE` parallelism is the size of the
