@@ -278,14 +278,18 @@ class ShowAndTell(keras.Model):
             projection.build((None, features))
         self.word_embedding.build((None, None))
         self._build_decoder()
+        self._build_memory()
+        self.built = True
+
+    def _build_memory(self):
+        """The remembered training images' embeddings and captions (`set_memory`)."""
         if self.memory_size:
             self.memory_keys = self.add_weight(
-                shape=(self.memory_size, features), initializer="zeros", trainable=False,
-                name="memory_keys")
+                shape=(self.memory_size, self.feature_dim), initializer="zeros",
+                trainable=False, name="memory_keys")
             self.memory_tokens = self.add_weight(
                 shape=(self.memory_size, self.memory_length), initializer="zeros",
                 dtype="int32", trainable=False, name="memory_tokens")
-        self.built = True
 
     def _build_decoder(self):
         self.decoder.build((None, None, self.embedding_dim))
@@ -729,6 +733,7 @@ class CaptionEnsemble(keras.Model):
     # the methods below feed them the members' combined steps.
     generate = ShowAndTell.generate
     set_memory = ShowAndTell.set_memory
+    _build_memory = ShowAndTell._build_memory
     _rerank = ShowAndTell._rerank
     _never_unknown = ShowAndTell._never_unknown
 
@@ -765,13 +770,7 @@ class CaptionEnsemble(keras.Model):
         for member in self.members:
             if not member.built:
                 member.build()
-        if self.memory_size:
-            self.memory_keys = self.add_weight(
-                shape=(self.memory_size, self.feature_dim), initializer="zeros",
-                trainable=False, name="memory_keys")
-            self.memory_tokens = self.add_weight(
-                shape=(self.memory_size, self.memory_length), initializer="zeros",
-                dtype="int32", trainable=False, name="memory_tokens")
+        self._build_memory()
         self.built = True
 
     @property

@@ -186,15 +186,22 @@ def test_doubly_stochastic_penalty_only_while_training():
     assert not off.losses
 
 
-def test_attention_fit_learns_two_captions_and_round_trips(tmp_path):
-    # A red or a green square on grey: what the regions hold, not where
-    # (soft attention sums the regions, and sees no position as such).
+def red_and_green_squares():
+    """16 red squares on grey captioned "5 6", then 16 green ones "7 8 9":
+    images, teacher-forced inputs and targets."""
     x = np.full((2, 16, 16, 3), 128.0, "float32")
     x[0, 4:12, 4:12] = (230.0, 20.0, 20.0)
     x[1, 4:12, 4:12] = (20.0, 230.0, 20.0)
     x = np.repeat(x, 16, axis=0)
     caption_in = np.repeat(np.array([[START_ID, 5, 6, 0], [START_ID, 7, 8, 9]]), 16, axis=0)
     caption_out = np.repeat(np.array([[5, 6, END_ID, 0], [7, 8, 9, END_ID]]), 16, axis=0)
+    return x, caption_in, caption_out
+
+
+def test_attention_fit_learns_two_captions_and_round_trips(tmp_path):
+    # A red or a green square on grey: what the regions hold, not where
+    # (soft attention sums the regions, and sees no position as such).
+    x, caption_in, caption_out = red_and_green_squares()
     keras.utils.set_random_seed(0)
     model = ShowAttendAndTell(12, **ATTEND)
     model.compile(
@@ -437,12 +444,7 @@ def test_the_ensemble_decodes_the_mean_of_its_members_probabilities(attention):
 
 def test_the_ensemble_trains_each_member_on_its_own_loss_and_round_trips(tmp_path):
     # The two-captions task of the single models: every member learns it.
-    x = np.full((2, 16, 16, 3), 128.0, "float32")
-    x[0, 4:12, 4:12] = (230.0, 20.0, 20.0)
-    x[1, 4:12, 4:12] = (20.0, 230.0, 20.0)
-    x = np.repeat(x, 16, axis=0)
-    caption_in = np.repeat(np.array([[START_ID, 5, 6, 0], [START_ID, 7, 8, 9]]), 16, axis=0)
-    caption_out = np.repeat(np.array([[5, 6, END_ID, 0], [7, 8, 9, END_ID]]), 16, axis=0)
+    x, caption_in, caption_out = red_and_green_squares()
     ensemble = _ensemble(seed=0, memory_size=2, memory_length=6)
     ensemble.compile(optimizer=keras.optimizers.Adam(0.02))
     inputs = {"image": x, "caption_in": caption_in}
