@@ -28,6 +28,7 @@ from rnnapps.errors import TaskError
 __all__ = [
     "Task", "TaskData", "TaskError", "train", "config_from_dict", "config_field", "export_metadata",
     "add_decoding_export_flags", "decoding_export_info", "export_checkpoint", "raw_values",
+    "learning_rate",
 ]
 
 
@@ -236,6 +237,38 @@ def decoding_export_info(info, options):
     if options.get("export_length_penalty") is not None:
         decoding["length_penalty"] = options["export_length_penalty"]
     return {**info, "decoding": decoding}
+
+
+def learning_rate(config, examples):
+    """The optimizer's learning rate for a task config with `learning_rate`,
+    `batch_size`, `epochs` and `lr_schedule`: `config.learning_rate` when the
+    schedule is `"constant"`; with `"cosine"` a
+    `keras.optimizers.schedules.CosineDecay` from it to a tenth of it over the
+    epoch cap (`examples` training examples an epoch, `config.batch_size` a
+    step), so that the run ends at the low rate whatever early stopping does.
+
+    Example:
+
+    >>> import types
+    >>> config = types.SimpleNamespace(
+    ...     learning_rate=1e-3, batch_size=10, epochs=2, lr_schedule="cosine")
+    >>> schedule = learning_rate(config, examples=95)  # 10 steps an epoch
+    >>> round(float(schedule(0)), 6), round(float(schedule(20)), 6)
+    (0.001, 0.0001)
+    """
+    import math
+
+    import keras
+
+    schedule = getattr(config, "lr_schedule", "constant")
+    if schedule == "constant":
+        return config.learning_rate
+    if schedule != "cosine":
+        raise TaskError(f"lr_schedule must be constant or cosine. Received: {schedule!r}")
+    steps = math.ceil(examples / config.batch_size) * config.epochs
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=max(1, steps), alpha=0.1
+    )
 
 
 def config_field(default, help, **metadata):

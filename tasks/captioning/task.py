@@ -8,7 +8,6 @@ training backend; the export's graph on TensorFlow).
 """
 
 import collections
-import math
 import pathlib
 import weakref
 
@@ -19,6 +18,7 @@ from rnnapps.task import TaskData
 from rnnapps.task import TaskError
 from rnnapps.task import add_decoding_export_flags
 from rnnapps.task import decoding_export_info
+from rnnapps.task import learning_rate
 from rnnapps.tasks.captioning.config import PRESETS
 from rnnapps.tasks.captioning.config import CaptioningConfig
 from rnnapps.tasks.captioning.data import Split
@@ -215,20 +215,6 @@ def preprocessor_of(model, info):
         "max_length": info["decoding"]["max_length"],
     }
     return CaptioningPreprocessor.from_config(settings, tokenizer=model.tokenizer)
-
-
-def learning_rate(config, train_pairs):
-    """Adam's learning rate: `config.learning_rate`, or with `lr_schedule="cosine"` a
-    `keras.optimizers.schedules.CosineDecay` from it to a tenth of it over the epoch cap
-    (`train_pairs` image-caption pairs a epoch, `config.batch_size` a step)."""
-    import keras
-
-    if config.lr_schedule == "constant":
-        return config.learning_rate
-    steps = math.ceil(train_pairs / config.batch_size) * config.epochs
-    return keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=max(1, steps), alpha=0.1
-    )
 
 
 def build_model(config, data):

@@ -74,6 +74,10 @@ class TranslationConfig:
     epochs: int = _field(22, "most epochs; early stopping may end sooner")
     batch_size: int = _field(64, "sentence pairs per training step")
     learning_rate: float = _field(1e-3, "Adam learning rate")
+    lr_schedule: str = _field(
+        "constant", "constant, or cosine: the learning rate falls along a cosine to a tenth of "
+        "itself over the epoch cap", choices=("constant", "cosine"),
+    )
     # Sutskever et al. clipped the global norm at 5.
     label_smoothing: float = _field(
         0.1, "share of the target probability spread over the vocabulary (0 = none)"

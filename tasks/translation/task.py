@@ -256,15 +256,19 @@ def _decoding(config, glossed=False):
 
 def build_model(config, data):
     """A compiled `Seq2Seq` for `config`, holding `data`'s preprocessor."""
-    return make_model(config, data.raw["preprocessor"])
+    sizes = data.info["sizes"]
+    return make_model(config, data.raw["preprocessor"],
+                      train_pairs=sizes.get("train_used", sizes["train"]))
 
 
-def make_model(config, preprocessor):
+def make_model(config, preprocessor, train_pairs=None):
     """A compiled `Seq2Seq` for `config` and a fitted `TranslationPreprocessor`
-    (kept with the model, so that its `.keras` file is complete)."""
+    (kept with the model, so that its `.keras` file is complete).
+    `train_pairs`, the sentence pairs of an epoch, sizes a `lr_schedule`."""
     import keras
 
     from rnnapps.optimizers import ClippedOptimizer
+    from rnnapps.task import learning_rate
     from rnnapps.tasks.translation.model import PAD_ID
     from rnnapps.tasks.translation.model import Seq2Seq
     from rnnapps.tasks.translation.model import SmoothedCrossentropy
@@ -287,7 +291,8 @@ def make_model(config, preprocessor):
     model.build()  # BackupAndRestore and the optimizer need the weights now
     model.compile(
         optimizer=ClippedOptimizer(
-            keras.optimizers.Adam(config.learning_rate), clipnorm=config.clipnorm
+            keras.optimizers.Adam(learning_rate(config, train_pairs or config.batch_size)),
+            clipnorm=config.clipnorm,
         ),
         loss=(
             SmoothedCrossentropy(config.label_smoothing, ignore_class=PAD_ID)
@@ -762,7 +767,7 @@ class Translator:
             "decoding": _decoding(config, glossed=gloss is not None),
             "dictionary": "none" if gloss is None else "gloss",
         }
-        return cls(make_model(config, preprocessor), config, info)
+        return cls(make_model(config, preprocessor, train_pairs=len(sources)), config, info)
 
     def _dataset(self, x, y, batch_size, shuffle):
         from rnnapps.tasks.translation.data import make_dataset

@@ -569,6 +569,26 @@ def test_small_vocabulary_request_is_lowered_for_a_small_corpus(tmp_path):
     assert 16 <= preprocessor.vocabulary_size < 5000
 
 
+def test_cosine_schedule_falls_to_a_tenth_over_the_epoch_cap_of_the_training_pairs():
+    import dataclasses
+
+    from rnnapps.tasks.translation.preprocessor import TranslationPreprocessor
+    from rnnapps.tasks.translation.task import make_model
+
+    preprocessor = TranslationPreprocessor.from_texts(
+        ["ein kleiner Satz.", "noch ein Satz."] * 20, ["a small sentence."] * 40, 60)
+    config = translation.TranslationConfig(
+        units=8, embedding_dim=8, epochs=3, batch_size=10, learning_rate=2e-3,
+        dictionary="none")
+    assert float(make_model(config, preprocessor, train_pairs=95).optimizer.learning_rate) == (
+        pytest.approx(2e-3))
+    cosine = dataclasses.replace(config, lr_schedule="cosine")
+    # 95 pairs, 10 a step: 10 steps an epoch, 30 over the cap.
+    schedule = make_model(cosine, preprocessor, train_pairs=95).optimizer.inner_optimizer
+    rates = [float(schedule._learning_rate(step)) for step in (0, 15, 30, 45)]
+    assert rates == pytest.approx([2e-3, 1.1e-3, 2e-4, 2e-4], rel=1e-5)
+
+
 def test_presets_and_reverse_default():
     config = translation.TranslationConfig()
     # The default: Luong attention, copying, the dictionary's gloss, source in reading order.
