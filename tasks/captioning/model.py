@@ -32,7 +32,10 @@ from rnnapps.text import PAD_ID
 from rnnapps.text import START_ID
 from rnnapps.text import UNK_ID
 
-__all__ = ["ShowAndTell", "ShowAttendAndTell", "CaptionEnsemble", "BACKBONES", "consensus_scores", "small_cnn"]
+__all__ = [
+    "ShowAndTell", "ShowAttendAndTell", "CaptionEnsemble", "BACKBONES", "consensus_scores",
+    "retrieved_contexts", "retrieved_continuations", "small_cnn",
+]
 
 _CELLS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "irnn": IRNN}
 
@@ -129,6 +132,68 @@ def consensus_scores(candidates, weights):
     votes = ops.expand_dims(ops.cast(weights, "float32"), 1) * others
     return ops.sum(agreement * votes, axis=-1) / ops.maximum(ops.sum(votes, axis=-1), 1e-9)
 
+
+
+def retrieved_contexts(captions):
+    """What `retrieved_continuations` matches a caption so far against.
+
+    Args:
+        captions: `(batch, count, steps)` ids of retrieved captions, each
+            ending with `END_ID`, 0 after it.
+
+    Returns:
+        `[before, previous, following]`, each `(batch, count, steps)` int32:
+        per position `j` of every caption, its id (`following`), the id
+        before it (`previous`: `START_ID` at the first) and the one before
+        that (`before`: -1, nothing, at the first, `START_ID` at the
+        second).
+    """
+    captions = ops.cast(captions, "int32")
+    start = ops.full_like(captions[..., :1], START_ID)
+    nothing = ops.full_like(captions[..., :1], -1)
+    previous = ops.concatenate([start, captions[..., :-1]], axis=-1)
+    before = ops.concatenate([nothing, start, captions[..., :-2]], axis=-1)
+    return [before, previous, captions]
+
+
+def retrieved_continuations(last, before_last, contexts, vocabulary_size):
+    """The next id of a caption so far, as the retrieved captions continue it.
+
+    A k-nearest-neighbour language model over the K captions retrieved for
+    the image (Khandelwal et al. 2020's kNN-LM, with the image's nearest
+    training captions as the datastore): where a retrieved caption holds
+    the caption's last two ids, the id that follows them there gets a vote;
+    where none does, the captions holding its last id vote.
+
+    Args:
+        last: `(batch,)` the last id of each caption so far (`START_ID` at
+            its start).
+        before_last: `(batch,)` the id before it (-1 at the start).
+        contexts: `retrieved_contexts` of each example's retrieved captions.
+        vocabulary_size: the number of ids.
+
+    Returns:
+        `(batch, vocabulary_size)` the distribution of the votes, all zeros
+        where no retrieved caption holds the last id.
+
+    Example:
+
+    >>> import numpy as np
+    >>> captions = np.array([[[5, 6, 7, 3], [5, 8, 3, 0]]])   # END_ID is 3
+    >>> contexts = retrieved_contexts(captions)
+    >>> votes = retrieved_continuations(np.array([5]), np.array([2]), contexts, 10)
+    >>> ops.convert_to_numpy(votes)[0].round(2).tolist()   # "<s> 5" goes on with 6 or 8
+    [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.5, 0.0]
+    """
+    before, previous, following = contexts
+    real = ops.not_equal(following, PAD_ID)
+    one = ops.logical_and(ops.equal(previous, ops.reshape(last, (-1, 1, 1))), real)
+    two = ops.logical_and(one, ops.equal(before, ops.reshape(before_last, (-1, 1, 1))))
+    one_hot = ops.one_hot(following, vocabulary_size)  # (batch, count, steps, vocabulary)
+    counts_two = ops.einsum("bks,bksv->bv", ops.cast(two, "float32"), one_hot)
+    counts_one = ops.einsum("bks,bksv->bv", ops.cast(one, "float32"), one_hot)
+    counts = ops.where(ops.sum(counts_two, axis=-1, keepdims=True) > 0, counts_two, counts_one)
+    return counts / ops.maximum(ops.sum(counts, axis=-1, keepdims=True), 1.0)
 
 
 @keras.saving.register_keras_serializable(package="rnnapps.captioning")
@@ -338,7 +403,7 @@ class ShowAndTell(keras.Model):
         return logits
 
     def generate(self, images, beam_size=3, max_length=20, length_penalty=0.6, rerank=0,
-                 consensus=32.0, confidence=0.0):
+                 consensus=32.0, confidence=0.0, retrieval=0.0):
         """Caption token ids for `images` by beam search (1 = greedy).
 
         The unknown token (`UNK_ID`) is never generated. With `rerank=K`
@@ -349,34 +414,80 @@ class ShowAndTell(keras.Model):
         n-gram agreement with the K retrieved captions (Devlin et al.
         2015's consensus reranking; `consensus_scores`), and the best
         wins. The consensus term fades out for images unlike any training
-        image: it is weighed by `(s - confidence) / (1 - confidence)`,
+        image: it is weighed by `g = (s - confidence) / (1 - confidence)`,
         clipped to [0, 1], where `s` is the cosine similarity of the
         nearest remembered image (so with `confidence=0.95` an image whose
         nearest training image is less similar than 0.95 keeps the most
         likely candidate, usually the beam's).
 
+        With `retrieval=lam` as well, beam search itself reads the K
+        retrieved captions: at every step the model's next-token
+        probabilities are mixed with the votes of the retrieved captions
+        that continue the caption so far (`retrieved_continuations`, a
+        kNN-LM over them), `(1 - lam g) p_model + lam g p_retrieved`,
+        with the same fade `g` (and the model alone where no retrieved
+        caption continues it). A caption can then take a retrieved
+        caption's words where the image is like a training image, and the
+        model's words where it is not or where the captions disagree.
+
         Returns `(tokens, scores)` as `rnnapps.decoding.beam_search` does:
         `(batch, max_length)` ids ending with `END_ID` (0 after it) and the
-        length-normalised log-probability of each.
+        length-normalised log-probability of each (under the model alone).
         """
         if not self.built:  # not inside the decoding loop's trace
             self.build()
-        states, embedding = self._decoding_start_and_embedding(images)
-
-        def step(tokens, carried):
-            logits, new_states = self._decoding_step(tokens, carried)
-            return self._never_unknown(logits), new_states
-
-        tokens, scores = beam_search(
-            step, states, ops.shape(images)[0], beam_size=beam_size, max_length=max_length,
-            start_id=START_ID, end_id=END_ID, length_penalty=length_penalty,
-        )
-        if not rerank or not self.memory_size:
-            return tokens, scores
         if not 0.0 <= confidence < 1.0:
             raise ValueError(f"confidence must be in [0, 1). Received: confidence={confidence}")
-        return self._rerank(tokens, states, embedding, min(int(rerank), self.memory_size),
-                            max_length, length_penalty, consensus, confidence)
+        if not 0.0 <= retrieval <= 1.0:
+            raise ValueError(f"retrieval must be in [0, 1]. Received: retrieval={retrieval}")
+        states, embedding = self._decoding_start_and_embedding(images)
+        k = min(int(rerank), self.memory_size)
+        retrieved = self._retrieve(embedding, k, max_length, confidence) if k else None
+        if retrieved is not None and retrieval:
+            gate, remembered = retrieved[0], retrieved[1]
+            # Carried along every beam: the token before the last (-1 at
+            # the start), the mixing weight and the retrieved captions.
+            extra = [ops.full_like(ops.cast(gate[:, 0], "int32"), -1),
+                     retrieval * gate, *retrieved_contexts(remembered)]
+        else:
+            extra = []
+        count = len(states)
+
+        def step(tokens, carried):
+            logits, new_states = self._decoding_step(tokens, carried[:count])
+            logits = self._never_unknown(logits)
+            if not extra:
+                return logits, new_states
+            before_last, weight, contexts = carried[count], carried[count + 1], carried[count + 2:]
+            votes = retrieved_continuations(tokens, before_last, contexts, self.vocabulary_size)
+            weight = weight * ops.cast(ops.sum(votes, axis=-1, keepdims=True) > 0, "float32")
+            mixed = (1.0 - weight) * ops.softmax(ops.cast(logits, "float32"), axis=-1) \
+                + weight * votes
+            last = ops.reshape(ops.cast(tokens, "int32"), ops.shape(before_last))
+            return ops.log(mixed + 1e-12), [*new_states, last, *carried[count + 1:]]
+
+        tokens, scores = beam_search(
+            step, [*states, *extra], ops.shape(images)[0], beam_size=beam_size,
+            max_length=max_length, start_id=START_ID, end_id=END_ID,
+            length_penalty=length_penalty,
+        )
+        if retrieved is None:
+            return tokens, scores
+        return self._rerank(tokens, states, retrieved, max_length, length_penalty, consensus)
+
+    def _retrieve(self, embedding, k, max_length, confidence):
+        """The K remembered captions nearest to each image `(batch, k,
+        max_length)` and the confidence fade `(batch, 1)` of its nearest."""
+        batch = ops.shape(embedding)[0]
+        query = embedding / (ops.norm(embedding, axis=-1, keepdims=True) + 1e-12)
+        similarity, nearest = ops.top_k(ops.matmul(query, ops.transpose(self.memory_keys)), k)
+        gate = ops.clip((similarity[:, :1] - confidence) / (1.0 - confidence), 0.0, 1.0)
+        remembered = ops.take(self.memory_tokens, ops.reshape(nearest, (-1,)), axis=0)
+        remembered = ops.reshape(remembered, (batch, k, self.memory_length))
+        width = self.memory_length
+        if width < max_length:
+            remembered = ops.pad(remembered, ((0, 0), (0, 0), (0, max_length - width)))
+        return gate, ops.cast(remembered[..., :max_length], "int32")
 
     def set_memory(self, embeddings, tokens):
         """Remembers training captions for `generate(..., rerank=K)`.
@@ -402,19 +513,11 @@ class ShowAndTell(keras.Model):
         self.memory_keys.assign(embeddings / (norms + 1e-12))
         self.memory_tokens.assign(padded)
 
-    def _rerank(self, tokens, states, embedding, k, max_length, length_penalty, consensus,
-                confidence):
+    def _rerank(self, tokens, states, retrieved, max_length, length_penalty, consensus):
         batch = ops.shape(tokens)[0]
-        query = embedding / (ops.norm(embedding, axis=-1, keepdims=True) + 1e-12)
-        similarity, nearest = ops.top_k(ops.matmul(query, ops.transpose(self.memory_keys)), k)
-        gate = ops.clip((similarity[:, :1] - confidence) / (1.0 - confidence), 0.0, 1.0)
-        remembered = ops.take(self.memory_tokens, ops.reshape(nearest, (-1,)), axis=0)
-        remembered = ops.reshape(remembered, (batch, k, self.memory_length))
-        width = self.memory_length
-        if width < max_length:
-            remembered = ops.pad(remembered, ((0, 0), (0, 0), (0, max_length - width)))
-        candidates = ops.concatenate(
-            [ops.expand_dims(tokens, 1), ops.cast(remembered[..., :max_length], "int32")], 1)
+        gate, remembered = retrieved
+        k = ops.shape(remembered)[1]
+        candidates = ops.concatenate([ops.expand_dims(tokens, 1), remembered], 1)
         count = k + 1
         flat = ops.reshape(candidates, (-1, max_length))
         start = ops.full((ops.shape(flat)[0], 1), START_ID, "int32")
@@ -735,6 +838,7 @@ class CaptionEnsemble(keras.Model):
     set_memory = ShowAndTell.set_memory
     _build_memory = ShowAndTell._build_memory
     _rerank = ShowAndTell._rerank
+    _retrieve = ShowAndTell._retrieve
     _never_unknown = ShowAndTell._never_unknown
 
     def __init__(self, members, memory_size=0, memory_length=24, **kwargs):

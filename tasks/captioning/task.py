@@ -54,6 +54,9 @@ def _check_config(config):
     if not 0.0 <= config.rerank_confidence < 1.0:
         raise TaskError(f"--rerank-confidence must be at least 0 and below 1. "
                         f"Received: {config.rerank_confidence}")
+    if not 0.0 <= config.retrieval <= 1.0:
+        raise TaskError(f"--retrieval must be a weight between 0 and 1. "
+                        f"Received: {config.retrieval}")
     if config.redraw is not None and not 0.0 <= config.redraw <= 1.0:
         raise TaskError(f"--redraw must be a share between 0 and 1. Received: {config.redraw}")
     if config.redraw and config.data != "emoji":
@@ -122,6 +125,7 @@ def _decoding(config):
         "rerank": config.rerank,
         "consensus": config.consensus,
         "rerank_confidence": config.rerank_confidence,
+        "retrieval": config.retrieval,
     }
 
 
@@ -300,18 +304,22 @@ def _token_generator(model, decoding):
     return kept[key]
 
 
-def _compile_generator(model, decoding):
-    def generate(images):
-        return model.generate(
-            images, beam_size=decoding["beam_size"], max_length=decoding["max_length"],
-            length_penalty=decoding["length_penalty"], rerank=decoding.get("rerank", 0),
-            consensus=decoding.get("consensus", 32.0),
-            confidence=decoding.get("rerank_confidence", 0.0),
-        )
+def _generate(model, images, decoding):
+    """`model.generate` with a run's decoding settings (runs from before a
+    setting existed: its behaviour then)."""
+    return model.generate(
+        images, beam_size=decoding["beam_size"], max_length=decoding["max_length"],
+        length_penalty=decoding["length_penalty"], rerank=decoding.get("rerank", 0),
+        consensus=decoding.get("consensus", 32.0),
+        confidence=decoding.get("rerank_confidence", 0.0),
+        retrieval=decoding.get("retrieval", 0.0),
+    )
 
+
+def _compile_generator(model, decoding):
     from rnnapps.decoding import compiled
 
-    return compiled(model, generate)
+    return compiled(model, lambda images: _generate(model, images, decoding))
 
 
 def _generator(model, decoding, preprocessor=None):
@@ -326,12 +334,7 @@ def _generator(model, decoding, preprocessor=None):
         import tensorflow as tf
 
         def generate(images):
-            tokens, scores = model.generate(
-                images, beam_size=decoding["beam_size"], max_length=decoding["max_length"],
-                length_penalty=decoding["length_penalty"], rerank=decoding.get("rerank", 0),
-                consensus=decoding.get("consensus", 32.0),
-                confidence=decoding.get("rerank_confidence", 0.0),
-            )
+            tokens, scores = _generate(model, images, decoding)
             return preprocessor.detokenize(tokens), scores
 
         return tf.function(generate)
@@ -529,17 +532,19 @@ def nearest_neighbour_captions(model, train, test, image_size):
     return [train.captions[j][0] for j in nearest]
 
 
-def redrawn_scores(model, decoding, train, test, constant=None):
+def redrawn_scores(model, decoding, train, test, constant=None, generate=None):
     """BLEU of the model and both baselines on `test`'s emoji redrawn
-    (`data.redrawn`: 50-100 % size, anywhere, any background colour)."""
+    (`data.redrawn`: 50-100 % size, anywhere, any background colour);
+    `generate`: the `_generator` to caption with (default: a new one)."""
     from rnnapps.tasks.captioning import pipeline
     from rnnapps.tasks.captioning.data import redrawn
 
     moved = redrawn(test)
     size = decoding["image_size"]
     constant = constant or most_frequent_caption(train.captions)
+    generate = generate or _generator(model, decoding)
     return _compare({
-        "model": _caption_all(_generator(model, decoding), pipeline.image_dataset(moved, size)),
+        "model": _caption_all(generate, pipeline.image_dataset(moved, size)),
         "nearest_neighbour": nearest_neighbour_captions(model, train, moved, size),
         "most_frequent": [constant] * len(moved),
     }, moved.captions)
@@ -607,10 +612,9 @@ class CaptioningTask(Task):
         decoding = data.info["decoding"]
         test, train = data.raw["test"], data.raw["train"]
         references = test.captions
-        hypotheses = _caption_all(
-            _generator(model, decoding, data.raw.get("preprocessor")),
-            pipeline.image_dataset(test, decoding["image_size"]),
-        )
+        # One generator for both splits: its compiled steps serve both.
+        generate = _generator(model, decoding, data.raw.get("preprocessor"))
+        hypotheses = _caption_all(generate, pipeline.image_dataset(test, decoding["image_size"]))
         self._hypotheses = hypotheses
         nearest = nearest_neighbour_captions(model, train, test, decoding["image_size"])
         constant = most_frequent_caption(train.captions)
@@ -628,10 +632,10 @@ class CaptioningTask(Task):
             "most_frequent": {**report.pop("most_frequent"), "caption": constant},
             "parts": report,
             **{k: decoding.get(k) for k in ("beam_size", "length_penalty", "rerank", "consensus",
-                                             "rerank_confidence")},
+                                             "rerank_confidence", "retrieval")},
         }
         if test.glyphs is not None:
-            metrics["redrawn"] = redrawn_scores(model, decoding, train, test, constant)
+            metrics["redrawn"] = redrawn_scores(model, decoding, train, test, constant, generate)
         return metrics
 
     def example_predictions(self, model, data, count=6):
@@ -653,6 +657,9 @@ class CaptioningTask(Task):
             parser.add_argument("--consensus", dest="export_consensus", type=float,
                                 default=None, help="weight of the agreement with them "
                                 "(default: the training run's)")
+            parser.add_argument("--retrieval", dest="export_retrieval", type=float,
+                                default=None, help="weight of the retrieved captions' votes "
+                                "in beam search (0 = off; default: the training run's)")
 
     def export_info(self, info, options):
         info = decoding_export_info(info, options)
@@ -669,6 +676,12 @@ class CaptioningTask(Task):
             if consensus < 0:
                 raise TaskError(f"--consensus must be at least 0. Received: {consensus}")
             decoding["consensus"] = consensus
+        retrieval = options.get("export_retrieval")
+        if retrieval is not None:
+            if not 0.0 <= retrieval <= 1.0:
+                raise TaskError(f"--retrieval must be a weight between 0 and 1. "
+                                f"Received: {retrieval}")
+            decoding["retrieval"] = retrieval
         return {**info, "decoding": decoding}
 
     def _serve_all(self, loaded, encoded, batch_size=64):

@@ -506,6 +506,10 @@ def test_train_evaluate_predict_export_from_the_command_line(
                 "--export-dir", str(tmp_path / "saved_models"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--rerank must be at least 0" in proc.stderr.strip().splitlines()[-1]
+    proc = here("export", "captioning", "--checkpoint", str(checkpoint), "--retrieval", "2",
+                "--export-dir", str(tmp_path / "saved_models"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--retrieval must be a weight between 0 and 1" in proc.stderr.strip().splitlines()[-1]
     assert sorted(p.name for p in (tmp_path / "saved_models" / "captioning").iterdir()) == [
         "1", "2"]
 
@@ -606,6 +610,8 @@ def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji
         (["train", "captioning", "--rerank", "-1"], "--rerank must be at least 0"),
         (["train", "captioning", "--rerank-confidence", "1"],
          "--rerank-confidence must be at least 0 and below 1"),
+        (["train", "captioning", "--retrieval", "1.5"],
+         "--retrieval must be a weight between 0 and 1"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args, message, capsys, monkeypatch):

@@ -336,6 +336,48 @@ def test_rerank_without_consensus_keeps_the_most_likely_candidate(attention):
                                atol=1e-4)
 
 
+def test_retrieved_continuations_vote_for_what_follows_the_last_two_ids():
+    from rnnapps.tasks.captioning.model import retrieved_contexts
+    from rnnapps.tasks.captioning.model import retrieved_continuations
+
+    captions = np.array([[[5, 6, 7, END_ID, 0], [4, 6, 8, END_ID, 0], [6, 9, 6, 7, END_ID]]])
+    contexts = retrieved_contexts(np.repeat(captions, 4, axis=0))
+    last = np.array([6, 6, 11, START_ID])
+    before_last = np.array([5, 10, 12, -1])
+    votes = ops.convert_to_numpy(retrieved_continuations(last, before_last, contexts, 12))
+    expected = np.zeros((4, 12))
+    # "5 6" goes on with 7 in the first caption only (the bigram matches).
+    expected[0, 7] = 1.0
+    # "10 6" is nowhere: every 6 votes, 7, 8, 9 and 7 again (back-off).
+    expected[1, [7, 8, 9]] = [0.5, 0.25, 0.25]
+    # 11 is nowhere: no votes.
+    # At the start every caption votes for its first id.
+    expected[3, [5, 4, 6]] = 1 / 3
+    np.testing.assert_allclose(votes, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("attention", [True, False], ids=["attention", "show_and_tell"])
+def test_retrieval_writes_what_the_retrieved_captions_continue(attention, monkeypatch):
+    # The images are the remembered ones (similarity 1, the fade fully
+    # open): with the retrieved captions' votes alone, beam search can only
+    # write what they continue, a caption an untrained decoder does not.
+    memory = [[9, 10, 11, 5, END_ID, 0]] * 3
+    model, x = _remembering(memory, seed=2, attention=attention)
+    beam, _ = model.generate(x, beam_size=2, max_length=6)
+    assert ops.convert_to_numpy(beam).tolist() != memory
+    # Beam search's own caption, before reranking (which could pick a
+    # remembered caption by itself).
+    monkeypatch.setattr(model, "_rerank", lambda tokens, *args: (tokens, None))
+    off, _ = model.generate(x, beam_size=2, max_length=6, rerank=2, retrieval=0.0)
+    assert ops.convert_to_numpy(off).tolist() == ops.convert_to_numpy(beam).tolist()
+    for confidence in (0.0, 0.95):
+        tokens, _ = model.generate(x, beam_size=2, max_length=6, rerank=2,
+                                   confidence=confidence, retrieval=1.0)
+        assert ops.convert_to_numpy(tokens).tolist() == memory
+    with pytest.raises(ValueError, match="retrieval must be in"):
+        model.generate(x, rerank=2, retrieval=1.5)
+
+
 def test_an_unfilled_memory_leaves_the_beam_caption_and_round_trips(tmp_path):
     keras.utils.set_random_seed(5)
     model = ShowAttendAndTell(12, memory_size=3, memory_length=6, **ATTEND)

@@ -1,0 +1,94 @@
+"""Scores a finished `rnnapps train captioning` run again under other decoding settings.
+
+Loads the run's best checkpoint (from its export directory), fills the memory
+of training captions as the run did, and prints the task's test report (the
+model, the nearest training image, the redrawn emoji) for the test and the
+validation split, with any captioning settings overridden. The same trained
+model decoded several ways, side by side:
+
+    rnnapps train captioning --seed 0 --export-dir runs/seed0
+    python benchmarks/captioning_rescore.py runs/seed0 --seed 0 \\
+        --set retrieval=0 --set retrieval=0.6 --set retrieval=0.9
+
+Each `--set` is one decoding (comma-separated `field=value` of
+`CaptioningConfig`); the run's own training settings must be given again
+(`--seed`, and any other flag it was trained with, as `--train KEY=VALUE`):
+they rebuild its data split and tokenizer.
+"""
+
+import argparse
+import dataclasses
+import glob
+import importlib
+import json
+import os
+import sys
+
+
+def parse_settings(text):
+    from rnnapps.tasks.captioning.config import CaptioningConfig
+
+    fields = {f.name: f.type for f in dataclasses.fields(CaptioningConfig)}
+    settings = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        if key not in fields:
+            raise SystemExit(f"error: {key!r} is not a captioning setting")
+        default = getattr(CaptioningConfig(), key)
+        settings[key] = type(default)(value) if default is not None else value
+    return settings
+
+
+def scores(task, model, data):
+    metrics = task.test_metrics(model, data)
+    return {
+        "model": [metrics["bleu1"], metrics["bleu4"]],
+        "nearest_neighbour": [metrics["nearest_neighbour"]["bleu1"],
+                              metrics["nearest_neighbour"]["bleu4"]],
+        "redrawn": [metrics["redrawn"]["model"]["bleu1"], metrics["redrawn"]["model"]["bleu4"]]
+        if "redrawn" in metrics else None,
+        "loss": metrics["loss"],
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="the --export-dir of a `rnnapps train captioning` run")
+    parser.add_argument("--seed", type=int, default=0, help="the run's --seed")
+    parser.add_argument("--train", default="", help="the run's other flags, KEY=VALUE,...")
+    parser.add_argument("--set", action="append", default=[], dest="decodings",
+                        help="decoding settings to score, KEY=VALUE,... (repeatable)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from rnnapps.tasks.captioning.config import CaptioningConfig
+
+    captioning = importlib.import_module("rnnapps.tasks.captioning.task")
+    task = captioning.CaptioningTask()
+    checkpoints = glob.glob(os.path.join(args.run, ".checkpoints", "captioning", "*",
+                                         "model.keras"))
+    if len(checkpoints) != 1:
+        raise SystemExit(f"error: expected one checkpoint under {args.run}/.checkpoints/"
+                         f"captioning/, found {len(checkpoints)}")
+    config = CaptioningConfig(seed=args.seed, **parse_settings(args.train))
+    keras.utils.set_random_seed(args.seed)
+    data = captioning.load_data(config)
+    model = captioning.build_model(config, data)
+    model.load_weights(checkpoints[0])
+    task.after_fit(model, data)
+    validation = dataclasses.replace(data, test=data.validation,
+                                     raw={**data.raw, "test": data.raw["validation"]})
+    for settings in [parse_settings(d) for d in args.decodings] or [{}]:
+        decoding = dict(data.info["decoding"], **{k: v for k, v in settings.items()
+                                                  if k in data.info["decoding"]})
+        row = {"run": args.run, "seed": args.seed, **settings}
+        for name, split in (("test", data), ("validation", validation)):
+            row[name] = scores(task, model, dataclasses.replace(
+                split, info={**split.info, "decoding": decoding}))
+        print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
