@@ -28,14 +28,17 @@ import sys
 def parse_settings(text):
     from rnnapps.tasks.captioning.config import CaptioningConfig
 
-    fields = {f.name: f.type for f in dataclasses.fields(CaptioningConfig)}
+    fields = {f.name for f in dataclasses.fields(CaptioningConfig)}
     settings = {}
     for item in filter(None, text.split(",")):
         key, _, value = item.partition("=")
         if key not in fields:
             raise SystemExit(f"error: {key!r} is not a captioning setting")
         default = getattr(CaptioningConfig(), key)
-        settings[key] = type(default)(value) if default is not None else value
+        if isinstance(default, bool):
+            settings[key] = value.lower() in ("1", "true", "yes")
+        else:
+            settings[key] = type(default)(value) if default is not None else value
     return settings
 
 
@@ -72,6 +75,12 @@ def main(argv=None):
         raise SystemExit(f"error: expected one checkpoint under {args.run}/.checkpoints/"
                          f"captioning/, found {len(checkpoints)}")
     config = CaptioningConfig(seed=args.seed, **parse_settings(args.train))
+    decodings = [parse_settings(d) for d in args.decodings] or [{}]
+    for settings in decodings:
+        training = sorted(set(settings) - set(captioning._decoding(config)))
+        if training:
+            raise SystemExit(f"error: --set takes decoding settings; {training} are training "
+                             f"settings (--train)")
     keras.utils.set_random_seed(args.seed)
     data = captioning.load_data(config)
     model = captioning.build_model(config, data)
@@ -79,9 +88,8 @@ def main(argv=None):
     task.after_fit(model, data)
     validation = dataclasses.replace(data, test=data.validation,
                                      raw={**data.raw, "test": data.raw["validation"]})
-    for settings in [parse_settings(d) for d in args.decodings] or [{}]:
-        decoding = dict(data.info["decoding"], **{k: v for k, v in settings.items()
-                                                  if k in data.info["decoding"]})
+    for settings in decodings:
+        decoding = dict(data.info["decoding"], **settings)
         row = {"run": args.run, "seed": args.seed, **settings}
         for name, split in (("test", data), ("validation", validation)):
             row[name] = scores(task, model, dataclasses.replace(

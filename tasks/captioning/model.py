@@ -444,7 +444,7 @@ class ShowAndTell(keras.Model):
         k = min(int(rerank), self.memory_size)
         retrieved = self._retrieve(embedding, k, max_length, confidence) if k else None
         if retrieved is not None and retrieval:
-            gate, remembered = retrieved[0], retrieved[1]
+            gate, remembered = retrieved
             # Carried along every beam: the token before the last (-1 at
             # the start), the mixing weight and the retrieved captions.
             extra = [ops.full_like(ops.cast(gate[:, 0], "int32"), -1),
