@@ -128,7 +128,12 @@ def beam_search(
             ops.logical_not(was_finished), "int32"
         )
         finished = ops.logical_or(was_finished, chosen == end_id)
-        states = [_gather_beams(s, beams, batch_size, k) for s in new_states]
+        # A state the step hands back as it got it (an attention decoder's
+        # image regions) has stayed what `ops.repeat` made it, the same for
+        # every beam of an example: reordering its beams would copy it for
+        # nothing.
+        states = [new if new is old else _gather_beams(new, beams, batch_size, k)
+                  for old, new in zip(states, new_states)]
         last = ops.reshape(chosen, (-1,))
         return step + 1, last, states, tokens, top_scores, finished, lengths
 

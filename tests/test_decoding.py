@@ -101,3 +101,45 @@ def test_beam_search_compiles_on_the_backend():
     np.testing.assert_array_equal(ops.convert_to_numpy(compiled[0]), ops.convert_to_numpy(eager[0]))
     np.testing.assert_allclose(ops.convert_to_numpy(compiled[1]), ops.convert_to_numpy(eager[1]),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_states_the_step_hands_back_unchanged_are_not_reordered(compiled):
+    # Each example's own table (a per-example state the step reads and hands
+    # back as it is, as an attention decoder does with the image's regions),
+    # and a state that changes every step (the tokens written so far). Beam
+    # search leaves the first as it is instead of reordering its beams; what
+    # it writes must not change for that.
+    import keras
+
+    swapped = [0, 4, 2, 3, 1]  # "a" and "b" trade places
+    tables = np.log(np.asarray([TABLE, np.asarray(TABLE)[swapped][:, swapped]], "float32") + 1e-9)
+
+    def step(copy):
+        def run(tokens, states):
+            table, written = states
+            rows = ops.take_along_axis(table, ops.reshape(tokens, (-1, 1, 1)), axis=1)[:, 0]
+            written = written + ops.one_hot(tokens, 5)
+            return rows + 0.01 * written, [table + 0.0 if copy else table, written]
+        return run
+
+    def search(copy):
+        def go(tables):
+            return beam_search(step(copy), [tables, ops.zeros((2, 5))], 2, beam_size=2,
+                               max_length=5, length_penalty=0.6)
+        if compiled and keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(go)(tables)
+        if compiled and keras.backend.backend() == "jax":
+            import jax
+
+            return jax.jit(go)(tables)
+        return go(tables)
+
+    kept, copied = search(copy=False), search(copy=True)
+    np.testing.assert_array_equal(ops.convert_to_numpy(kept[0]), ops.convert_to_numpy(copied[0]))
+    np.testing.assert_allclose(ops.convert_to_numpy(kept[1]), ops.convert_to_numpy(copied[1]),
+                               rtol=1e-6)
+    # Each example decoded by its own table: "b end" and, swapped, "a end".
+    assert ops.convert_to_numpy(kept[0])[:, :2].tolist() == [[4, 3], [1, 3]]

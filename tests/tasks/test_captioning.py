@@ -661,6 +661,17 @@ def test_the_python_api_fits_predicts_evaluates_and_exports(tmp_path):
     arrays = np.stack([np.asarray(Image.open(io.BytesIO(encoded(c, size=(16, 16)))))
                        for c in [(30, 30, 200), (200, 30, 30)] * 12])
     assert len(captioner.predict(arrays)) == 24
+    # A partial batch is captioned as it is in a full one; on TensorFlow by
+    # the same trace (one trace of the beam search serves every batch size).
+    from rnnapps.tasks.captioning.task import _caption_all
+    from rnnapps.tasks.captioning.task import _generator
+
+    generate = _generator(captioner.model, captioner._decoding(), captioner.preprocessor)
+    pixels = captioner.preprocessor.images(captioning_data.Split(
+        captions=[[c] for c in captions], names=captions, images=images))
+    assert _caption_all(generate, pixels, batch_size=10) == written
+    if keras.backend.backend() == "tensorflow":
+        assert generate.experimental_get_tracing_count() == 1
     scores = captioner.evaluate(images, [[c, "a square"] for c in captions])
     assert scores["images"] == 24 and 0 <= scores["bleu4"] <= scores["bleu1"] <= 100
     export = captioner.export(str(tmp_path / "saved_models"))
@@ -761,3 +772,35 @@ def test_the_export_of_jax_weights_answers_as_the_jax_model(tmp_path, members):
     out = serve(images=tf.constant([bytes.fromhex(i) for i in ran["images"]]))
     assert [c.decode() for c in out["captions"].numpy()] == ran["captions"]
     np.testing.assert_allclose(out["scores"].numpy(), ran["scores"], atol=1e-5, rtol=1e-5)
+
+
+def test_the_training_images_are_encoded_once_while_the_weights_stay(monkeypatch):
+    """Filling the memory and both nearest-image baselines share one
+    encoding of the training images; other weights or another split
+    encode again."""
+    import importlib
+
+    from rnnapps.tasks.captioning import pipeline
+    from rnnapps.tasks.captioning.data import Split
+    from rnnapps.tasks.captioning.model import ShowAndTell
+
+    task = importlib.import_module("rnnapps.tasks.captioning.task")
+    split = Split(captions=[["a"]] * 5, names=list("abcde"),
+                  images=[encoded((40 * i, 200 - 30 * i, 90)) for i in range(5)])
+    model = ShowAndTell(12, image_size=16, filters=(8, 16), units=16, embedding_dim=8,
+                        memory_size=5, memory_length=4)
+    model.build()
+    calls = []
+    real = pipeline.image_dataset
+    monkeypatch.setattr(pipeline, "image_dataset", lambda *args: calls.append(args) or real(*args))
+    first = task._embeddings(model, split, 16)
+    assert task._embeddings(model, split, 16) is first and len(calls) == 1
+    task._embeddings(model, dataclasses.replace(split), 16)  # equal, but another split
+    assert len(calls) == 2
+    kernel = model.encoder.weights[0]
+    kernel.assign(kernel * 2.0)
+    changed = task._embeddings(model, split, 16)
+    assert len(calls) == 3 and not np.allclose(changed, first)
+    # The memory's own weights do not count: filling it keeps the encoding.
+    model.set_memory(changed, np.full((5, 4), 7))
+    assert task._embeddings(model, split, 16) is changed and len(calls) == 3

@@ -529,3 +529,51 @@ def test_the_ensemble_trains_each_member_on_its_own_loss_and_round_trips(tmp_pat
 def test_bad_ensembles_name_the_problem(members, message):
     with pytest.raises(ValueError, match=message):
         CaptionEnsemble(members() if callable(members) else members)
+
+
+def test_batch_normalization_trains_as_keras_does_and_reads_its_weights(tmp_path):
+    from rnnapps.tasks.captioning.model import BatchNormalization
+    from rnnapps.tasks.captioning.model import small_cnn
+
+    x = np.random.default_rng(0).normal(2.0, 3.0, (6, 5, 5, 4)).astype("float32")
+    ours = BatchNormalization(momentum=0.5)
+    theirs = keras.layers.BatchNormalization(momentum=0.5)
+    weights = [np.linspace(0.5, 2.0, 4), np.linspace(-1.0, 1.0, 4), np.full(4, 0.3),
+               np.full(4, 2.0)]
+    for layer in (ours, theirs):
+        layer.build(x.shape)
+        layer.set_weights([w.astype("float32") for w in weights])
+    for training in (True, True, False):  # two updates of the moving statistics, then them
+        np.testing.assert_allclose(ops.convert_to_numpy(ours(x, training=training)),
+                                   ops.convert_to_numpy(theirs(x, training=training)),
+                                   atol=1e-4)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5)
+    assert not np.allclose(ours.get_weights()[3], weights[3])  # the variance moved
+    if keras.backend.backend() == "tensorflow":  # the fused kernel's gradients
+        import tensorflow as tf
+
+        inputs = tf.constant(x)
+        grads = []
+        for layer in (ours, theirs):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = tf.reduce_sum(tf.sin(layer(inputs, training=True)))
+            grads.append(tape.gradient(loss, [inputs, *layer.trainable_variables]))
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4)
+    # Weights an encoder saved with Keras's own layer load into the small CNN.
+    old = keras.Sequential([
+        keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="conv_0"),
+        keras.layers.BatchNormalization(name="norm_0"), keras.layers.ReLU(name="relu_0"),
+        keras.layers.MaxPooling2D(2, name="pool_0"),
+        keras.layers.GlobalAveragePooling2D(name="pool")])
+    old(images(2, size=8))
+    old.layers[1].set_weights([w.astype("float32") for w in weights])
+    old.save_weights(tmp_path / "old.weights.h5")
+    new = small_cnn((4,))
+    new(images(2, size=8))
+    new.load_weights(tmp_path / "old.weights.h5")
+    assert isinstance(new.layers[1], BatchNormalization)
+    np.testing.assert_allclose(ops.convert_to_numpy(new(images(3, size=8))),
+                               ops.convert_to_numpy(old(images(3, size=8))), atol=1e-5)
