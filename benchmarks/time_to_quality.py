@@ -57,7 +57,7 @@ PREVIOUS = {
     "translation": ["--epochs", "22", "--learning-rate", "1e-3", "--lr-schedule", "constant",
                     "--dropout", "0.2", "--length-penalty", "1.0"],
     # (Its input pipelines then waited on tf.data's autotuning thread: no flag gives that back.)
-    "captioning": ["--retrieval", "0", "--patience", "5"],
+    "captioning": ["--retrieval", "0", "--patience", "5", "--average-epochs", "0"],
 }
 # The scores each task's report is judged on (metrics of `rnnapps train`'s
 # result), and its baseline's, printed beside them.
@@ -385,7 +385,8 @@ def curve_once(task, seed, args):
         export_dir = os.path.join(folder, "export")
         command = [sys.executable, "-c", _CURVE_TRAIN, folder, "train", task,
                    *(QUICK.get(task, []) if args.quick else []), "--seed", str(seed),
-                   "--export-dir", export_dir]
+                   "--export-dir", export_dir,
+                   *(["--epochs", str(args.epochs)] if args.epochs else [])]
         started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - started
@@ -405,6 +406,10 @@ def curve_once(task, seed, args):
         if scored.returncode != 0:
             raise SystemExit(f"scoring {task} seed {seed} failed:\n{scored.stderr[-3000:]}")
         scores = {row["epoch"]: row for row in _json_lines(scored.stdout) if "epoch" in row}
+        if args.keep:  # the epochs' weights and the run's checkpoint, for other analyses
+            kept = os.path.join(args.keep, f"{task}-{seed}")
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(folder, kept, ignore=shutil.ignore_patterns("*.py"))
     rows, reached = [], None
     for e in epochs:
         row = {"task": task, "seed": seed, "epoch": e["epoch"],
@@ -466,6 +471,11 @@ def main(argv=None):
                         help="first epoch `curve` scores on the test split")
     parser.add_argument("--every", type=int, default=1,
                         help="`curve` scores every N-th epoch from --first")
+    parser.add_argument("--epochs", type=int, default=0,
+                        help="`curve`: train this many epochs at most (0: the default's)")
+    parser.add_argument("--keep", default="",
+                        help="`curve`: copy each run's epoch weights and checkpoint to "
+                             "KEEP/TASK-SEED")
     parser.add_argument("--target", action="append", default=[],
                         type=lambda s: (s.split("=")[0], float(s.split("=")[1])),
                         help="`curve`: SCORE=VALUE, a target besides (or instead of) FILED's")

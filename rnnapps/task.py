@@ -550,18 +550,21 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
         replicas = distribute_lib.describe(strategy, None)["replicas"]
         train_data, validation_data = (_whole_batches(d, replicas)
                                        for d in (train_data, validation_data))
+    # The untrained model counts too: a model that starts from a good
+    # solution (a seasonal-naive forecast) keeps it if no epoch is better.
+    # A task's `average_epochs` restores the average of the weights of the
+    # best epoch and of the epochs just before it.
+    stopping = EarlyStoppingFromStart(
+        validation_data, monitor="val_loss", patience=config.patience,
+        restore_best_weights=True, average_epochs=getattr(config, "average_epochs", 1),
+    )
     callbacks = [
         # All workers restore from the chief's backup; each writes its own.
         SharedBackupAndRestore(str(run_dir / "backup"), write_dir=str(write_dir / "backup")),
         keras.callbacks.ModelCheckpoint(
             str(write_dir / "model.keras"), monitor="val_loss", save_best_only=True
         ),
-        # The untrained model counts too: a model that starts from a good
-        # solution (a seasonal-naive forecast) keeps it if no epoch is better.
-        EarlyStoppingFromStart(
-            validation_data, monitor="val_loss", patience=config.patience,
-            restore_best_weights=True,
-        ),
+        stopping,
     ]
     if getattr(config, "tensorboard_dir", None) and chief:
         from rnnapps.diagnostics import GradientThroughTime
@@ -605,7 +608,8 @@ def _fit_and_export(task, config, data, model, strategy, run_dir, write_dir, ver
         model.set_weights(trained.get_weights())
         if float32_policy is not None:  # the checkpoint holds the float32 model too
             _save_atomically(model, run_dir / "model.keras")
-    if task.after_fit(model, data):
+    # After averaging, the checkpoint holds the best epoch's weights: save it again.
+    if task.after_fit(model, data) or stopping.averaged_epochs:
         # The checkpoint `rnnapps export --checkpoint` reads holds it too.
         model.save(str(run_dir / "model.keras.tmp.keras"))
         os.replace(run_dir / "model.keras.tmp.keras", run_dir / "model.keras")

@@ -48,6 +48,7 @@ def _check_config(config):
         ("--rerank", config.rerank, 0),
         ("--ensemble", config.ensemble, 1),
         ("--consensus", config.consensus, 0),
+        ("--average-epochs", config.average_epochs, 1),
     ]
     for flag, value, least in checks:
         if value < least:

@@ -717,6 +717,37 @@ def test_the_command_line_trains_on_this_backend_and_exports(tmp_path, run_here,
     assert np.any(keras.ops.convert_to_numpy(model.memory_tokens))
 
 
+
+def test_the_checkpoint_holds_the_averaged_weights_the_run_tested(tmp_path, run_here, monkeypatch):
+    import keras
+
+    from rnnapps.callbacks import EarlyStoppingFromStart
+
+    restored = {}
+    on_train_end = EarlyStoppingFromStart.on_train_end
+
+    def keep(self, logs=None):  # what early stopping left in the model
+        on_train_end(self, logs)
+        restored.update(epochs=self.averaged_epochs, best=self.best_epoch,
+                        weights=[keras.ops.convert_to_numpy(v) for v in self.model.trainable_weights])
+
+    monkeypatch.setattr(EarlyStoppingFromStart, "on_train_end", keep)
+    csv_file = write_folder(tmp_path, count=30, corrupt=())
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in {**TINY_API, "epochs": 3}.items()]
+    result = last_json(run_here("train", "captioning", "--data", str(csv_file), *flags,
+                                "--learning-rate", "0.01", "--average-epochs", "3",
+                                "--export-dir", str(tmp_path / "out"), cwd=tmp_path))
+    assert result["epochs_run"] == 3 and restored["best"] >= 0
+    # The best epoch and the (up to) two before it.
+    assert restored["epochs"] == list(range(max(0, restored["best"] - 2), restored["best"] + 1))
+    assert len(restored["epochs"]) >= 2
+    # `ModelCheckpoint` saved the best epoch's weights; the run saved them again
+    # once averaged, so `rnnapps export --checkpoint` exports what was tested.
+    kept = keras.saving.load_model(result["checkpoint"], compile=False)
+    for saved, tested in zip(kept.trainable_weights, restored["weights"], strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(saved), tested)
+
+
 JAX_RUN = """
 import io, json, sys
 import numpy as np
