@@ -28,7 +28,9 @@ target quality). It runs today's `rnnapps train TASK` as a user would, saving
 the weights at the end of every epoch and noting the time (the saving itself
 off the clock); then, in another process, scores the saved epochs on the test
 split with the task's own test report (`test_metrics`, on the run's own data
-and tokenizer). A run stopped after epoch k would have taken the time to the
+and tokenizer), each epoch's weights averaged with those of the epochs before
+it as the run's early stopping averages its best epoch's (captioning's
+`--average-epochs`). A run stopped after epoch k would have taken the time to the
 end of epoch k plus the run's test report and export, so that is the time to
 quality of the first epoch whose scores reach every target. The targets are
 the scores of the task's default when issue 37 was filed (`FILED`), and the
@@ -338,6 +340,7 @@ print(json.dumps({"epochs": epochs, "fit_end_s": fit_end[0], "code": code,
 # In a new process: each saved epoch's test scores, one JSON line each.
 _CURVE_SCORE = r"""
 import glob, json, os, sys
+import numpy as np
 from benchmarks_time_to_quality import flatten
 from rnnapps import cli
 from rnnapps.task import config_from_dict
@@ -353,8 +356,17 @@ data = task.load_data(config)
 model = task.build_model(config, data)
 if not model.built:
     model(next(iter(data.train))[0])
+# A run that ended at epoch k with k its best restores the average of the
+# weights of k and the epochs before it (`average_epochs`, where the task has it).
+average = getattr(config, "average_epochs", 1)
 for epoch in wanted:
-    model.load_weights(os.path.join(folder, f"epoch{epoch:03d}.weights.h5"))
+    arrays = []
+    for e in range(max(1, epoch - average + 1), epoch + 1):
+        model.load_weights(os.path.join(folder, f"epoch{e:03d}.weights.h5"))
+        arrays.append(model.get_weights())
+    model.set_weights([np.mean(np.stack(v), axis=0).astype(v[-1].dtype)
+                       if np.issubdtype(v[-1].dtype, np.floating) else v[-1]
+                       for v in zip(*arrays)])
     task.after_fit(model, data)
     print(json.dumps({"epoch": epoch, **flatten(task.test_metrics(model, data))}), flush=True)
 """
