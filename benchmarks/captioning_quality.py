@@ -77,6 +77,7 @@ def family_parts(references):
 def run(config, verbose, decodings=(), save=None):
     import keras
 
+    from rnnapps.callbacks import EarlyStoppingFromStart
     from rnnapps.tasks import captioning
     from rnnapps.tasks.captioning import pipeline
     from rnnapps.tasks.captioning.task import _caption_all, _compare, _generator
@@ -88,8 +89,10 @@ def run(config, verbose, decodings=(), save=None):
     history = model.fit(
         data.train, validation_data=data.validation, epochs=config.epochs, verbose=verbose,
         shuffle=False,  # the training dataset reshuffles itself every epoch
-        callbacks=[keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.patience, restore_best_weights=True)],
+        # As `rnnapps train`: the best epoch's weights, averaged with the epochs before it.
+        callbacks=[EarlyStoppingFromStart(
+            data.validation, monitor="val_loss", patience=config.patience,
+            restore_best_weights=True, average_epochs=config.average_epochs)],
     )
     seconds = time.perf_counter() - start
     decoding = data.info["decoding"]
