@@ -340,9 +340,9 @@ print(json.dumps({"epochs": epochs, "fit_end_s": fit_end[0], "code": code,
 # In a new process: each saved epoch's test scores, one JSON line each.
 _CURVE_SCORE = r"""
 import glob, json, os, sys
-import numpy as np
 from benchmarks_time_to_quality import flatten
 from rnnapps import cli
+from rnnapps.callbacks.early_stopping_from_start import average_weights
 from rnnapps.task import config_from_dict
 folder, export_dir, task_name, wanted = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 args = cli.parse_args(["train", task_name])
@@ -364,9 +364,7 @@ for epoch in wanted:
     for e in range(max(1, epoch - average + 1), epoch + 1):
         model.load_weights(os.path.join(folder, f"epoch{e:03d}.weights.h5"))
         arrays.append(model.get_weights())
-    model.set_weights([np.mean(np.stack(v), axis=0).astype(v[-1].dtype)
-                       if np.issubdtype(v[-1].dtype, np.floating) else v[-1]
-                       for v in zip(*arrays)])
+    model.set_weights(average_weights(arrays))  # as the run's early stopping
     task.after_fit(model, data)
     print(json.dumps({"epoch": epoch, **flatten(task.test_metrics(model, data))}), flush=True)
 """

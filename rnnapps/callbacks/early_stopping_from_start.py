@@ -3,6 +3,16 @@
 import keras
 
 
+def average_weights(weight_lists):
+    """The elementwise mean of several `model.get_weights()` lists; arrays
+    that are not floating-point (a seed generator's state) come from the last."""
+    import numpy as np
+
+    return [np.mean(np.stack(arrays), axis=0).astype(arrays[-1].dtype)
+            if np.issubdtype(arrays[-1].dtype, np.floating) else arrays[-1]
+            for arrays in zip(*weight_lists)]
+
+
 class EarlyStoppingFromStart(keras.callbacks.EarlyStopping):
     """`EarlyStopping` whose first candidate is the model before training.
 
@@ -108,13 +118,7 @@ class EarlyStoppingFromStart(keras.callbacks.EarlyStopping):
         epochs = sorted(e for e in kept if self.best_epoch - self.average_epochs < e <= self.best_epoch)
         if len(epochs) < 2:
             return
-        import numpy as np
-
-        averaged = []
-        for best, *values in zip(kept[self.best_epoch], *(kept[e] for e in epochs)):
-            if np.issubdtype(best.dtype, np.floating):
-                best = np.mean(np.stack(values), axis=0).astype(best.dtype)
-            averaged.append(best)
+        averaged = average_weights([kept[e] for e in epochs])  # the best is the last
         self.model.set_weights(averaged)
         self.averaged_epochs = epochs
         if self.verbose > 0:
