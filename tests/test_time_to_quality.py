@@ -45,3 +45,30 @@ def test_curve_scores_each_saved_epoch_as_the_run_tested_it():
     assert summary["reached_at_epoch"] == 1
     assert summary["time_to_quality_s"] == epochs[0]["if_stopped_s"]
     assert "| captioning | 0 | bleu1 0.0, bleu4 0.0 | 1 of 2 |" in done.stdout
+
+
+def _benchmark():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "time_to_quality", ROOT / "benchmarks" / "time_to_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("task_name", ["next_word", "translation", "captioning"])
+def test_the_previous_settings_are_flags_today_accepts(task_name):
+    # `runs` times the previous default with these flags: a flag whose
+    # accepted values changed since would fail the run an hour in.
+    import importlib
+
+    from rnnapps import cli
+
+    flags = _benchmark().PREVIOUS[task_name]
+    args = cli.parse_args(["train", task_name, *flags])
+    config = cli._config(args.task_object, args)
+    assert config != args.task_object.config_class()  # the flags change the settings
+    module = importlib.import_module(f"rnnapps.tasks.{task_name}.task")
+    if hasattr(module, "_check_config"):
+        module._check_config(config)  # raises TaskError on a value out of range
