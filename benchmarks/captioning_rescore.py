@@ -9,11 +9,15 @@ model decoded several ways, side by side:
     rnnapps train captioning --seed 0 --export-dir runs/seed0
     python benchmarks/captioning_rescore.py runs/seed0 --seed 0 \\
         --set retrieval=0 --set retrieval=0.6 --set retrieval=0.9
+    python benchmarks/captioning_rescore.py runs/seed0 --seed 0 --bootstrap 1000
 
 Each `--set` is one decoding (comma-separated `field=value` of
 `CaptioningConfig`); the run's own training settings must be given again
 (`--seed`, and any other flag it was trained with, as `--train KEY=VALUE`):
-they rebuild its data split and tokenizer.
+they rebuild its data split and tokenizer. `--bootstrap N` adds the model's
+lead over the nearest image with a 95 % paired bootstrap interval
+(`captioning.bleu_margin`: the images drawn again N times): how far the
+split's size lets one run's lead be read.
 """
 
 import argparse
@@ -42,9 +46,9 @@ def parse_settings(text):
     return settings
 
 
-def scores(task, model, data):
+def scores(task, model, data, bootstrap=0):
     metrics = task.test_metrics(model, data)
-    return {
+    out = {
         "model": [metrics["bleu1"], metrics["bleu4"]],
         "nearest_neighbour": [metrics["nearest_neighbour"]["bleu1"],
                               metrics["nearest_neighbour"]["bleu4"]],
@@ -52,6 +56,18 @@ def scores(task, model, data):
         if "redrawn" in metrics else None,
         "loss": metrics["loss"],
     }
+    if bootstrap:  # the lead over the nearest image, with its paired bootstrap interval
+        from rnnapps.tasks.captioning.task import bleu_margin
+        from rnnapps.tasks.captioning.task import nearest_neighbour_captions
+
+        test = data.raw["test"]
+        nearest = nearest_neighbour_captions(model, data.raw["train"], test,
+                                             data.info["decoding"]["image_size"])
+        out["lead_over_nearest"] = {
+            f"bleu{n}": bleu_margin(task._hypotheses, nearest, test.captions, order=n,
+                                    samples=bootstrap)
+            for n in (1, 4)}
+    return out
 
 
 def main(argv=None):
@@ -59,6 +75,9 @@ def main(argv=None):
     parser.add_argument("run", help="the --export-dir of a `rnnapps train captioning` run")
     parser.add_argument("--seed", type=int, default=0, help="the run's --seed")
     parser.add_argument("--train", default="", help="the run's other flags, KEY=VALUE,...")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="also the model's BLEU-1 and BLEU-4 lead over the nearest image, "
+                             "with a 95%% paired bootstrap interval over N draws of the images")
     parser.add_argument("--set", action="append", default=[], dest="decodings",
                         help="decoding settings to score, KEY=VALUE,... (repeatable)")
     args = parser.parse_args(argv)
@@ -93,7 +112,7 @@ def main(argv=None):
         row = {"run": args.run, "seed": args.seed, **settings}
         for name, split in (("test", data), ("validation", validation)):
             row[name] = scores(task, model, dataclasses.replace(
-                split, info={**split.info, "decoding": decoding}))
+                split, info={**split.info, "decoding": decoding}), args.bootstrap)
         print(json.dumps(row), flush=True)
     return 0
 

@@ -29,6 +29,7 @@ from rnnapps.tasks.captioning.data import load_examples
 from rnnapps.tasks.captioning.preprocessor import CaptioningPreprocessor
 from rnnapps.tasks.captioning.task import Captioner
 from rnnapps.tasks.captioning.task import CaptioningTask
+from rnnapps.tasks.captioning.task import bleu_margin
 from rnnapps.tasks.captioning.task import bleu_scores
 from rnnapps.tasks.captioning.task import build_model
 from rnnapps.tasks.captioning.task import caption_parts
@@ -43,8 +44,8 @@ from rnnapps.tasks.captioning.task import remember
 __all__ = [
     "Captioner", "CaptioningConfig", "CaptioningPreprocessor", "PRESETS", "CaptioningTask",
     "load_data", "load_examples", "build_model", "captioner", "remember", "learning_rate",
-    "bleu_scores", "caption_parts", "nearest_neighbour_captions", "most_frequent_caption",
-    "redrawn_scores", "task",
+    "bleu_margin", "bleu_scores", "caption_parts", "nearest_neighbour_captions",
+    "most_frequent_caption", "redrawn_scores", "task",
 ]
 
 # Last: the package attribute `task` (what `rnnapps.tasks.get_task` returns)

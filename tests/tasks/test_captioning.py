@@ -373,6 +373,34 @@ def test_scores_and_baselines():
     assert captioning.most_frequent_caption(unique, candidates=3) != "zebra"
 
 
+def test_bleu_margin_is_the_difference_of_the_scores_with_a_bootstrap_interval():
+    rng = np.random.default_rng(0)
+    words = "a red blue green big small heart car tree dog cat on the table".split()
+    references = [[" ".join(rng.choice(words, 6))] for _ in range(60)]
+    # Ours: the reference with one word changed; theirs: with three changed.
+    def noisy(caption, changes):
+        tokens = caption.split()
+        for i in rng.choice(len(tokens), changes, replace=False):
+            tokens[i] = "zebra"
+        return " ".join(tokens)
+
+    ours = [noisy(r[0], 1) for r in references]
+    theirs = [noisy(r[0], 3) for r in references]
+    lead = captioning.bleu_margin(ours, theirs, references, samples=300)
+    expected = (captioning.bleu_scores(ours, references)["bleu4"]
+                - captioning.bleu_scores(theirs, references)["bleu4"])
+    assert lead["margin"] == pytest.approx(expected, abs=0.02)
+    assert 0 < lead["low"] < lead["margin"] < lead["high"]
+    # A system against itself leads by nothing, on every draw.
+    assert captioning.bleu_margin(ours, ours, references, samples=50) == {
+        "margin": 0.0, "low": 0.0, "high": 0.0}
+    # Fewer images, a wider interval.
+    few = captioning.bleu_margin(ours[:15], theirs[:15], references[:15], samples=300)
+    assert few["high"] - few["low"] > lead["high"] - lead["low"]
+    with pytest.raises(ValueError, match="as many hypotheses"):
+        captioning.bleu_margin(ours, theirs[:-1], references)
+
+
 @pytest.mark.tensorflow_only(reason=(
     "time budget: a minute of training: measured on JAX too (docs/captioning.md), run"
     " on TensorFlow"
