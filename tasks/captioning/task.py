@@ -424,13 +424,19 @@ def captioner(model, decoding, preprocessor=None):
 # === Scores and baselines ===
 
 
+def _reference_streams(references):
+    """sacrebleu's reference streams (the i-th reference of every image; None
+    where an image has fewer) from one list of references per image."""
+    most = max(len(r) for r in references)
+    return [[r[i] if i < len(r) else None for r in references] for i in range(most)]
+
+
 def bleu_scores(hypotheses, references):
     """Corpus BLEU-1..4 (sacrebleu, detokenized, case-sensitive) against all
     references (`references`: one list of reference captions per image)."""
     import sacrebleu
 
-    most = max(len(r) for r in references)
-    streams = [[r[i] if i < len(r) else None for r in references] for i in range(most)]
+    streams = _reference_streams(references)
     return {
         f"bleu{n}": round(sacrebleu.BLEU(max_ngram_order=n).corpus_score(hypotheses, streams).score, 2)
         for n in (1, 2, 3, 4)
@@ -463,8 +469,7 @@ def bleu_margin(hypotheses, baseline, references, order=4, samples=1000, confide
                          f"reference lists, at least one. Received: {len(hypotheses)}, "
                          f"{len(baseline)} and {len(references)}")
     bleu = sacrebleu.BLEU(max_ngram_order=order)
-    most = max(len(r) for r in references)
-    streams = [[r[i] if i < len(r) else None for r in references] for i in range(most)]
+    streams = _reference_streams(references)
     # Per-caption sufficient statistics (sacrebleu's paired tests read the same).
     ours = np.asarray(bleu._extract_corpus_statistics(hypotheses, streams))
     theirs = np.asarray(bleu._extract_corpus_statistics(baseline, streams))
