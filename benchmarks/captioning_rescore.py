@@ -58,14 +58,11 @@ def scores(task, model, data, bootstrap=0):
     }
     if bootstrap:  # the lead over the nearest image, with its paired bootstrap interval
         from rnnapps.tasks.captioning.task import bleu_margin
-        from rnnapps.tasks.captioning.task import nearest_neighbour_captions
 
-        test = data.raw["test"]
-        nearest = nearest_neighbour_captions(model, data.raw["train"], test,
-                                             data.info["decoding"]["image_size"])
+        # The report's own captions: the model's and the nearest image's.
         out["lead_over_nearest"] = {
-            f"bleu{n}": bleu_margin(task._hypotheses, nearest, test.captions, order=n,
-                                    samples=bootstrap)
+            f"bleu{n}": bleu_margin(task._hypotheses, task._nearest, data.raw["test"].captions,
+                                    order=n, samples=bootstrap)
             for n in (1, 4)}
     return out
 

@@ -695,6 +695,7 @@ class CaptioningTask(Task):
         hypotheses = _caption_all(generate, pipeline.image_dataset(test, decoding["image_size"]))
         self._hypotheses = hypotheses
         nearest = nearest_neighbour_captions(model, train, test, decoding["image_size"])
+        self._nearest = nearest  # (what `benchmarks/captioning_rescore.py` compares)
         constant = most_frequent_caption(train.captions)
         report = _compare(
             {"model": hypotheses, "nearest_neighbour": nearest,
