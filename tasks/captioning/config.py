@@ -58,6 +58,10 @@ class CaptioningConfig:
     attention_penalty: float = _field(
         0.0, "attention decoder: weight of the doubly stochastic regularisation (0 = off)"
     )
+    positions: bool = _field(
+        False, "attention decoder: add a learned embedding of each region's place in the grid "
+        "to the regions it attends over (where a region is, not only what it holds)"
+    )
     cell: str = _field("lstm", "recurrent cell of the decoder", choices=("lstm", "gru", "irnn"))
     ensemble: int = _field(
         1, "captioners trained side by side from different initial weights, each on its own "

@@ -688,6 +688,13 @@ class ShowAttendAndTell(ShowAndTell):
         attention_dim: size of the attention's hidden layer (default: `units`).
         attention_penalty: weight of the doubly stochastic regularisation
             (0 = off).
+        positions: add a learned embedding of each region's place in the
+            grid to the regions the decoder attends over (its keys and the
+            context it reads), as a Vision Transformer adds one to its
+            patches, so the decoder knows *where* a region is as well as
+            what it holds: which of two people is on the left. Starts at
+            zero; the image embedding (`encode`, the memory, the initial
+            state) is the plain mean region either way.
         **kwargs: as `ShowAndTell` (`image_size`, `filters`, `cell`, `units`,
             `embedding_dim`, `dropout`, `augment`, `backbone`, `tokenizer`...).
 
@@ -706,7 +713,7 @@ class ShowAttendAndTell(ShowAndTell):
     """
 
     def __init__(self, vocabulary_size, feature_map=None, attention_dim=None,
-                 attention_penalty=1.0, **kwargs):
+                 attention_penalty=1.0, positions=False, **kwargs):
         image_size = kwargs.get("image_size", 64)
         filters = tuple(kwargs.get("filters", (32, 64, 128, 256)))
         if not feature_map:  # the first three blocks pool: 8x8 regions of 64x64 images
@@ -714,6 +721,7 @@ class ShowAttendAndTell(ShowAndTell):
         self.feature_map = int(feature_map)
         self.attention_dim = int(attention_dim or kwargs.get("units", 256))
         self.attention_penalty = float(attention_penalty)
+        self.positions = bool(positions)
         if not kwargs.get("backbone"):
             ratio = image_size // max(self.feature_map, 1)
             pools = ratio.bit_length() - 1
@@ -755,6 +763,21 @@ class ShowAttendAndTell(ShowAndTell):
         self.output_hidden.build((None, None, units))
         self.output_context.build((None, None, features))
         self.output_projection.build((None, None, self.embedding_dim))
+        if self.positions:
+            self.region_positions = self.add_weight(
+                shape=(self.regions, features), initializer="zeros", name="region_positions")
+
+    @property
+    def regions(self):
+        """How many regions the decoder attends over (the grid's cells)."""
+        if self.backbone:
+            rows, columns = self.encoder.output_shape[1:3]
+            return rows * columns
+        return self.feature_map ** 2
+
+    def _attended(self, regions):
+        """The regions as attention sees them: with their places (`positions`)."""
+        return regions + self.region_positions if self.positions else regions
 
     # === The regions ===
 
@@ -790,6 +813,7 @@ class ShowAttendAndTell(ShowAndTell):
     def _teacher_forced(self, images, caption_in, training=False):
         regions = self.encode_regions(images, training)
         states = self.initial_state(ops.mean(regions, axis=1), training)
+        regions = self._attended(regions)
         return self._scan(states, regions, self.attention_keys(regions), caption_in, training)
 
     def _scan(self, states, regions, keys, caption_in, training=False):
@@ -824,6 +848,7 @@ class ShowAttendAndTell(ShowAndTell):
         regions = self.encode_regions(images)
         embedding = ops.mean(regions, axis=1)
         states = self.initial_state(embedding)
+        regions = self._attended(regions)
         return [*states, regions, self.attention_keys(regions)], embedding
 
     def _sequence_logits(self, carried, caption_in):
@@ -856,6 +881,7 @@ class ShowAttendAndTell(ShowAndTell):
             feature_map=self.feature_map,
             attention_dim=self.attention_dim,
             attention_penalty=self.attention_penalty,
+            positions=self.positions,
         )
         return config
 

@@ -81,6 +81,9 @@ def _check_config(config):
                 f"of two, at most 2**{len(filters)} (one pooling per block of --filters). "
                 f"Received: {config.feature_map}"
             )
+    if config.positions and config.decoder != "attention":
+        raise TaskError("--positions places the regions the attention decoder looks at: it "
+                        "needs --decoder attention")
     if config.backbone_weights and config.backbone == "none":
         raise TaskError("--backbone-weights needs a --backbone (e.g. --backbone mobilenet_v2)")
     if (config.backbone_weights and config.backbone_weights != "imagenet"
@@ -240,7 +243,8 @@ def _build_model(config, preprocessor, train_images, train_captions):
 
     attention = config.decoder == "attention"
     options = dict(feature_map=config.feature_map or None,
-                   attention_penalty=config.attention_penalty) if attention else {}
+                   attention_penalty=config.attention_penalty,
+                   positions=config.positions) if attention else {}
     members = max(1, config.ensemble)
     try:
         models = [(ShowAttendAndTell if attention else ShowAndTell)(

@@ -640,6 +640,8 @@ def test_a_weights_file_that_is_not_one_is_a_clear_error(tmp_path_factory, emoji
          "--rerank-confidence must be at least 0 and below 1"),
         (["train", "captioning", "--retrieval", "1.5"],
          "--retrieval must be a weight between 0 and 1"),
+        (["train", "captioning", "--decoder", "show_and_tell", "--positions"],
+         "--positions places the regions the attention decoder looks at"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, args, message, capsys, monkeypatch):

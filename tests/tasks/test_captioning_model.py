@@ -230,6 +230,60 @@ def test_attention_fit_learns_two_captions_and_round_trips(tmp_path):
     )
 
 
+def two_squares():
+    """A red square left of a green one, captioned "5 6", and the two
+    swapped, "6 5", on mid grey: far enough apart, and from the borders, that
+    each square's regions in one image are its regions in the other moved by
+    three cells of the 8x8 grid. Only where a region is tells them apart."""
+    x = np.full((2, 32, 32, 3), 127.5, "float32")
+    red, green = (230.0, 20.0, 20.0), (20.0, 230.0, 20.0)
+    x[0, 12:16, 8:12], x[0, 12:16, 20:24] = red, green
+    x[1, 12:16, 8:12], x[1, 12:16, 20:24] = green, red
+    caption_in = np.array([[START_ID, 5, 6], [START_ID, 6, 5]])
+    caption_out = np.array([[5, 6, END_ID], [6, 5, END_ID]])
+    return x, caption_in, caption_out
+
+
+def test_positions_tell_the_decoder_where_a_region_is():
+    x, caption_in, caption_out = two_squares()
+    inputs = {"image": x, "caption_in": caption_in[[0, 0]]}
+    settings = dict(image_size=32, filters=(8, 16), feature_map=8, units=16, embedding_dim=8,
+                    attention_penalty=0.0)
+    # Without positions the decoder sees the same regions in both images,
+    # so it scores any caption the same for both: it cannot tell them apart.
+    keras.utils.set_random_seed(0)
+    plain = ShowAttendAndTell(12, **settings)
+    logits = ops.convert_to_numpy(plain(inputs))
+    np.testing.assert_allclose(logits[0], logits[1], atol=1e-5)
+
+    keras.utils.set_random_seed(0)
+    model = ShowAttendAndTell(12, positions=True, **settings)
+    # They start at zero: the same model as without them.
+    np.testing.assert_allclose(ops.convert_to_numpy(model(inputs)), logits, atol=1e-6)
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+    )
+    repeat = lambda a: np.repeat(a, 16, axis=0)
+    model.fit({"image": repeat(x), "caption_in": repeat(caption_in)}, repeat(caption_out),
+              epochs=60, batch_size=32, verbose=0)
+    tokens, _ = model.generate(x, beam_size=2, max_length=4)
+    assert ops.convert_to_numpy(tokens).tolist() == [[5, 6, END_ID, 0], [6, 5, END_ID, 0]]
+    # The image embedding (the memory's, the initial state's) is the plain mean region.
+    np.testing.assert_allclose(ops.convert_to_numpy(model.encode(x)),
+                               ops.convert_to_numpy(model.encode_regions(x)).mean(axis=1),
+                               rtol=1e-5, atol=1e-6)
+    assert np.abs(ops.convert_to_numpy(model.region_positions)).max() > 0.01
+
+    config = model.get_config()
+    assert config["positions"] is True
+    loaded = ShowAttendAndTell.from_config(config)
+    loaded.build()
+    loaded.set_weights(model.get_weights())
+    again, _ = loaded.generate(x, beam_size=2, max_length=4)
+    assert ops.convert_to_numpy(again).tolist() == ops.convert_to_numpy(tokens).tolist()
+
+
 @pytest.mark.parametrize("feature_map", [3, 16, 1])
 def test_attention_grid_must_be_a_pooling_of_the_image(feature_map):
     # 16x16 images through two blocks: a 16 (no pooling), 8 or 4 grid; 3 is
