@@ -264,8 +264,9 @@ def test_positions_tell_the_decoder_where_a_region_is():
         optimizer=keras.optimizers.Adam(0.02),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
     )
-    repeat = lambda a: np.repeat(a, 16, axis=0)
-    model.fit({"image": repeat(x), "caption_in": repeat(caption_in)}, repeat(caption_out),
+    x16, caption_in16, caption_out16 = (np.repeat(a, 16, axis=0)
+                                        for a in (x, caption_in, caption_out))
+    model.fit({"image": x16, "caption_in": caption_in16}, caption_out16,
               epochs=60, batch_size=32, verbose=0)
     tokens, _ = model.generate(x, beam_size=2, max_length=4)
     assert ops.convert_to_numpy(tokens).tolist() == [[5, 6, END_ID, 0], [6, 5, END_ID, 0]]
