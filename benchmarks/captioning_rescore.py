@@ -17,7 +17,10 @@ Each `--set` is one decoding (comma-separated `field=value` of
 they rebuild its data split and tokenizer. `--bootstrap N` adds the model's
 lead over the nearest image with a 95 % paired bootstrap interval
 (`captioning.bleu_margin`: the images drawn again N times): how far the
-split's size lets one run's lead be read.
+split's size lets one run's lead be read. On the emoji data it adds the
+interval with whole families drawn instead (`groups`: the variants of one
+emoji, which the split keeps together; `data.base_name`), and how many
+families the split holds.
 """
 
 import argparse
@@ -46,7 +49,7 @@ def parse_settings(text):
     return settings
 
 
-def scores(task, model, data, bootstrap=0):
+def scores(task, model, data, bootstrap=0, families=False):
     metrics = task.test_metrics(model, data)
     out = {
         "model": [metrics["bleu1"], metrics["bleu4"]],
@@ -60,10 +63,21 @@ def scores(task, model, data, bootstrap=0):
         from rnnapps.tasks.captioning.task import bleu_margin
 
         # The report's own captions: the model's and the nearest image's.
+        references = data.raw["test"].captions
+        out["images"] = len(references)
         out["lead_over_nearest"] = {
-            f"bleu{n}": bleu_margin(task._hypotheses, task._nearest, data.raw["test"].captions,
+            f"bleu{n}": bleu_margin(task._hypotheses, task._nearest, references,
                                     order=n, samples=bootstrap)
             for n in (1, 4)}
+        if families:  # the split's own grouping: the variants of an emoji drawn together
+            from rnnapps.tasks.captioning.data import base_name
+
+            groups = [base_name(captions[0]) for captions in references]
+            out["lead_over_nearest_by_family"] = {
+                f"bleu{n}": bleu_margin(task._hypotheses, task._nearest, references,
+                                        order=n, samples=bootstrap, groups=groups)
+                for n in (1, 4)}
+            out["families"] = len(set(groups))
     return out
 
 
@@ -109,7 +123,8 @@ def main(argv=None):
         row = {"run": args.run, "seed": args.seed, **settings}
         for name, split in (("test", data), ("validation", validation)):
             row[name] = scores(task, model, dataclasses.replace(
-                split, info={**split.info, "decoding": decoding}), args.bootstrap)
+                split, info={**split.info, "decoding": decoding}), args.bootstrap,
+                families=config.data == "emoji")
         print(json.dumps(row), flush=True)
     return 0
 

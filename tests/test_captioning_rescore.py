@@ -1,5 +1,6 @@
 """`benchmarks/captioning_rescore.py`: a finished run scored again, with the
-lead over the nearest image and its bootstrap interval (`--bootstrap`).
+lead over the nearest image and its bootstrap intervals (`--bootstrap`: by
+image, and by emoji family).
 
 It runs `rnnapps train captioning` and the benchmark in their own processes,
 on the TensorFlow pass only (time budget)."""
@@ -51,3 +52,8 @@ def test_rescoring_reproduces_the_run_and_bounds_its_lead(tmp_path, emoji_font):
             assert lead["margin"] == pytest.approx(expected, abs=0.02), (split, n)
             assert lead["low"] <= lead["margin"] <= lead["high"]
             assert lead["low"] < lead["high"]  # hundreds of images, two systems that differ
+            # The same lead with whole emoji families drawn: fewer samples than images.
+            by_family = scores["lead_over_nearest_by_family"][f"bleu{n}"]
+            assert by_family["margin"] == lead["margin"]
+            assert by_family["low"] <= by_family["margin"] <= by_family["high"]
+        assert 1 < scores["families"] < scores["images"]

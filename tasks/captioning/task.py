@@ -448,10 +448,16 @@ def bleu_scores(hypotheses, references):
 
 
 def bleu_margin(hypotheses, baseline, references, order=4, samples=1000, confidence=0.95,
-                seed=0):
+                seed=0, groups=None):
     """How far `hypotheses` lead `baseline` in corpus BLEU-`order`, with a
     paired bootstrap interval (Koehn 2004): the images are drawn again with
     replacement `samples` times, and both systems are scored on each draw.
+
+    With `groups` (one key per image), whole groups are drawn instead of
+    images (a cluster bootstrap): where the images of a group are alike and
+    go to one split together, as the variants of one emoji do, the split
+    holds fewer independent samples than images, and drawing images alone
+    makes the interval too narrow.
 
     The statistics are sacrebleu's own per-caption n-gram counts, so the
     lead on the whole split is exactly the difference of `bleu_scores`.
@@ -482,8 +488,18 @@ def bleu_margin(hypotheses, baseline, references, order=4, samples=1000, confide
         return (bleu._compute_score_from_stats(ours[chosen].sum(0).tolist()).score
                 - bleu._compute_score_from_stats(theirs[chosen].sum(0).tolist()).score)
 
-    draws = np.random.default_rng(seed).integers(0, len(ours), (samples, len(ours)))
-    leads = np.array([lead(chosen) for chosen in draws])
+    if groups is None:
+        members = [np.array([i]) for i in range(len(ours))]
+    else:
+        if len(groups) != len(ours):
+            raise ValueError(f"bleu_margin needs one group per image. Received: {len(groups)} "
+                             f"groups for {len(ours)} images")
+        indices = {}
+        for i, key in enumerate(groups):  # in order of first appearance
+            indices.setdefault(key, []).append(i)
+        members = [np.array(i) for i in indices.values()]
+    draws = np.random.default_rng(seed).integers(0, len(members), (samples, len(members)))
+    leads = np.array([lead(np.concatenate([members[g] for g in chosen])) for chosen in draws])
     tail = (1.0 - confidence) / 2.0 * 100.0
     return {"margin": round(lead(np.arange(len(ours))), 2),
             "low": round(float(np.percentile(leads, tail)), 2),

@@ -401,6 +401,32 @@ def test_bleu_margin_is_the_difference_of_the_scores_with_a_bootstrap_interval()
         captioning.bleu_margin(ours, theirs[:-1], references)
 
 
+def test_bleu_margin_draws_whole_groups():
+    # Ten families of six alike images: where we win a family we win all of
+    # it, so the split holds ten samples, not sixty.
+    references, ours, theirs, families = [], [], [], []
+    for family in range(10):
+        good, bad = f"the {family} red heart on a table", f"the {family} car"
+        wins = family % 3 != 0
+        for variant in range(6):
+            references.append([good])
+            ours.append(good if wins else bad)
+            theirs.append(bad if wins else good)
+            families.append(f"family {family}")
+    by_image = captioning.bleu_margin(ours, theirs, references, order=1, samples=400)
+    by_family = captioning.bleu_margin(ours, theirs, references, order=1, samples=400,
+                                       groups=families)
+    # The lead on the split is the same; only the interval changes.
+    assert by_family["margin"] == by_image["margin"] > 0
+    assert by_family["high"] - by_family["low"] > 1.5 * (by_image["high"] - by_image["low"])
+    # One image a group: the images' own bootstrap, draw for draw.
+    singletons = captioning.bleu_margin(ours, theirs, references, order=1, samples=400,
+                                        groups=[f"image {i}" for i in range(len(ours))])
+    assert singletons == by_image
+    with pytest.raises(ValueError, match="one group per image"):
+        captioning.bleu_margin(ours, theirs, references, groups=families[:-1])
+
+
 @pytest.mark.tensorflow_only(reason=(
     "time budget: a minute of training: measured on JAX too (docs/captioning.md), run"
     " on TensorFlow"
