@@ -484,22 +484,23 @@ def bleu_margin(hypotheses, baseline, references, order=4, samples=1000, confide
     ours = np.asarray(bleu._extract_corpus_statistics(hypotheses, streams))
     theirs = np.asarray(bleu._extract_corpus_statistics(baseline, streams))
 
+    if groups is not None:
+        if len(groups) != len(ours):
+            raise ValueError(f"bleu_margin needs one group per image. Received: {len(groups)} "
+                             f"groups for {len(ours)} images")
+        # BLEU reads summed statistics, so a group's rows sum into one
+        # (groups in order of first appearance).
+        index = {key: i for i, key in enumerate(dict.fromkeys(groups))}
+        rows = np.array([index[key] for key in groups])
+        ours, theirs = (np.stack([stats[rows == g].sum(0) for g in range(len(index))])
+                        for stats in (ours, theirs))
+
     def lead(chosen):
         return (bleu._compute_score_from_stats(ours[chosen].sum(0).tolist()).score
                 - bleu._compute_score_from_stats(theirs[chosen].sum(0).tolist()).score)
 
-    if groups is None:
-        members = [np.array([i]) for i in range(len(ours))]
-    else:
-        if len(groups) != len(ours):
-            raise ValueError(f"bleu_margin needs one group per image. Received: {len(groups)} "
-                             f"groups for {len(ours)} images")
-        indices = {}
-        for i, key in enumerate(groups):  # in order of first appearance
-            indices.setdefault(key, []).append(i)
-        members = [np.array(i) for i in indices.values()]
-    draws = np.random.default_rng(seed).integers(0, len(members), (samples, len(members)))
-    leads = np.array([lead(np.concatenate([members[g] for g in chosen])) for chosen in draws])
+    draws = np.random.default_rng(seed).integers(0, len(ours), (samples, len(ours)))
+    leads = np.array([lead(chosen) for chosen in draws])
     tail = (1.0 - confidence) / 2.0 * 100.0
     return {"margin": round(lead(np.arange(len(ours))), 2),
             "low": round(float(np.percentile(leads, tail)), 2),
