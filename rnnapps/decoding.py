@@ -46,6 +46,7 @@ def beam_search(
     start_id=2,
     end_id=3,
     length_penalty=0.6,
+    return_all=False,
 ):
     """Decodes with beam search; returns the best sequence per example.
 
@@ -69,7 +70,10 @@ def beam_search(
         beam's tokens, 0 after the end token (the end token itself is
         kept); `scores` `(batch,)` its length-normalised log-probability.
         Beams that emitted the end token are preferred to beams cut off at
-        `max_length`.
+        `max_length`. With `return_all=True`: every beam, best first,
+        `tokens` `(batch, beam_size, max_length)` and `scores`
+        `(batch, beam_size)` (a beam cut off where another ended scores
+        `-1e9`).
 
     Example (a toy decoder that always predicts the token after its input):
 
@@ -149,6 +153,10 @@ def beam_search(
     # A beam cut off by max_length loses to any beam that ended.
     eligible = ops.logical_or(finished, ops.logical_not(ops.any(finished, axis=1, keepdims=True)))
     normalised = ops.where(eligible, normalised, _NEG_INF)
+    if return_all:
+        order = ops.cast(ops.argsort(-normalised, axis=1), "int32")
+        return (ops.take_along_axis(tokens, ops.expand_dims(order, -1), axis=1),
+                ops.take_along_axis(normalised, order, axis=1))
     best = ops.expand_dims(ops.cast(ops.argmax(normalised, axis=1), "int32"), -1)
     best_tokens = ops.take_along_axis(tokens, ops.expand_dims(best, -1), axis=1)[:, 0]
     best_scores = ops.take_along_axis(normalised, best, axis=1)[:, 0]

@@ -41,6 +41,19 @@ def test_beam_search_finds_what_greedy_misses():
     np.testing.assert_allclose(ops.convert_to_numpy(greedy_score), np.log([0.33]), rtol=1e-4)
 
 
+def test_return_all_gives_every_beam_best_first():
+    # The two beams of TABLE: "b end" (0.4) and "a end" (0.33), best first;
+    # the first is what beam search returns without return_all.
+    state = [ops.zeros((1, 1))]
+    tokens, scores = beam_search(table_step(TABLE), state, 1, beam_size=2, max_length=4,
+                                 length_penalty=0.0, return_all=True)
+    assert ops.convert_to_numpy(tokens).tolist() == [[[4, 3, 0, 0], [1, 3, 0, 0]]]
+    np.testing.assert_allclose(ops.convert_to_numpy(scores), np.log([[0.4, 0.33]]), rtol=1e-4)
+    best, best_score = beam_search(table_step(TABLE), state, 1, beam_size=2, max_length=4,
+                                   length_penalty=0.0)
+    assert ops.convert_to_numpy(best).tolist() == [ops.convert_to_numpy(tokens)[0, 0].tolist()]
+
+
 def test_length_penalty_prefers_longer_outputs():
     # End now with 0.3, or continue "a a a end" with 0.7 * 0.7 * 0.7 * 1.
     table = [

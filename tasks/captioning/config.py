@@ -129,6 +129,9 @@ class CaptioningConfig:
         "--rerank retrieved captions that go on from the caption so far, by this weight "
         "(times the --rerank-confidence fade; a kNN language model over them; 0 = off)"
     )
+    rerank_beams: bool = _field(
+        False, "every caption of the beam competes in the reranking, not only its best"
+    )
     # === Outputs ===
     export_dir: str = _field("saved_models", "exports go to EXPORT_DIR/captioning/<version>/")
     checkpoint_dir: str = _field(

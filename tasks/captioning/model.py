@@ -468,7 +468,7 @@ class ShowAndTell(keras.Model):
         return logits
 
     def generate(self, images, beam_size=3, max_length=20, length_penalty=0.6, rerank=0,
-                 consensus=32.0, confidence=0.0, retrieval=0.0):
+                 consensus=32.0, confidence=0.0, retrieval=0.0, rerank_beams=False):
         """Caption token ids for `images` by beam search (1 = greedy).
 
         The unknown token (`UNK_ID`) is never generated. With `rerank=K`
@@ -531,14 +531,21 @@ class ShowAndTell(keras.Model):
             last = ops.reshape(ops.cast(tokens, "int32"), ops.shape(before_last))
             return ops.log(mixed + 1e-12), [*new_states, last, *carried[count + 1:]]
 
+        every = bool(rerank_beams) and retrieved is not None
         tokens, scores = beam_search(
             step, [*states, *extra], ops.shape(images)[0], beam_size=beam_size,
             max_length=max_length, start_id=START_ID, end_id=END_ID,
-            length_penalty=length_penalty,
+            length_penalty=length_penalty, return_all=every,
         )
         if retrieved is None:
             return tokens, scores
-        return self._rerank(tokens, states, retrieved, max_length, length_penalty, consensus)
+        if every:
+            # Every beam competes; a beam cut off where another ended does not.
+            dropped = scores <= -1e8
+        else:
+            tokens, dropped = ops.expand_dims(tokens, 1), None
+        return self._rerank(tokens, states, retrieved, max_length, length_penalty, consensus,
+                            dropped)
 
     def _retrieve(self, embedding, k, max_length, confidence):
         """The K remembered captions nearest to each image `(batch, k,
@@ -578,12 +585,17 @@ class ShowAndTell(keras.Model):
         self.memory_keys.assign(embeddings / (norms + 1e-12))
         self.memory_tokens.assign(padded)
 
-    def _rerank(self, tokens, states, retrieved, max_length, length_penalty, consensus):
+    def _rerank(self, tokens, states, retrieved, max_length, length_penalty, consensus,
+                dropped=None):
+        """`tokens` `(batch, beams, max_length)`: the beam's captions that
+        compete with the retrieved ones (`dropped` `(batch, beams)`: those
+        that do not)."""
         batch = ops.shape(tokens)[0]
         gate, remembered = retrieved
         k = ops.shape(remembered)[1]
-        candidates = ops.concatenate([ops.expand_dims(tokens, 1), remembered], 1)
-        count = k + 1
+        beams = ops.shape(tokens)[1]
+        candidates = ops.concatenate([tokens, remembered], 1)
+        count = k + beams
         flat = ops.reshape(candidates, (-1, max_length))
         start = ops.full((ops.shape(flat)[0], 1), START_ID, "int32")
         logits = self._sequence_logits(
@@ -598,7 +610,9 @@ class ShowAndTell(keras.Model):
         likelihood = ops.reshape(likelihood, (batch, count))
         # The remembered captions vote; the beam's caption only competes.
         empty = ops.equal(candidates[:, :, 0], PAD_ID)  # an unfilled memory
-        voters = ops.concatenate([ops.zeros((batch, 1)), ops.ones((batch, k))], axis=1)
+        if dropped is not None:
+            empty = ops.logical_or(empty, ops.pad(dropped, ((0, 0), (0, k))))
+        voters = ops.concatenate([ops.zeros((batch, beams)), ops.ones((batch, k))], axis=1)
         agreement = consensus_scores(candidates, voters * ops.cast(ops.logical_not(empty),
                                                                    "float32"))
         total = ops.where(empty, -1e9, likelihood + consensus * gate * agreement)

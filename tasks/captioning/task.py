@@ -131,6 +131,7 @@ def _decoding(config):
         "consensus": config.consensus,
         "rerank_confidence": config.rerank_confidence,
         "retrieval": config.retrieval,
+        "rerank_beams": config.rerank_beams,
     }
 
 
@@ -319,6 +320,7 @@ def _generate(model, images, decoding):
         consensus=decoding.get("consensus", 32.0),
         confidence=decoding.get("rerank_confidence", 0.0),
         retrieval=decoding.get("retrieval", 0.0),
+        rerank_beams=decoding.get("rerank_beams", False),
     )
 
 

@@ -391,6 +391,67 @@ def test_rerank_without_consensus_keeps_the_most_likely_candidate(attention):
                                atol=1e-4)
 
 
+@pytest.mark.parametrize("attention", [True, False], ids=["attention", "show_and_tell"])
+def test_rerank_beams_lets_every_caption_of_the_beam_compete(attention):
+    from rnnapps.decoding import beam_search
+
+    memory = [[5, 6, 7, END_ID, 0, 0], [9, 10, END_ID, 0, 0, 0], [4, END_ID, 0, 0, 0, 0]]
+    model, x = _remembering(memory, seed=4, attention=attention)
+    best, best_scores = model.generate(x, beam_size=3, max_length=6, rerank=2, consensus=0.0)
+    tokens, scores = model.generate(x, beam_size=3, max_length=6, rerank=2, consensus=0.0,
+                                    rerank_beams=True)
+    tokens, scores = ops.convert_to_numpy(tokens), ops.convert_to_numpy(scores)
+    # Without consensus the likeliest candidate wins; the beam's best is one
+    # of them, so nothing gets less likely.
+    assert np.all(scores >= ops.convert_to_numpy(best_scores) - 1e-4)
+    np.testing.assert_allclose(scores, _teacher_forced_score(model, x, tokens), rtol=1e-4,
+                               atol=1e-4)
+    # With both terms, the pick is the best of all beams and the retrieved
+    # captions by likelihood + consensus x agreement, computed here apart.
+    from rnnapps.tasks.captioning.model import consensus_scores
+
+    states, embedding = model._decoding_start_and_embedding(x)
+    count = len(states)
+
+    def step(ids, carried):
+        logits, new = model._decoding_step(ids, carried[:count])
+        return model._never_unknown(logits), new
+
+    beams, beam_scores = beam_search(step, states, len(x), beam_size=3, max_length=6,
+                                     start_id=START_ID, end_id=END_ID, return_all=True)
+    beams, beam_scores = ops.convert_to_numpy(beams), ops.convert_to_numpy(beam_scores)
+    embedding = ops.convert_to_numpy(embedding)
+    keys = ops.convert_to_numpy(model.memory_keys)
+    similarity = (embedding / np.linalg.norm(embedding, axis=1, keepdims=True)) @ keys.T
+    nearest = np.argsort(-similarity, axis=1)[:, :2]
+    picked, _ = model.generate(x, beam_size=3, max_length=6, rerank=2, consensus=1.0,
+                               rerank_beams=True)
+    picked = ops.convert_to_numpy(picked).tolist()
+    for row in range(len(x)):
+        retrieved = np.array([memory[i] for i in nearest[row]])
+        candidates = np.concatenate([beams[row], retrieved])[None]
+        votes = np.array([[0, 0, 0, 1, 1]], "float32")
+        agreement = ops.convert_to_numpy(consensus_scores(candidates, votes))[0]
+        likelihood = _teacher_forced_score(model, x[[row] * 5], candidates[0])
+        likelihood[:3] = np.where(beam_scores[row] <= -1e8, -np.inf, likelihood[:3])
+        total = likelihood + similarity[row, nearest[row, 0]] * agreement
+        assert picked[row] == candidates[0, int(np.argmax(total))].tolist()
+    # A later caption of the beam wins where the retrieved captions agree
+    # with it, unless the beam cut it off (dropped).
+    beam = np.array([[[9, 10, 11, END_ID, 0, 0], [5, 6, 7, END_ID, 0, 0]]] * len(x), "int32")
+    retrieved = (np.ones((len(x), 1), "float32"),
+                 np.array([[[5, 6, 8, END_ID, 0, 0], [5, 6, 7, 8, END_ID, 0]]] * len(x), "int32"))
+    for dropped, expected in ((np.zeros((len(x), 2), bool), [5, 6, 7, END_ID, 0, 0]),
+                              (np.array([[False, True]] * len(x)), None)):
+        chosen, _ = model._rerank(ops.convert_to_tensor(beam), states, retrieved, 6, 0.6, 1e3,
+                                  ops.convert_to_tensor(dropped))
+        chosen = ops.convert_to_numpy(chosen).tolist()
+        if expected is not None:
+            assert chosen == [expected] * len(x)
+        else:  # then one of the retrieved captions, which agree with each other
+            assert all(c in retrieved[1][0].tolist() for c in chosen)
+
+
 def test_retrieved_continuations_vote_for_what_follows_the_last_two_ids():
     from rnnapps.tasks.captioning.model import retrieved_contexts
     from rnnapps.tasks.captioning.model import retrieved_continuations
@@ -422,7 +483,7 @@ def test_retrieval_writes_what_the_retrieved_captions_continue(attention, monkey
     assert ops.convert_to_numpy(beam).tolist() != memory
     # Beam search's own caption, before reranking (which could pick a
     # remembered caption by itself).
-    monkeypatch.setattr(model, "_rerank", lambda tokens, *args: (tokens, None))
+    monkeypatch.setattr(model, "_rerank", lambda tokens, *args: (tokens[:, 0], None))
     off, _ = model.generate(x, beam_size=2, max_length=6, rerank=2, retrieval=0.0)
     assert ops.convert_to_numpy(off).tolist() == ops.convert_to_numpy(beam).tolist()
     for confidence in (0.0, 0.95):
