@@ -495,6 +495,10 @@ class ShowAndTell(keras.Model):
         caption's words where the image is like a training image, and the
         model's words where it is not or where the captions disagree.
 
+        With `rerank_beams=True` every caption the beam ends with competes
+        in the reranking, not only its best (a beam cut off at
+        `max_length` where another ended does not).
+
         Returns `(tokens, scores)` as `rnnapps.decoding.beam_search` does:
         `(batch, max_length)` ids ending with `END_ID` (0 after it) and the
         length-normalised log-probability of each (under the model alone).
